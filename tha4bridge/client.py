@@ -1,0 +1,380 @@
+"""Python client for a running `tha4bridge serve`: `Control` (commands) and `FrameSubscriber` (frames).
+
+    from tha4bridge.client import Control, FrameSubscriber
+    with Control() as ctl, FrameSubscriber() as frames:
+        ctl.set_pose("demo", {"eye_wink_left": 1.0})
+        frame = frames.recv(timeout=2.0, latest=True)   # frame.pixels: uint8 [H, W, 4]
+
+Protocols: protocols/control.md and protocols/frames.md.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import zmq
+
+from .transport.publisher import PROTO_MAJOR
+from .transport.ring import RingError, RingReader, TornFrame
+
+DEFAULT_CONTROL = "tcp://127.0.0.1:5590"
+DEFAULT_FRAMES = "tcp://127.0.0.1:5591"
+
+
+class ControlError(RuntimeError):
+    """The daemon answered `ok: false` (`code` says why) or did not answer in time (`code` = "timeout")."""
+
+    def __init__(self, message: str, code: str = "error", reply: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.reply = reply or {}
+
+
+class ProtocolMismatch(ControlError):
+    pass
+
+
+class Control:
+    """Send commands to the daemon's control socket (a DEALER; replies are matched by `id`)."""
+
+    def __init__(self, endpoint: str = DEFAULT_CONTROL, timeout: float = 5.0, context: zmq.Context | None = None):
+        self.endpoint, self.timeout = endpoint, timeout
+        self._own_ctx = context is None
+        self.ctx = context or zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+        self._ids = itertools.count(1)
+
+    def request(self, cmd: str, timeout: float | None = None, **fields) -> dict:
+        """Send one command, return the reply map as is (ok true or false). Raises ControlError on timeout."""
+        rid = next(self._ids)
+        body = {"cmd": cmd, "id": rid, "proto": PROTO_MAJOR, **fields}
+        self.sock.send_multipart([b"", msgpack.packb(body, use_bin_type=True)])
+        return self._wait(rid, self.timeout if timeout is None else timeout, cmd)
+
+    def send_raw(self, frames: list[bytes], timeout: float | None = None) -> dict:
+        """Send arbitrary frames after the delimiter and return the next reply (for testing bad input)."""
+        self.sock.send_multipart([b""] + list(frames))
+        return self._wait(None, self.timeout if timeout is None else timeout, "raw request")
+
+    def _wait(self, rid, timeout: float, what: str) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.sock.poll(int(left * 1000) + 1, zmq.POLLIN):
+                raise ControlError(f"no reply to {what} from {self.endpoint} within {timeout:g} s "
+                                   "(is `tha4bridge serve` running?)", "timeout")
+            frames = self.sock.recv_multipart()
+            reply = msgpack.unpackb(frames[-1], raw=False)
+            if rid is None or (isinstance(reply, dict) and reply.get("id") == rid):
+                return reply
+            # a late reply to an earlier request that timed out: ignore it
+
+    def call(self, cmd: str, timeout: float | None = None, **fields) -> dict:
+        """Like `request`, but raises ControlError (ProtocolMismatch for a version refusal) when ok is false."""
+        reply = self.request(cmd, timeout=timeout, **fields)
+        if not reply.get("ok"):
+            cls = ProtocolMismatch if reply.get("code") == "version" else ControlError
+            raise cls(reply.get("error", "request refused"), reply.get("code", "error"), reply)
+        return reply
+
+    # Convenience wrappers for the common commands.
+    def hello(self, client: str = "tha4bridge.client", **kw) -> dict:
+        return self.call("hello", client=client, **kw)
+
+    def streams(self) -> list[dict]:
+        return self.call("streams")["streams"]
+
+    def get_pose(self, stream: str | None = None) -> dict:
+        return self.call("get_pose", **({"stream": stream} if stream else {}))
+
+    def set_pose(self, stream: str | None, pose: dict, hold: float | None = None, replace: bool = False) -> dict:
+        fields = {"pose": {k: float(v) for k, v in pose.items()}, "replace": replace}
+        if stream is not None:
+            fields["stream"] = stream
+        if hold is not None:
+            fields["hold"] = float(hold)
+        return self.call("set_pose", **fields)
+
+    def stats(self) -> dict:
+        return self.call("stats")
+
+    def load(self, path: str, name: str | None = None, timeout: float = 120.0, **kw) -> dict:
+        return self.call("load", timeout=timeout, path=str(path), **({"name": name} if name else {}), **kw)
+
+    def unload(self, stream: str) -> dict:
+        return self.call("unload", stream=stream)
+
+    def shutdown(self) -> dict:
+        return self.call("shutdown")
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+        if self._own_ctx:
+            self.ctx.term()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@dataclass
+class Frame:
+    stream: str
+    header: dict
+    pixels: np.ndarray  # uint8 [H, W, 4], a copy owned by the caller
+
+    @property
+    def seq(self) -> int:
+        return self.header["seq"]
+
+
+@dataclass
+class SubscriberStats:
+    received: int = 0  # frames returned
+    torn: int = 0  # shm slot overwritten before or during the copy (discarded)
+    dropped: int = 0  # gaps in seq: frames the daemon published that never reached us (or were torn)
+    duplicates: int = 0  # a re-sent latest frame we already had (late-joiner cache)
+    invalid: int = 0  # messages that were not a valid frame (wrong size, unknown format, ring gone)
+    last_seq: dict = field(default_factory=dict)
+
+
+class FrameSubscriber:
+    """Receive frames of one, several or all streams; shm or inline, decided per message by its header."""
+
+    def __init__(self, endpoint: str = DEFAULT_FRAMES, streams: list[str] | str | None = None,
+                 rcvhwm: int = 4, context: zmq.Context | None = None):
+        self._own_ctx = context is None
+        self.ctx = context or zmq.Context()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.RCVHWM, rcvhwm)
+        if isinstance(streams, str):
+            streams = [streams]
+        self.streams = set(streams) if streams else None
+        for topic in (streams or [""]):
+            self.sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
+        self.sock.connect(endpoint)
+        self.stats = SubscriberStats()
+        self._rings: dict[str, RingReader] = {}
+
+    def recv(self, timeout: float | None = None, latest: bool = False) -> Frame | None:
+        """The next valid frame (None after `timeout` seconds). `latest`: skip queued ones, return the newest."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if deadline is None:
+                parts = self.sock.recv_multipart()
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.sock.poll(max(int(left * 1000), 0) + 1, zmq.POLLIN):
+                    return None
+                parts = self.sock.recv_multipart()
+            if latest:
+                parts = self._drain(parts)
+            frame = self._decode(parts)
+            if frame is not None:
+                return frame
+
+    def _drain(self, parts):
+        while True:
+            try:
+                newer = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return parts
+            self._note_skipped(parts)
+            parts = newer
+
+    def _note_skipped(self, parts) -> None:
+        try:
+            header = msgpack.unpackb(parts[1], raw=False)
+            self.stats.last_seq.setdefault(header["stream"], header["seq"] - 1)
+            self.stats.last_seq[header["stream"]] = max(self.stats.last_seq[header["stream"]], header["seq"])
+        except Exception:
+            pass
+
+    def __iter__(self):
+        while True:
+            yield self.recv()
+
+    def _decode(self, parts: list[bytes]) -> Frame | None:
+        if len(parts) < 2:
+            self.stats.invalid += 1
+            return None
+        stream = parts[0].decode("utf-8", "replace")
+        if self.streams is not None and stream not in self.streams:
+            return None  # a prefix match of our subscription
+        try:
+            header = msgpack.unpackb(parts[1], raw=False)
+        except Exception:
+            self.stats.invalid += 1
+            return None
+        if header.get("proto") != PROTO_MAJOR:
+            raise ProtocolMismatch(f"the daemon sends frames protocol {header.get('proto')}.x, "
+                                   f"this client speaks {PROTO_MAJOR}.x", "version", header)
+        seq = header["seq"]
+        last = self.stats.last_seq.get(stream)
+        if last is not None and seq <= last:
+            if seq == last:
+                self.stats.duplicates += 1
+                return None
+            last = None  # seq went back: a new generation (stream reloaded or daemon restarted)
+        w, h = header["width"], header["height"]
+        if header.get("format") != "rgba8" or header.get("size") != w * h * 4:
+            self.stats.invalid += 1
+            return None
+        if header.get("transport") == "inline":
+            if len(parts) < 3 or len(parts[2]) != header["size"]:
+                self.stats.invalid += 1
+                return None
+            pixels = np.frombuffer(parts[2], dtype=np.uint8).reshape(h, w, 4).copy()
+        else:
+            try:
+                ring = self._ring(header)
+                pixels = ring.read(seq, header["slot"])
+            except TornFrame:
+                self.stats.torn += 1
+                self._count_gap(stream, last, seq + 1)
+                self.stats.last_seq[stream] = seq
+                return None
+            except RingError:
+                self.stats.invalid += 1
+                return None
+        self._count_gap(stream, last, seq)
+        self.stats.last_seq[stream] = seq
+        self.stats.received += 1
+        return Frame(stream, header, pixels)
+
+    def _count_gap(self, stream: str, last: int | None, seq: int) -> None:
+        if last is not None and seq > last + 1:
+            self.stats.dropped += seq - last - 1
+
+    def _ring(self, header: dict) -> RingReader:
+        path = header["path"]
+        ring = self._rings.get(path)
+        if ring is not None and ring.generation != header["generation"]:
+            ring.close()
+            ring = None
+        if ring is None:
+            ring = RingReader(path)
+            if ring.generation != header["generation"]:
+                ring.close()
+                raise RingError(f"{path}: ring generation {ring.generation} does not match the header's "
+                                f"{header['generation']}")
+            self._rings[path] = ring
+        return ring
+
+    def close(self) -> None:
+        for ring in self._rings.values():
+            ring.close()
+        self._rings.clear()
+        self.sock.close(linger=0)
+        if self._own_ctx:
+            self.ctx.term()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def save_frame_png(frame: Frame, path: str | Path) -> None:
+    from .imaging import save_png
+
+    save_png(frame.pixels, path)
+
+
+# --- the `watch`, `snapshot` and `record` commands ---------------------------------------------------
+
+def _fmt(p: dict | None) -> str:
+    if not p or p.get("p50") is None:
+        return "-"
+    return f"{p['p50']:.1f}/{p['p99']:.1f}"
+
+
+def stats_table(stats: dict):
+    from rich.table import Table
+
+    t = Table(title=f"tha4bridge  up {stats.get('uptime', 0):.0f} s  transport {stats.get('transport')}  "
+                    f"subscribers {stats.get('publisher', {}).get('subscribers', 0)}")
+    for col in ("stream", "fps", "frames", "render ms p50/p99", "latency ms p50/p99", "superseded", "source"):
+        t.add_column(col)
+    for name, s in stats.get("streams", {}).items():
+        t.add_row(name, f"{s['fps']:.1f}", str(s["frames"]), _fmt(s["render_ms"]), _fmt(s["latency_ms"]),
+                  str(s["poses_superseded"]), s.get("source", ""))
+    receivers = stats.get("receivers") or {}
+    if receivers:
+        r = Table(title="trackers")
+        r.add_column("receiver")
+        r.add_column("stats")
+        for name, value in receivers.items():
+            text = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+            r.add_row(str(name), text)
+        from rich.console import Group
+
+        return Group(t, r)
+    return t
+
+
+def watch_stats(endpoint: str, interval: float = 1.0, once: bool = False) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console()
+    with Control(endpoint, timeout=3.0) as ctl:
+        try:
+            if once:
+                console.print(stats_table(ctl.stats()))
+                return 0
+            with Live(stats_table(ctl.stats()), console=console, refresh_per_second=4) as live:
+                while True:
+                    time.sleep(interval)
+                    live.update(stats_table(ctl.stats()))
+        except ControlError as e:
+            console.print(f"[red]{e}[/red]")
+            return 1
+        except KeyboardInterrupt:
+            return 0
+
+
+def snapshot(endpoint: str, out: str | Path, stream: str | None = None, timeout: float = 10.0) -> int:
+    with FrameSubscriber(endpoint, streams=stream) as sub:
+        frame = sub.recv(timeout=timeout)
+    if frame is None:
+        print(f"no frame from {endpoint} within {timeout:g} s (is `tha4bridge serve` running?)")
+        return 1
+    save_frame_png(frame, out)
+    print(f"saved {frame.stream} seq {frame.seq} ({frame.header['width']}x{frame.header['height']}) to {out}")
+    return 0
+
+
+def record(endpoint: str, out: str | Path, seconds: float, stream: str | None = None) -> int:
+    """Frames are kept in memory while recording and written afterwards, so PNG encoding never drops frames."""
+    import json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    frames: list[Frame] = []
+    with FrameSubscriber(endpoint, streams=stream, rcvhwm=64) as sub:
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            f = sub.recv(timeout=left)
+            if f is not None:
+                frames.append(f)
+        stats = sub.stats
+    headers = []
+    for i, f in enumerate(frames):
+        name = f"frame_{i:06d}.png" if stream else f"{f.stream}_{i:06d}.png"
+        save_frame_png(f, out / name)
+        headers.append({"file": name, **f.header})
+    (out / "headers.json").write_text(json.dumps({"frames": headers, "torn": stats.torn, "dropped": stats.dropped},
+                                                 indent=1))
+    print(f"recorded {len(frames)} frames to {out} (torn {stats.torn}, dropped {stats.dropped})")
+    return 0 if frames else 1

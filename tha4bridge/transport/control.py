@@ -1,0 +1,126 @@
+"""The control socket's wire side (protocols/control.md): a ROUTER that decodes msgpack maps and replies.
+
+`ControlServer` knows nothing about commands: `poll` hands each decoded request (with its envelope) to a
+handler and sends back whatever map it returns. A handler may instead return `DEFERRED` and reply later
+from another thread through `reply_later` (a `load` takes seconds; other clients must not wait for it).
+"""
+from __future__ import annotations
+
+import queue
+from dataclasses import dataclass
+
+import msgpack
+import zmq
+
+DEFERRED = object()
+
+
+class RequestError(Exception):
+    """A request we refuse: `code` and a sentence for the reply."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class Request:
+    envelope: list
+    body: dict
+
+    @property
+    def id(self):
+        return self.body.get("id")
+
+
+def error_reply(code: str, message: str, request_id=None) -> dict:
+    reply = {"ok": False, "code": code, "error": message}
+    if request_id is not None:
+        reply["id"] = request_id
+    return reply
+
+
+class ControlServer:
+    def __init__(self, endpoint: str, context: zmq.Context | None = None):
+        self.ctx = context or zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 0)  # a vanished client's reply is silently dropped
+        self.sock.bind(endpoint)
+        self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._later: queue.SimpleQueue = queue.SimpleQueue()
+        self.requests = 0
+        self.errors = 0
+
+    def reply_later(self, request: Request, reply: dict) -> None:
+        """Thread-safe: queue a reply for a deferred request; sent by the next `poll`."""
+        self._later.put((request, reply))
+
+    def poll(self, handler, timeout_ms: int = 100) -> None:
+        """Wait up to `timeout_ms` for requests, answer them all, and send any deferred replies."""
+        self._flush_later()
+        if not self.sock.poll(timeout_ms, zmq.POLLIN):
+            return
+        while True:
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            self._handle(frames, handler)
+        self._flush_later()
+
+    def _handle(self, frames: list, handler) -> None:
+        # ROUTER frames: [identity, (empty delimiter)?, body]. REQ always sends the delimiter; we accept a
+        # DEALER that forgot it, and mirror whatever envelope came.
+        if len(frames) < 2:
+            return
+        if len(frames) >= 3 and frames[1] == b"":
+            envelope, payload = frames[:2], frames[2:]
+        else:
+            envelope, payload = frames[:1], frames[1:]
+        self.requests += 1
+        request = None
+        try:
+            if len(payload) != 1:
+                raise RequestError("bad_request", f"a request is one msgpack map, got {len(payload)} frames")
+            try:
+                body = msgpack.unpackb(payload[0], raw=False, strict_map_key=False)
+            except Exception as e:
+                raise RequestError("bad_request", f"the request is not valid msgpack ({type(e).__name__})")
+            if not isinstance(body, dict):
+                raise RequestError("bad_request", f"a request must be a msgpack map, got {type(body).__name__}")
+            request = Request(envelope, body)
+            reply = handler(request)
+        except RequestError as e:
+            reply = error_reply(e.code, str(e), request.id if request else None)
+        except Exception as e:  # a bug in a command must not take the daemon down
+            reply = error_reply("internal", f"internal error: {type(e).__name__}: {e}",
+                                request.id if request else None)
+        if reply is DEFERRED:
+            return
+        self._send(envelope, reply, request)
+
+    def _send(self, envelope, reply: dict, request: Request | None) -> None:
+        if request is not None and request.id is not None and "id" not in reply:
+            reply["id"] = request.id
+        if not reply.get("ok", False):
+            self.errors += 1
+        try:
+            data = msgpack.packb(reply, use_bin_type=True)
+        except Exception as e:
+            data = msgpack.packb(error_reply("internal", f"reply could not be encoded: {e}"))
+        try:
+            self.sock.send_multipart(envelope + [data], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass
+
+    def _flush_later(self) -> None:
+        while True:
+            try:
+                request, reply = self._later.get_nowait()
+            except queue.Empty:
+                return
+            self._send(request.envelope, reply, request)
+
+    def close(self) -> None:
+        self.sock.close(linger=0)

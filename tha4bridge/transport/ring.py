@@ -1,0 +1,356 @@
+"""The shared-memory frame ring (protocols/frames.md §2): `FrameRing` writes it, `RingReader` reads it.
+
+A plain file mapped with `mmap` (never `multiprocessing.shared_memory`: its resource tracker unlinks
+segments that other processes merely attached to). Only the daemon creates and deletes ring files.
+Header fields are little-endian and fixed width so C# can read them with plain pointer arithmetic.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import struct
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MAGIC = b"THA4RING"
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+HEADER_SIZE = 256
+SLOT_ENTRY_SIZE = 64
+PAGE = 4096
+BUSY = 0xFFFF_FFFF_FFFF_FFFF
+PIXEL_FORMATS = {"rgba8": 1}
+ALPHA_MODES = {"straight": 0, "premultiplied": 1}
+COLOR_SPACES = {"srgb": 1}
+STATE_LIVE, STATE_CLOSED = 1, 2
+DEFAULT_SLOTS = 4
+
+# Global header, offsets 0..128 (the stream name follows at 128, 64 bytes; 192..256 reserved).
+_HEADER = struct.Struct("<8sHHIQIIIIIIIIIIIIQQQQdQII")
+assert _HEADER.size == 128
+_HEADER_FIELDS = ("magic", "version_major", "version_minor", "header_size", "generation", "writer_pid", "state",
+                  "width", "height", "row_stride", "pixel_format", "alpha_mode", "color_space", "slot_count",
+                  "slot_table_offset", "slot_entry_size", "reserved0", "slot_stride", "slot_size",
+                  "first_slot_offset", "file_size", "created_at", "latest_seq", "latest_slot", "reserved1")
+_NAME_OFFSET, _NAME_SIZE = 128, 64
+_OFF_STATE = 28
+_OFF_LATEST_SEQ = 112
+_OFF_LATEST_SLOT = 120
+_SLOT_TIMES = struct.Struct("<ddd")  # t_pose, t_render_start, t_render_end at slot entry + 8
+
+STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
+_FILE_NAME = re.compile(r"^tha4bridge-(\d+)-([A-Za-z0-9_.-]{1,63})\.ring$")
+
+
+class RingError(ValueError):
+    """A ring file that cannot be read (missing, wrong magic, another major version)."""
+
+
+def ring_dir() -> Path:
+    """Where ring files live: /dev/shm on Linux (tmpfs), the temp folder elsewhere."""
+    shm = Path("/dev/shm")
+    if sys.platform.startswith("linux") and shm.is_dir() and os.access(shm, os.W_OK):
+        return shm
+    return Path(tempfile.gettempdir())
+
+
+def ring_path(stream: str, pid: int | None = None, directory: Path | None = None) -> Path:
+    return (directory or ring_dir()) / f"tha4bridge-{os.getpid() if pid is None else pid}-{stream}.ring"
+
+
+def safe_stream_name(name: str) -> str:
+    """A folder name → a valid stream name (other characters become `_`)."""
+    s = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:63]
+    return s or "stream"
+
+
+@dataclass
+class RingLayout:
+    width: int
+    height: int
+    slot_count: int = DEFAULT_SLOTS
+
+    @property
+    def row_stride(self) -> int:
+        return self.width * 4
+
+    @property
+    def slot_size(self) -> int:
+        return self.height * self.row_stride
+
+    @property
+    def slot_stride(self) -> int:
+        return -(-self.slot_size // PAGE) * PAGE
+
+    @property
+    def first_slot_offset(self) -> int:
+        return -(-(HEADER_SIZE + self.slot_count * SLOT_ENTRY_SIZE) // PAGE) * PAGE
+
+    @property
+    def file_size(self) -> int:
+        return self.first_slot_offset + self.slot_count * self.slot_stride
+
+    def slot_offset(self, slot: int) -> int:
+        return self.first_slot_offset + slot * self.slot_stride
+
+
+def pack_header(layout: RingLayout, stream: str, generation: int, pid: int, alpha: str,
+                created_at: float, state: int = STATE_LIVE, latest_seq: int = 0, latest_slot: int = 0,
+                magic: bytes = MAGIC) -> bytes:
+    """The 256-byte global header (also used to build the test vector)."""
+    head = _HEADER.pack(magic, VERSION_MAJOR, VERSION_MINOR, HEADER_SIZE, generation, pid, state,
+                        layout.width, layout.height, layout.row_stride, PIXEL_FORMATS["rgba8"],
+                        ALPHA_MODES[alpha], COLOR_SPACES["srgb"], layout.slot_count, HEADER_SIZE,
+                        SLOT_ENTRY_SIZE, 0, layout.slot_stride, layout.slot_size, layout.first_slot_offset,
+                        layout.file_size, created_at, latest_seq, latest_slot, 0)
+    name = stream.encode("utf-8")
+    return head + name + bytes(_NAME_SIZE - len(name)) + bytes(HEADER_SIZE - _NAME_OFFSET - _NAME_SIZE)
+
+
+def parse_header(buf) -> dict:
+    """The global header as a dict (raises RingError on a wrong magic or major version)."""
+    if len(buf) < HEADER_SIZE:
+        raise RingError(f"ring header needs {HEADER_SIZE} bytes, got {len(buf)}")
+    d = dict(zip(_HEADER_FIELDS, _HEADER.unpack_from(buf, 0)))
+    if d["magic"] != MAGIC:
+        raise RingError(f"not a tha4bridge ring (magic {d['magic']!r})")
+    if d["version_major"] != VERSION_MAJOR:
+        raise RingError(f"ring speaks frames protocol {d['version_major']}.x, this client speaks "
+                        f"{VERSION_MAJOR}.x")
+    d["magic"] = d["magic"].decode("ascii")
+    d["stream"] = bytes(buf[_NAME_OFFSET:_NAME_OFFSET + _NAME_SIZE]).rstrip(b"\0").decode("utf-8")
+    d.pop("reserved0"), d.pop("reserved1")
+    return d
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if sys.platform == "win32":  # no signal 0 there; a file still mapped by its owner cannot be deleted anyway
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _locked_by_someone(path: Path) -> bool:
+    """POSIX: a live daemon holds a shared flock on its ring files (guards against pid reuse)."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops our probe lock
+    return False
+
+
+def reclaim_stale(directory: Path | None = None) -> list[Path]:
+    """Delete ring files whose writer is dead: pid not running, or (POSIX) nobody holding its lock."""
+    directory = directory or ring_dir()
+    removed = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        m = _FILE_NAME.match(path.name)
+        if not m:
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid():
+            continue  # ours (from an earlier generation in this process); replaced by its owner
+        if _pid_alive(pid) and (_locked_by_someone(path) or not _has_flock()):
+            continue
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
+def _has_flock() -> bool:
+    try:
+        import fcntl  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+class FrameRing:
+    """The writer side of one stream's ring. Not thread-safe: one render thread writes."""
+
+    def __init__(self, stream: str, width: int, height: int, alpha: str = "straight",
+                 slot_count: int = DEFAULT_SLOTS, directory: Path | None = None):
+        if not STREAM_NAME.match(stream):
+            raise ValueError(f"stream name {stream!r} must be 1-63 characters of A-Z a-z 0-9 _ . -")
+        if slot_count < 3:
+            raise ValueError("a ring needs at least 3 slots")
+        if alpha not in ALPHA_MODES:
+            raise ValueError(f"alpha must be one of {sorted(ALPHA_MODES)}, got {alpha!r}")
+        self.stream, self.alpha = stream, alpha
+        self.layout = RingLayout(width, height, slot_count)
+        self.path = ring_path(stream, directory=directory)
+        self.generation = time.time_ns()
+        self.seq = 0
+        try:
+            self.path.unlink()  # a leftover of ours (same pid) can only be stale
+        except FileNotFoundError:
+            pass
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+        try:
+            os.ftruncate(fd, self.layout.file_size)
+            self._mm = mmap.mmap(fd, self.layout.file_size)
+        except BaseException:
+            os.close(fd)
+            self.path.unlink(missing_ok=True)
+            raise
+        self._fd = fd
+        try:
+            import fcntl
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except (ImportError, OSError):
+            pass
+        header = pack_header(self.layout, stream, self.generation, os.getpid(), alpha, time.time())
+        self._mm[8:HEADER_SIZE] = header[8:]
+        self._mm[0:8] = MAGIC  # last: a reader that sees the magic sees a complete header
+        # Aligned 8-byte stores through numpy: the slot seq words and the latest_seq word.
+        self._slot_seq = np.frombuffer(self._mm, dtype="<u8", count=slot_count * 8,
+                                       offset=HEADER_SIZE)[::SLOT_ENTRY_SIZE // 8]
+        self._latest = np.frombuffer(self._mm, dtype="<u8", count=2, offset=_OFF_LATEST_SEQ)
+        self._pixels = [np.frombuffer(self._mm, dtype=np.uint8, count=self.layout.slot_size,
+                                      offset=self.layout.slot_offset(i)).reshape(height, width, 4)
+                        for i in range(slot_count)]
+        self.closed = False
+
+    def begin(self) -> tuple[int, int, np.ndarray]:
+        """Start writing the next frame: returns (seq, slot, the slot's writable [H, W, 4] uint8 view).
+
+        The slot is marked BUSY; write the pixels, then call `commit`.
+        """
+        seq = self.seq + 1
+        slot = (seq - 1) % self.layout.slot_count
+        self._slot_seq[slot] = BUSY
+        return seq, slot, self._pixels[slot]
+
+    def commit(self, seq: int, slot: int, t_pose: float = 0.0, t_render_start: float = 0.0,
+               t_render_end: float = 0.0) -> None:
+        """Publish the slot written since `begin` (seqlock step 4 and 5)."""
+        base = HEADER_SIZE + slot * SLOT_ENTRY_SIZE
+        _SLOT_TIMES.pack_into(self._mm, base + 8, t_pose, t_render_start, t_render_end)
+        self._slot_seq[slot] = seq
+        struct.pack_into("<I", self._mm, _OFF_LATEST_SLOT, slot)
+        self._latest[0] = seq
+        self.seq = seq
+
+    def write(self, rgba: np.ndarray, **times) -> tuple[int, int]:
+        """Copy one uint8 [H, W, 4] frame into the next slot; returns (seq, slot)."""
+        seq, slot, view = self.begin()
+        np.copyto(view, rgba, casting="no")
+        self.commit(seq, slot, **times)
+        return seq, slot
+
+    def offset(self, slot: int) -> int:
+        return self.layout.slot_offset(slot)
+
+    def close(self) -> None:
+        """Mark the ring closed, unmap and delete the file (only the daemon calls this)."""
+        if self.closed:
+            return
+        self.closed = True
+        struct.pack_into("<I", self._mm, _OFF_STATE, STATE_CLOSED)
+        self._slot_seq = self._latest = self._pixels = None
+        try:
+            self._mm.close()
+        except BufferError:  # a numpy view still alive somewhere: the mapping goes with the process
+            pass
+        os.close(self._fd)
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+class TornFrame(Exception):
+    """The slot was overwritten while (or before) it was copied."""
+
+
+class RingReader:
+    """Maps a ring file read-only by path and copies frames out with the seqlock check."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            with open(self.path, "rb") as f:
+                self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except FileNotFoundError:
+            raise RingError(f"{self.path}: ring file not found (daemon gone or stream unloaded)") from None
+        except (OSError, ValueError) as e:
+            raise RingError(f"{self.path}: cannot map ring file ({e})") from None
+        self.header = parse_header(self._mm)
+        h = self.header
+        if h["file_size"] > len(self._mm):
+            raise RingError(f"{self.path}: file is {len(self._mm)} bytes, header says {h['file_size']}")
+        self.generation = h["generation"]
+        self.width, self.height, self.slot_count = h["width"], h["height"], h["slot_count"]
+        self._slot_seq = np.frombuffer(self._mm, dtype="<u8", count=self.slot_count * h["slot_entry_size"] // 8,
+                                       offset=h["slot_table_offset"])[::h["slot_entry_size"] // 8]
+        self._latest = np.frombuffer(self._mm, dtype="<u8", count=1, offset=_OFF_LATEST_SEQ)
+        self._pixels = [np.frombuffer(self._mm, dtype=np.uint8, count=h["slot_size"],
+                                      offset=h["first_slot_offset"] + i * h["slot_stride"])
+                        for i in range(self.slot_count)]
+
+    @property
+    def closed_by_writer(self) -> bool:
+        return struct.unpack_from("<I", self._mm, _OFF_STATE)[0] == STATE_CLOSED
+
+    def latest(self) -> tuple[int, int]:
+        """(latest_seq, latest_slot) as published by the writer (0, _) before the first frame."""
+        seq = int(self._latest[0])
+        slot = struct.unpack_from("<I", self._mm, _OFF_LATEST_SLOT)[0]
+        return seq, slot
+
+    def slot_seq(self, slot: int) -> int:
+        return int(self._slot_seq[slot])
+
+    def read(self, seq: int, slot: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Copy frame `seq` out of `slot` into a new (or the given) uint8 [H, W, 4] array.
+
+        Raises TornFrame when the slot no longer (or not yet wholly) holds `seq`.
+        """
+        if not 0 <= slot < self.slot_count:
+            raise TornFrame(f"slot {slot} out of range")
+        s1 = int(self._slot_seq[slot])
+        if s1 != seq:
+            raise TornFrame(f"slot {slot} holds {'a frame being written' if s1 == BUSY else s1}, not {seq}")
+        if out is None:
+            out = np.empty((self.height, self.width, 4), dtype=np.uint8)
+        np.copyto(out.reshape(-1), self._pixels[slot])
+        if int(self._slot_seq[slot]) != s1:
+            raise TornFrame(f"slot {slot} was overwritten during the copy of {seq}")
+        return out
+
+    def close(self) -> None:
+        self._slot_seq = self._latest = self._pixels = None
+        try:
+            self._mm.close()
+        except BufferError:
+            pass
