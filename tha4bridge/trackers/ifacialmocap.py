@@ -1,0 +1,257 @@
+"""iFacialMocap's native UDP stream (v1 `name-value`, v2 `name&value`), facts §2.
+
+Parsing is tolerant: names in any spelling (`eyeBlink_L`, `eyeBlinkLeft`, `EyeBlinkLeft`), spaces around the
+separator, unknown keys ignored, missing keys keep their last value. A phone sends the same key layout every
+frame, so after one full parse we keep a template: the datagram with its numbers deleted. A datagram with the
+same template only needs its numbers read, which is what makes 50k packets/s possible in Python.
+"""
+from __future__ import annotations
+
+import math
+import socket
+import time
+
+from .names import ARKIT_NAMES, arkit_index
+from .pipeline import SourcePipeline
+from .udp import Malformed, UdpReceiver
+
+START_V1 = b"iFacialMocap_sahuasouryya9218sauhuiayeta91555dy3719"
+START_V2 = START_V1 + b"|sendDataVersion=v2"
+DEFAULT_PORT = 49983
+MAX_VALUE = 1000.0  # blend values are 0..100; anything past this is garbage, not a face
+MAX_ANGLE = 100000.0  # degrees; wrapped to (-180, 180] below this, garbage above
+
+_NUMERIC = b"0123456789.-+"
+_ONLY_NUMBERS = bytes(c if c in _NUMERIC else 0x20 for c in range(256))
+_PERCENT = {str(i).encode(): i / 100.0 for i in range(101)}
+_PERCENT_V1 = {b"-" + k: v for k, v in _PERCENT.items()}  # v1 `name-33` reads as the token `-33`
+_NAME_CACHE: dict[str, int] = {}
+for _n in ARKIT_NAMES:  # the spellings senders use, resolved once
+    for _s in (_n, _n[0].upper() + _n[1:], _n.replace("Left", "_L").replace("Right", "_R")):
+        _NAME_CACHE[_s] = arkit_index(_s)
+
+
+def _number(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise Malformed("bad_number") from None
+    if not math.isfinite(v):
+        raise Malformed("non_finite")
+    return v
+
+
+def _angles(s: str, n: int) -> tuple[float, ...]:
+    parts = s.split(",")
+    if len(parts) != n:
+        raise Malformed("bad_head" if n == 6 else "bad_eye")
+    vals = tuple(_number(p) for p in parts)
+    for v in vals[:3]:
+        if abs(v) > MAX_ANGLE:
+            raise Malformed("absurd_value")
+    return tuple(_wrap(v) for v in vals[:3]) + vals[3:]
+
+
+def _wrap(a: float) -> float:
+    """Degrees into [-180, 180) (some senders use Unity's 0..360 Euler angles)."""
+    return a if -180.0 <= a < 180.0 else ((a + 180.0) % 360.0) - 180.0
+
+
+class IfmFrame:
+    """Parser state for one sender: the 52 ARKit values (0..1) and the head/eye angles in degrees."""
+
+    def __init__(self):
+        self.blend = [0.0] * 52
+        self.head = (0.0, 0.0, 0.0)
+        self.head_pos = (0.0, 0.0, 0.0)
+        self.right_eye = (0.0, 0.0, 0.0)
+        self.left_eye = (0.0, 0.0, 0.0)
+        self.bad_items = 0
+        self._templates: dict[bytes, tuple[int, tuple[int, ...], int, bool]] = {}
+
+    def parse(self, data: bytes) -> None:
+        """Update from one datagram; raises Malformed if nothing in it is usable."""
+        t = self._templates.get(data.translate(None, _NUMERIC))
+        if t is not None and self._fast(data, t):
+            return
+        self._slow(data)
+
+    def _fast(self, data: bytes, t) -> bool:
+        n_tokens, slots, head_at, negate = t
+        toks = data.translate(_ONLY_NUMBERS).split()
+        if len(toks) != n_tokens:
+            return False
+        new = []
+        get = _PERCENT_V1.get if negate else _PERCENT.get
+        for tok in toks[:len(slots)]:
+            v = get(tok)
+            if v is None:
+                if negate:
+                    return False  # only plain integers are unambiguous after v1's '-' separator
+                try:
+                    v = float(tok) / 100.0
+                except ValueError:
+                    return False
+                if not -MAX_VALUE * 0.01 <= v <= MAX_VALUE * 0.01:  # also false for NaN
+                    return False
+            new.append(v)
+        angles = []
+        for tok in toks[len(slots):]:
+            try:
+                a = float(tok)
+            except ValueError:
+                return False
+            if not -MAX_ANGLE <= a <= MAX_ANGLE:
+                return False
+            angles.append(a)
+        b = self.blend
+        for i, v in zip(slots, new):
+            if i >= 0:
+                b[i] = v
+        if head_at >= 0:
+            h = angles[head_at:head_at + 3]
+            self.head = (_wrap(h[0]), _wrap(h[1]), _wrap(h[2]))
+        return True
+
+    def _slow(self, data: bytes) -> None:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Malformed("not_text") from None
+        good = bad = 0
+        slots: list[int] = []
+        layout_ok = True  # every item is a known key or head/eye item with plain numbers, in order
+        head_tokens = -1
+        extra_tokens = 0
+        v1 = None
+        updates: list[tuple[int, float]] = []
+        head = head_pos = reye = leye = None
+        for item in text.split("|"):
+            item = item.strip()
+            if not item:
+                continue
+            try:
+                if "#" in item:
+                    key, _, rest = item.partition("#")
+                    key = key.strip()
+                    if key == "=head":
+                        vals = _angles(rest, 6)
+                        head, head_pos = vals[:3], vals[3:]
+                        head_tokens = extra_tokens
+                        extra_tokens += 6
+                    elif key in ("rightEye", "leftEye"):
+                        vals = _angles(rest, 3)
+                        if key == "rightEye":
+                            reye = vals
+                        else:
+                            leye = vals
+                        extra_tokens += 3
+                    else:
+                        raise Malformed("unknown_item")
+                else:
+                    sep = item.find("&")
+                    is_v1 = sep < 0
+                    if is_v1:
+                        sep = item.find("-")
+                    if sep <= 0:
+                        raise Malformed("unknown_item")
+                    name = item[:sep].strip()
+                    i = _NAME_CACHE.get(name)
+                    if i is None:
+                        i = arkit_index(name)
+                    v = _number(item[sep + 1:])
+                    if abs(v) > MAX_VALUE:
+                        raise Malformed("absurd_value")
+                    if extra_tokens or (v1 is not None and v1 != is_v1) or v < 0:
+                        layout_ok = False  # blends after the angles, mixed separators, signs: no template
+                    if i < 0 and any(c in _NUMERIC for c in name.encode()):
+                        layout_ok = False  # digits in a name would shift the numbers
+                    v1 = is_v1
+                    slots.append(i)
+                    if i < 0:  # trackingStatus, FM_* extras, ...: ignored, not an error
+                        continue
+                    updates.append((i, v / 100.0))
+                good += 1
+            except Malformed:
+                bad += 1
+                layout_ok = False
+        if good == 0:
+            raise Malformed("no_items" if bad == 0 else "bad_items")
+        self.bad_items += bad
+        b = self.blend
+        for i, v in updates:
+            b[i] = v
+        if head is not None:
+            self.head, self.head_pos = head, head_pos
+        if reye is not None:
+            self.right_eye = reye
+        if leye is not None:
+            self.left_eye = leye
+        if layout_ok and len(self._templates) < 16:
+            n_tokens = len(slots) + extra_tokens
+            self._templates[data.translate(None, _NUMERIC)] = (n_tokens, tuple(slots), head_tokens, bool(v1))
+
+
+class IFacialMocapReceiver(UdpReceiver):
+    name = "ifacialmocap"
+
+    def __init__(self, host: str, port: int, pipeline: SourcePipeline, publish,
+                 phone: str | None = None, phone_port: int = DEFAULT_PORT, version: str = "v2",
+                 resend_after: float = 2.0, max_datagram: int = 32768):
+        super().__init__(host, port, max_datagram)
+        self.pipeline, self.publish = pipeline, publish
+        self.frame = IfmFrame()
+        self.phone = phone
+        self.phone_port = phone_port
+        self.start_string = START_V2 if version == "v2" else START_V1
+        self.resend_after = resend_after
+        self.handshakes_sent = 0
+        self.handshake_errors = 0
+        self._last_data = b""
+        self._last_handshake = -1e18
+
+    def start(self) -> None:
+        super().start()
+        self.send_handshake()
+
+    def send_handshake(self) -> None:
+        """Ask the phone to stream to us; sent from our own socket so the reply port is ours."""
+        if not self.phone or self.sock is None:
+            return
+        self._last_handshake = time.monotonic()
+        try:
+            self.sock.sendto(self.start_string, (self.phone, self.phone_port))
+            self.handshakes_sent += 1
+        except OSError:  # no route yet (phone off the network): try again later
+            self.handshake_errors += 1
+
+    def on_silence(self, t: float) -> None:
+        # Re-send while no data arrives, so a phone app (re)started later still finds us.
+        if not self.phone:
+            return
+        silent_for = 1e18 if self.last_packet is None else t - self.last_packet
+        if silent_for >= self.resend_after and time.monotonic() - self._last_handshake >= self.resend_after:
+            self.send_handshake()
+
+    def handle(self, data: bytes, addr, t: float) -> None:
+        if data == self._last_data:
+            self.repeats += 1  # the app repeats its last frame when it loses the face: not fresh data
+            return
+        f = self.frame
+        f.parse(data)
+        self._last_data = data
+        self.accepted += 1
+        self.last_fresh = t
+        self.publish(self.name, self.pipeline.from_arkit(f.blend, f.head, t), t, t)
+
+    def stats(self) -> dict:
+        s = super().stats()
+        s.update(handshakes_sent=self.handshakes_sent, handshake_errors=self.handshake_errors,
+                 bad_items=self.frame.bad_items, phone=None if not self.phone else f"{self.phone}:{self.phone_port}")
+        return s
+
+
+def send_start(phone: str, port: int = DEFAULT_PORT, version: str = "v2") -> None:
+    """One-shot handshake from a temporary socket (what the official demo does)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(START_V2 if version == "v2" else START_V1, (phone, port))

@@ -1,0 +1,117 @@
+"""Our own OSC address family to set THA4 parameters by name (protocols/osc.md).
+
+    /tha4/param/<name> f          one parameter, e.g. /tha4/param/mouth_aaa 0.8
+    /tha4/param s f               the same with the name as an argument
+    /tha4/params (s f)*           several at once
+    /tha4/pose f*45               the whole vector in the official order
+    /tha4/release [s*]            give the named parameters (or all) back to the trackers and idle motion
+
+Values set this way override the tracked/idle pose for those parameters (an overlay), so a game can drive
+the mouth from its lip sync while the face tracker or the idle motion keeps the rest alive. Messages of one
+datagram (one bundle) take effect together.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..pose import INDEX, LOWER, NUM_PARAMETERS, UPPER
+from .osc import number, parse_messages
+from .udp import Malformed, UdpReceiver
+
+PREFIX = "/tha4/"
+
+
+class OscParamState:
+    """The overlay: which parameters are set and to what. Written by one receiver thread at a time."""
+
+    def __init__(self):
+        self.values = np.zeros(NUM_PARAMETERS, dtype=np.float32)
+        self.mask = np.zeros(NUM_PARAMETERS, dtype=bool)
+        self.messages = 0
+        self.clamped = 0
+
+    def _set(self, values: np.ndarray, mask: np.ndarray, name, v) -> None:
+        if not isinstance(name, str):
+            raise Malformed("wrong_type")
+        i = INDEX.get(name)
+        if i is None:
+            raise Malformed("unknown_parameter")
+        x = number(v)
+        if not math.isfinite(x):
+            raise Malformed("non_finite")
+        c = min(max(x, float(LOWER[i])), float(UPPER[i]))
+        self.clamped += c != x
+        values[i] = c
+        mask[i] = True
+
+    def handle(self, address: str, params: list, values: np.ndarray, mask: np.ndarray) -> None:
+        """Apply one message to the working copies; raises Malformed (the message is then skipped)."""
+        self.messages += 1
+        if address.startswith("/tha4/param/"):
+            if len(params) < 1:
+                raise Malformed("too_few_args")
+            self._set(values, mask, address[len("/tha4/param/"):], params[0])
+        elif address == "/tha4/param":
+            if len(params) < 2:
+                raise Malformed("too_few_args")
+            self._set(values, mask, params[0], params[1])
+        elif address == "/tha4/params":
+            if len(params) % 2:
+                raise Malformed("too_few_args")
+            v2, m2 = values.copy(), mask.copy()  # all or nothing
+            for k in range(0, len(params), 2):
+                self._set(v2, m2, params[k], params[k + 1])
+            values[:], mask[:] = v2, m2
+        elif address == "/tha4/pose":
+            if len(params) < NUM_PARAMETERS:
+                raise Malformed("too_few_args")
+            p = np.array([number(v) for v in params[:NUM_PARAMETERS]], dtype=np.float64)
+            if not np.isfinite(p).all():
+                raise Malformed("non_finite")
+            c = np.clip(p, LOWER, UPPER)
+            self.clamped += int((c != p).sum())
+            values[:] = c
+            mask[:] = True
+        elif address == "/tha4/release":
+            names = params or None
+            if names is None:
+                mask[:] = False
+                values[:] = 0.0
+            else:
+                for n in names:
+                    i = INDEX.get(n) if isinstance(n, str) else None
+                    if i is None:
+                        raise Malformed("unknown_parameter")
+                    mask[i] = False
+                    values[i] = 0.0
+        else:
+            raise Malformed("unknown_address")
+
+
+class OscParamReceiver(UdpReceiver):
+    """A socket of its own for the /tha4/ family (when it does not share the VMC socket)."""
+
+    name = "osc-params"
+
+    def __init__(self, host: str, port: int, state: OscParamState, publish_overlay, max_datagram: int = 32768):
+        super().__init__(host, port, max_datagram)
+        self.state, self.publish_overlay = state, publish_overlay
+
+    def handle(self, data: bytes, addr, t: float) -> None:
+        msgs = parse_messages(data)
+        st = self.state
+        values, mask = st.values.copy(), st.mask.copy()
+        ok = 0
+        for m in msgs:
+            try:
+                st.handle(m.address, m.params, values, mask)
+                ok += 1
+            except Malformed as e:
+                self._count(e.args[0])
+        if ok:
+            st.values, st.mask = values, mask
+            self.accepted += 1
+            self.last_fresh = t
+            self.publish_overlay(values, mask, t)
