@@ -16,10 +16,13 @@ Same result, less work. What each rearrangement buys is measured by `benchmarks/
 5. Buffers are allocated once per batch size and reused; the character image with the face pasted in
    lives in one buffer whose face region alone is rewritten each frame.
 
-`fast` mode additionally runs the hidden-layer GEMMs in bfloat16 (AMX/AVX-512-BF16 on recent CPUs,
-tensor cores on GPUs) but keeps everything ω0 amplifies in float32: position and pose terms, biases,
-the level transitions, and `sin`; only the GEMM inputs and products are rounded. A plain bfloat16 cast
-of the whole network measured 33 dB; this keeps ≥ 40 dB (see the benchmark and tests).
+`fast` mode runs the wide hidden layers (≥ 128 inputs, where the GEMM dominates: the face morpher
+and the body's first level) as bfloat16 GEMMs (AMX/AVX-512-BF16 on recent CPUs, tensor cores on
+GPUs). A plain bfloat16 cast measured 33 dB because ω0 = 30 amplifies rounding, and letting the bf16
+product carry the bias measured 35 dB: here the product carries x·W only and the bias is added in
+float32 before sin, which keeps ≥ 40 dB against `exact`. Narrow layers (the 256/512 levels) are bound
+by memory passes, not arithmetic, so they stay float32 (bf16 there measured slower: the extra dtype
+conversions cost more than the GEMM saves).
 """
 from __future__ import annotations
 
@@ -39,10 +42,10 @@ def _axis(size: int, device) -> torch.Tensor:
 HALF_PI = math.pi / 2
 
 
-def _augment(w: torch.Tensor, b: torch.Tensor | None, ones_out: bool) -> torch.Tensor:
-    """[C_in, C_out] weights → [C_in + 1, C_out (+ 1)]: the extra input row is the bias (lever 6: every
-    activation matrix carries a column of ones), and with `ones_out` an extra output column whose
-    pre-activation is π/2, so that sin() writes the next layer's column of ones for free."""
+def _with_bias_row(w: torch.Tensor, b: torch.Tensor | None, ones_out: bool) -> torch.Tensor:
+    """[C_in, C_out] weights (+ bias) → [C_in + 1, C_out (+ 1)]: activations carry a column of ones whose
+    row holds the bias (lever 6); with `ones_out`, one more output column with pre-activation π/2, so
+    sin() rewrites the next layer's column of ones itself."""
     k, c = w.shape
     out = torch.zeros(k + 1, c + int(ones_out), dtype=torch.float32, device=w.device)
     out[:k, :c] = w
@@ -53,18 +56,19 @@ def _augment(w: torch.Tensor, b: torch.Tensor | None, ones_out: bool) -> torch.T
     return out
 
 
+BF16_MIN_WIDTH = 128
+
+
 class _FirstLayer:
     """sin(ω0·(W·[feat, x, y, pose] + b)) with the position and pose parts precomputed (lever 3).
 
-    Output columns are C + 1: the last one is the column of ones (pre-activation π/2)."""
+    Its output has C + 1 columns; the extra one gets pre-activation π/2 (the column of ones after sin)."""
 
     def __init__(self, conv: torch.nn.Conv2d, n_feat: int, size: int, device):
         w = conv.weight.detach()[:, :, 0, 0].to(device, torch.float32).t() * OMEGA0  # [n_feat + 2 + P, C]
         pad = lambda t: F.pad(t, (0, 1))  # noqa: E731  (a zero for the ones column)
-        # Features arrive with their own ones column: it gets weight 0 (the bias is added once, below).
-        self.w_feat = _augment(w[:n_feat], None, False) if n_feat else None  # [n_feat + 1, C + 1]
-        if self.w_feat is not None:
-            self.w_feat = pad(self.w_feat)
+        # The previous level's activations bring their own column of ones: weight 0 (no bias in the mix).
+        self.w_feat = pad(F.pad(w[:n_feat], (0, 0, 0, 1))) if n_feat else None  # [n_feat + 1, C + 1]
         c = _axis(size, device)
         self.col = pad(c[:, None] * w[n_feat][None, :])  # [W, C + 1]: the x term per column
         self.col[:, -1] = HALF_PI
@@ -75,7 +79,7 @@ class _FirstLayer:
 
     def pose_rows(self, pose: torch.Tensor) -> torch.Tensor:
         """[N, H, 1, C + 1]: the y term plus this frame's pose bias, per row."""
-        pb = torch.addmm(self.b, pose[:, : self.w_pose.shape[0]], self.w_pose)  # [N, C + 1]
+        pb = torch.addmm(self.b, pose[:, : self.w_pose.shape[0]], self.w_pose)
         return (self.row[None] + pb[:, None, :])[:, :, None, :]
 
 
@@ -85,26 +89,19 @@ class SirenRenderer:
         if mode not in ("exact", "fast"):
             raise ValueError(f"mode must be 'exact' or 'fast', got {mode!r}")
         self.mode, self.device = mode, torch.device(device)
-        self.gemm_dtype = torch.float32 if mode == "exact" else torch.bfloat16
         dev = self.device
 
-        def weights(conv, scale=OMEGA0):
-            return (conv.weight.detach()[:, :, 0, 0].to(dev, torch.float32).t() * scale,
-                    conv.bias.detach().to(dev, torch.float32) * scale)
-
         def hidden(conv):
-            """(GEMM weights [C_in + 1, C_out + 1], fp32 bias or None), ω0 folded in (lever 2).
-
-            exact: the bias rides in the GEMM (the ones row). fast: the bf16 product must not carry
-            the bias (its rounding is relative to the whole sum), so it is added afterwards in fp32."""
-            w, b = weights(conv)
-            if self.gemm_dtype == torch.float32:
-                return _augment(w, b, True), None
-            return F.pad(_augment(w, None, False), (0, 1)).to(self.gemm_dtype), F.pad(b, (0, 1), value=HALF_PI)
+            """One hidden sine layer: (GEMM weights, float32 bias or None), ω0 folded in (lever 2)."""
+            w = conv.weight.detach()[:, :, 0, 0].to(dev, torch.float32).t() * OMEGA0
+            b = conv.bias.detach().to(dev, torch.float32) * OMEGA0
+            if mode == "fast" and w.shape[0] >= BF16_MIN_WIDTH:
+                return _with_bias_row(w, None, True).to(torch.bfloat16), F.pad(b, (0, 1), value=HALF_PI)
+            return _with_bias_row(w, b, True), None
 
         def last(conv):
-            w, b = weights(conv, 1.0)
-            return _augment(w, b, False)
+            w = conv.weight.detach()[:, :, 0, 0].to(dev, torch.float32).t()
+            return _with_bias_row(w, conv.bias.detach().to(dev, torch.float32), False)
 
         # Face morpher: one level at 128.
         layers = [m.linear for m in face.siren.sine_layers]
@@ -144,32 +141,32 @@ class SirenRenderer:
         return t
 
     # -- the layers ---------------------------------------------------------------------------------
-    def _sine_stack(self, x: torch.Tensor, layers, buf, tag: str) -> torch.Tensor:
-        """x: [M, C + 1] sin'ed activations with their ones column. Runs sin(x·W + b) per layer."""
+    def _sine_stack(self, pre: torch.Tensor, layers, buf, tag: str) -> torch.Tensor:
+        """pre: [M, C + 1] float32 pre-activation of a level's first layer. Runs sin, then
+        (GEMM, sin) per layer; returns the last layer's float32 activations."""
+        x = pre.sin_()
         for j, (w, b) in enumerate(layers):
             out = self._tmp(buf, f"{tag}{j % 2}:{w.shape[1]}", (x.shape[0], w.shape[1]))  # ping-pong
-            if b is None:
+            if b is None:  # float32, the bias rides in the GEMM
                 torch.mm(x, w, out=out)
-            else:
-                # bf16 inputs and product; the bias add and sin stay float32 (ω0 amplifies their error).
-                xb = self._tmp(buf, f"{tag}b:{x.shape[1]}", x.shape, self.gemm_dtype)
-                xb.copy_(x)
-                prod = self._tmp(buf, f"{tag}p:{w.shape[1]}", out.shape, self.gemm_dtype)
+            else:  # bf16 product of x·W alone; the bias is added in float32 before sin
+                xb = self._tmp(buf, f"{tag}b:{x.shape[1]}", x.shape, torch.bfloat16).copy_(x)
+                prod = self._tmp(buf, f"{tag}p:{w.shape[1]}", out.shape, torch.bfloat16)
                 torch.mm(xb, w, out=prod)
-                torch.add(prod, b, out=out)
+                out.copy_(prod).add_(b)
             x = out.sin_()
         return x
 
     def _first(self, layer: _FirstLayer, pose, size, feat_up, buf, tag) -> torch.Tensor:
-        """The first layer's pre-activation at `size`, plus upsampled mixed features if any, then sin."""
+        """The first layer's pre-activation [N·size², C + 1] at `size` (plus upsampled mixed features)."""
         n, c = pose.shape[0], layer.width
-        rows = layer.pose_rows(pose)  # [N, H, 1, C]
+        rows = layer.pose_rows(pose)  # [N, H, 1, C + 1]
         if feat_up is None:
             out = self._tmp(buf, tag, (n, size, size, c))
             torch.add(rows, layer.col, out=out)
         else:
             out = feat_up.add_(rows).add_(layer.col)
-        return out.view(-1, c).sin_()
+        return out.view(-1, c)
 
     def face(self, pose: torch.Tensor, buf) -> torch.Tensor:
         """[N, 128, 128, 4] face crop (channels last)."""
