@@ -1,0 +1,211 @@
+"""The full THA4 teacher ("mode_07"): five networks and the data flow that joins them (facts §2.1).
+
+    image I [N,4,512,512], pose P [N,45]
+    1. eyebrow decomposer on I[64:192, 192:320]           (constant for a fixed image: computed once, cached)
+    2. eyebrow morphing combiner (background, eyebrow, P[0:12]) → index 2, the "no combine alpha" image
+    3. face morpher on I[32:224, 160:352] with step 2 pasted at local [32:160, 32:160], P[12:39] → face @192
+    4. face_morphed_full = I with the face pasted back; face_morphed_half = bilinear resize to 256
+    5. body morpher (half, P[39:45]) @256, then the upscaler @512 → final image
+
+`TeacherPoser` renders the final image; `outputs()` returns everything the distiller trains against.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tha4bridge.poser import Poser
+
+from .encoder_decoder import EyebrowDecomposer, EyebrowMorphingCombiner, FaceMorpher
+from .unet import BodyMorpher, Upscaler
+
+NETWORKS = ("eyebrow_decomposer", "eyebrow_morphing_combiner", "face_morpher", "body_morpher", "upscaler")
+
+EYEBROW_ROWS, EYEBROW_COLS = slice(64, 192), slice(192, 320)
+FACE_ROWS, FACE_COLS = slice(32, 224), slice(160, 352)
+EYEBROW_IN_FACE = slice(32, 160)  # the eyebrow crop's place inside the 192 face crop (rows and cols)
+
+
+class TeacherFileError(ValueError):
+    """A teacher weight file that cannot be used; the message is one line naming the file and the problem."""
+
+
+@dataclass
+class FaceOutputs:
+    """"mode_12": the first three steps. `face` is the face morpher's 192x192 image (mode_12 output 0)."""
+
+    face: torch.Tensor
+    face_morpher: list[torch.Tensor]  # 8 tensors @192
+    combiner: list[torch.Tensor]  # 8 tensors @128
+    decomposer: list[torch.Tensor]  # 6 tensors @128
+
+
+@dataclass
+class TeacherOutputs:
+    final: torch.Tensor
+    upscaler: list[torch.Tensor]  # [merged (= final), alpha, warped, grid_change, direct] @512
+    face_morphed_full: torch.Tensor
+    body_morpher: list[torch.Tensor]  # [merged, alpha, warped, grid_change, direct] @256
+    face: FaceOutputs
+
+    @property
+    def warped(self) -> torch.Tensor:
+        return self.upscaler[2]
+
+    @property
+    def grid_change(self) -> torch.Tensor:
+        return self.upscaler[3]
+
+    def official_list(self) -> list[torch.Tensor]:
+        """The 33 entries in the official output order (facts §2.1)."""
+        f = self.face
+        return [*self.upscaler, self.face_morphed_full, *self.body_morpher, *f.face_morpher, *f.combiner,
+                *f.decomposer]
+
+
+class Teacher(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.eyebrow_decomposer = EyebrowDecomposer()
+        self.eyebrow_morphing_combiner = EyebrowMorphingCombiner()
+        self.face_morpher = FaceMorpher()
+        self.body_morpher = BodyMorpher()
+        self.upscaler = Upscaler()
+        self._decomposed: tuple[torch.Tensor, list[torch.Tensor]] | None = None
+
+    def decompose(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """Step 1, reused while the image batch is the same (shape and values), as the official poser does."""
+        crop = image[:, :, EYEBROW_ROWS, EYEBROW_COLS]
+        if self._decomposed is not None:
+            key, value = self._decomposed
+            if key.shape == crop.shape and key.device == crop.device and torch.equal(key, crop):
+                return value
+        value = self.eyebrow_decomposer(crop)
+        self._decomposed = (crop.clone(), value)
+        return value
+
+    def face_outputs(self, image: torch.Tensor, pose: torch.Tensor,
+                     decomposed: list[torch.Tensor] | None = None) -> FaceOutputs:
+        if decomposed is None:
+            decomposed = self.decompose(image)
+        combined = self.eyebrow_morphing_combiner(decomposed[3], decomposed[0], pose[:, 0:12])
+        face_in = image[:, :, FACE_ROWS, FACE_COLS].clone()
+        face_in[:, :, EYEBROW_IN_FACE, EYEBROW_IN_FACE] = combined[2]
+        morphed = self.face_morpher(face_in, pose[:, 12:39])
+        return FaceOutputs(morphed[0], morphed, combined, decomposed)
+
+    def forward(self, image: torch.Tensor, pose: torch.Tensor,
+                decomposed: list[torch.Tensor] | None = None) -> TeacherOutputs:
+        face = self.face_outputs(image, pose, decomposed)
+        full = image.clone()
+        full[:, :, FACE_ROWS, FACE_COLS] = face.face
+        half = F.interpolate(full, size=(256, 256), mode="bilinear", align_corners=False)
+        rotation = pose[:, 39:45]
+        body = self.body_morpher(half, rotation)
+        coarse_posed = F.interpolate(body[0], size=(512, 512), mode="bilinear", align_corners=False)
+        coarse_grid = F.interpolate(body[3], size=(512, 512), mode="bilinear", align_corners=False)
+        up = self.upscaler(full, coarse_posed, coarse_grid, rotation)
+        return TeacherOutputs(up[0], up, full, body, face)
+
+    def load_folder(self, folder: str | Path) -> "Teacher":
+        """Load the five official `.pt` files from `folder` (strict: every key and shape must match)."""
+        folder = Path(folder)
+        for name in NETWORKS:
+            load_checked(getattr(self, name), folder / f"{name}.pt")
+        return self
+
+    def load_state_dicts(self, state_dicts: dict[str, dict[str, torch.Tensor]]) -> "Teacher":
+        """Load in-memory state dicts keyed by network name (the fixture's synthetic weights, for one)."""
+        for name in NETWORKS:
+            check_state_dict(getattr(self, name), state_dicts[name], f"<{name}>")
+            getattr(self, name).load_state_dict(state_dicts[name])
+        return self
+
+
+def check_state_dict(module: nn.Module, sd, where: str) -> None:
+    """Raise TeacherFileError with one line on the first missing/extra key or wrong shape."""
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise TeacherFileError(f"{where}: not a state dict of tensors (got {type(sd).__name__})")
+    expected = module.state_dict()
+    for key, tensor in expected.items():
+        if key not in sd:
+            raise TeacherFileError(f"{where}: missing key '{key}' ({len(set(expected) - set(sd))} missing in all)")
+        if tuple(sd[key].shape) != tuple(tensor.shape):
+            raise TeacherFileError(f"{where}: key '{key}' has shape {list(sd[key].shape)}, "
+                                   f"expected {list(tensor.shape)}")
+    extra = [k for k in sd if k not in expected]
+    if extra:
+        raise TeacherFileError(f"{where}: unexpected key '{extra[0]}' ({len(extra)} unexpected in all)")
+
+
+def load_checked(module: nn.Module, path: Path) -> None:
+    if not path.is_file():
+        raise TeacherFileError(f"{path}: file not found")
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt zip, pickle with code, truncated file...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TeacherFileError(f"{path}: not a loadable PyTorch state dict ({first})") from None
+    check_state_dict(module, sd, str(path))
+    module.load_state_dict(sd)
+
+
+def is_teacher_folder(folder: str | Path) -> bool:
+    return all((Path(folder) / f"{n}.pt").is_file() for n in NETWORKS)
+
+
+class TeacherPoser(Poser):
+    """The THA4 teacher as a Poser for one character image. Slow (seconds per frame on a CPU): a distillation source."""
+
+    def __init__(self, teacher: Teacher, image: torch.Tensor, device: torch.device | str = "cpu",
+                 name: str = "tha4-teacher", channels_last: bool = True):
+        super().__init__(name, torch.device(device))
+        self.teacher = teacher.to(self.device).eval().requires_grad_(False)
+        self.channels_last = channels_last and self.device.type == "cpu"
+        if self.channels_last:
+            self.teacher = self.teacher.to(memory_format=torch.channels_last)
+        self.image = image.to(self.device, torch.float32)
+        self._decomposed: list[torch.Tensor] | None = None  # step 1 for our one image, computed on first use
+
+    @classmethod
+    def load(cls, folder: str | Path, image: torch.Tensor, device="cpu") -> "TeacherPoser":
+        return cls(Teacher().load_folder(folder), image, device, name=f"tha4-teacher:{Path(folder).name}")
+
+    def rest_image(self) -> torch.Tensor:
+        return self.image
+
+    def _batch_image(self, n: int) -> torch.Tensor:
+        image = self.image[None].expand(n, -1, -1, -1)
+        if self.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        return image
+
+    def _decomposition(self, n: int) -> list[torch.Tensor]:
+        """Step 1 depends on the image only: run it once on one copy and broadcast it over the batch."""
+        if self._decomposed is None:
+            crop = self._batch_image(1)[:, :, EYEBROW_ROWS, EYEBROW_COLS]
+            self._decomposed = self.teacher.eyebrow_decomposer(crop)
+        return [t.expand(n, -1, -1, -1) for t in self._decomposed]
+
+    @torch.inference_mode()
+    def outputs(self, pose: torch.Tensor) -> TeacherOutputs:
+        """All intermediate outputs for a sanitized [N, 45] pose (what body distillation needs)."""
+        n = pose.shape[0]
+        return self.teacher(self._batch_image(n), pose.to(self.device, torch.float32), self._decomposition(n))
+
+    @torch.inference_mode()
+    def face_outputs(self, pose: torch.Tensor) -> FaceOutputs:
+        """Only the first three steps ("mode_12", for face distillation): much cheaper than `outputs`."""
+        n = pose.shape[0]
+        return self.teacher.face_outputs(self._batch_image(n), pose.to(self.device, torch.float32),
+                                         self._decomposition(n))
+
+    def _render(self, pose: torch.Tensor) -> torch.Tensor:
+        return self.outputs(pose).final
+
+    def describe(self) -> dict:
+        return {**super().describe(), "networks": list(NETWORKS)}
