@@ -59,6 +59,7 @@ class MappingConfig:
     # True reproduces the official output exactly, bugs included (used to check against its golden vectors).
     official: bool = False
     # Our fixes (ignored when official). Ramps are (min, max) on ARKit values.
+    jaw_fallback: bool = True  # opening the vowel fit does not explain goes to mouth_aaa
     mouth_frown_min: float = 0.05  # dead zone for the lowered corners (resting faces read 0.04-0.06)
     smirk_min: float = 0.2  # |smileLeft - smileRight|
     smirk_max: float = 0.6
@@ -189,6 +190,11 @@ def arkit_to_pose(b, head_deg, cfg: MappingConfig) -> list[float]:
         aaa, iii, uo = float(w[0]), float(w[1]), _clamp01(float(w[2]) + float(w[3]))
         alpha = _ramp(b[_FUNNEL], cfg.mouth_funnel_min, cfg.mouth_funnel_max)
         if not cfg.official:
+            # Jaw open with no lip shape (p = (1, 0, 0, 0)) fits no vowel well and the official fit leaves the
+            # mouth nearly shut; the opening the vowels do not explain goes to aaa.
+            explained = aaa + 0.5 * float(w[2]) + float(w[3])
+            if cfg.jaw_fallback and mouth_open > explained:
+                aaa = _clamp01(aaa + mouth_open - explained)
             # An "e" sits halfway between the aaa and iii prototypes, (0.5, 1, 0, 0) = (aaa + iii) / 2, so
             # the part of a fit that mixes both is an eee.
             m = min(aaa, iii)
