@@ -1,0 +1,97 @@
+"""Builds the Unity package's C# with Mono's `mcs` (C# 7.2) for the tests and the benchmark.
+
+Shared by tests/test_csharp_*.py and benchmarks/bench_csharp.py; not a test module itself.
+"""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "unity_sample"
+CORE_SOURCES = PACKAGE / "Runtime" / "Core"
+UNITY_SOURCES = PACKAGE / "Runtime" / "Unity"
+SAMPLE_SOURCES = PACKAGE / "Samples~" / "BasicViewer"
+CSHARP_TESTS = ROOT / "tests" / "csharp"
+SHARED = ROOT.parent / "shared"
+STUDENT = SHARED / "fixtures" / "tha4" / "students" / "lambda_00"
+
+MISSING = [tool for tool in ("mcs", "mono") if shutil.which(tool) is None]
+SKIP_REASON = (f"{' and '.join(MISSING)} not installed: apt-get install -y --no-install-recommends "
+               "mono-mcs mono-devel")
+
+
+def mcs(out: Path, sources: list[Path], refs: list[Path] = (), target: str = "library",
+        unsafe: bool = False, warnaserror: bool = False) -> str:
+    """Compile with the language level Unity's code must stay within here; returns the compiler output."""
+    cmd = ["mcs", "-langversion:7.2", "-optimize+", f"-target:{target}", f"-out:{out}", "-r:System.Core.dll"]
+    if unsafe:
+        cmd.append("-unsafe")
+    if warnaserror:
+        cmd.append("-warnaserror+")
+    cmd += [f"-r:{r}" for r in refs]
+    cmd += [str(s) for s in sources]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AssertionError(f"mcs failed for {out.name}:\n{proc.stdout}{proc.stderr}")
+    return proc.stdout + proc.stderr
+
+
+def build_core(out_dir: Path) -> Path:
+    core = out_dir / "Tha4Bridge.Core.dll"
+    mcs(core, sorted(CORE_SOURCES.glob("*.cs")), unsafe=True, warnaserror=True)
+    return core
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """A real `tha4bridge serve` on free ports; stopped (ring files removed) on close."""
+
+    def __init__(self, student: str, transport: str = "shm", idle_fps: float = 20.0, extra: list[str] = ()):
+        self.control = f"tcp://127.0.0.1:{free_port()}"
+        self.frames = f"tcp://127.0.0.1:{free_port()}"
+        cmd = [sys.executable, "-m", "tha4bridge.cli", "serve", "--student", student, "--control", self.control,
+               "--frames", self.frames, "--transport", transport, "--no-trackers", "--idle-fps", str(idle_fps),
+               "--device", "cpu", *extra]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.hello = self._wait_ready(timeout=90.0)
+        self.stream = self.hello["streams"][0]["name"]
+
+    def _wait_ready(self, timeout: float) -> dict:
+        from tha4bridge.client import Control, ControlError
+
+        deadline = time.monotonic() + timeout
+        with Control(self.control, timeout=1.0) as ctl:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"tha4bridge serve exited with {self.proc.returncode}:\n{self.proc.stdout.read()}")
+                try:
+                    return ctl.hello(client="csharp-tests")
+                except ControlError:
+                    continue
+        self.close()
+        raise RuntimeError("tha4bridge serve did not answer hello in time")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

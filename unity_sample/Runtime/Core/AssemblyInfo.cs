@@ -1,0 +1,5 @@
+// The test program (tests/csharp, not shipped) may reach the test hooks (FrameRing.MidCopyHook).
+using System.Runtime.CompilerServices;
+
+[assembly: InternalsVisibleTo("Tha4Bridge.Core.Tests")]
+[assembly: InternalsVisibleTo("Tha4Bridge.Unity.Tests")]
