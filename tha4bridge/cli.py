@@ -14,6 +14,86 @@ def _main() -> None:
 
 # --- student runtime commands (render, bench, inspect) --------------------------------------------
 
+_STUDENT_HELP = "A character-model folder (character_model.yaml, character.png, face_morpher.pt, body_morpher.pt), or `demo` for the built-in character."
+_MODE_HELP = "exact: numerically the official computation. fast: bfloat16 where it is safe (≥ 40 dB from exact), quicker."
+_DEVICE_HELP = "auto picks CUDA when present, else Apple MPS, else the CPU; or name one: cpu, cuda, cuda:1, mps."
+
+
+def _load(student: str, device: str, mode: str):
+    from .student import ModelFileError, load_poser
+
+    try:
+        return load_poser(student, device=device, mode=mode)
+    except (ModelFileError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+
+
+@app.command()
+def render(
+    poses: str = typer.Option(..., "--poses", "-p", help="Poses to render: a .npy float32 array [N, 45], or a JSON list of {parameter name: value} objects (missing names stay neutral)."),
+    out: str = typer.Option(..., "--out", "-o", help="Where to write: a path ending in .npy gets float32 [N, 4, 512, 512] in the official convention (linear, premultiplied, [-1, 1]); anything else is a folder that gets 0000.png, 0001.png, … (RGBA, sRGB, straight alpha)."),
+    student: str = typer.Option("demo", "--student", "-s", help=_STUDENT_HELP),
+    mode: str = typer.Option("exact", help=_MODE_HELP),
+    device: str = typer.Option("auto", help=_DEVICE_HELP),
+    batch: int = typer.Option(4, min=1, help="Poses rendered per forward pass."),
+) -> None:
+    """Render poses of a character to PNG files or a .npy array."""
+    from .runtime_tools import read_poses, render_to
+
+    try:
+        arr = read_poses(poses)
+    except (OSError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+    poser = _load(student, device, mode)
+    n = render_to(poser, arr, out, batch=batch)
+    fixed = f" ({poser.fixes.total} out-of-range or NaN values clamped)" if poser.fixes.total else ""
+    typer.echo(f"wrote {n} frame(s) to {out}{fixed}")
+
+
+@app.command()
+def bench(
+    student: str = typer.Option("demo", "--student", "-s", help=_STUDENT_HELP),
+    mode: str = typer.Option("exact", help=_MODE_HELP),
+    device: str = typer.Option("auto", help=_DEVICE_HELP),
+    frames: int = typer.Option(20, min=1, help="Frames to time (after 3 warm-up frames)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a sentence."),
+) -> None:
+    """Time rendering one frame at a time: milliseconds per frame (median and 90th percentile)."""
+    import json
+
+    from .runtime_tools import bench as run
+
+    r = run(_load(student, device, mode), frames=frames)
+    if as_json:
+        typer.echo(json.dumps(r))
+    else:
+        typer.echo(f"{r['poser']} {r['mode']} on {r['device']} ({r['threads']} threads): "
+                   f"{r['ms_per_frame_median']:.1f} ms/frame median, {r['ms_per_frame_p90']:.1f} ms p90, "
+                   f"{r['fps_median']:.1f} fps")
+
+
+@app.command()
+def inspect(folder: str = typer.Argument(..., help="A character-model folder to examine.")) -> None:
+    """Show what a character-model folder holds (files, sizes, parameter counts) and any problem found."""
+    from .runtime_tools import inspect_folder
+
+    info = inspect_folder(folder)
+    typer.echo(f"folder: {info['folder']}")
+    for name, size in info["files"].items():
+        typer.echo(f"  {name:<24} {size:>10,} bytes")
+    if "parameters" in info:
+        p = info["parameters"]
+        typer.echo(f"face morpher: {p['face_morpher']:,} parameters; body morpher: {p['body_morpher']:,} parameters")
+        arch = "official" if info["official_architecture"] else f"custom {info['architecture']}"
+        typer.echo(f"architecture: {arch}; image {info['image']['size'][1]}x{info['image']['size'][0]}, "
+                   f"{info['image']['opaque_fraction']:.0%} opaque; {info['total_bytes']:,} bytes in all")
+    for problem in info["problems"]:
+        typer.echo(f"problem: {problem}")
+    raise typer.Exit(1 if info["problems"] else 0)
+
+
 # --- daemon and client commands (serve, watch, snapshot, record) ----------------------------------
 
 def _parse_student(arg: str) -> tuple[str | None, str]:
@@ -44,6 +124,7 @@ def serve(
     ifm_phone: str = typer.Option(None, help="iPhone address: the daemon asks iFacialMocap there to send."),
     mapping_file: str = typer.Option(None, help="Tracker mapping file (see the trackers docs)."),
     no_trackers: bool = typer.Option(False, "--no-trackers", help="Do not listen for trackers (control socket only)."),
+    threads: int = typer.Option(None, help="Torch CPU threads (default: half the cores)."),
 ) -> None:
     """Run the headless daemon: tracker poses in, RGBA frames out over shared memory + ZeroMQ."""
     from .daemon import DaemonConfig, serve as run
@@ -51,7 +132,8 @@ def serve(
     cfg = DaemonConfig(students=[_parse_student(s) for s in (student or ["demo"])], device=device, mode=mode,
                        fps=fps, idle_fps=idle_fps, breathing_period=breathing_period, control=control,
                        frames=frames, transport=transport, alpha=alpha, slots=slots, trackers=not no_trackers,
-                       vmc_port=vmc_port, ifm_port=ifm_port, ifm_phone=ifm_phone, mapping_file=mapping_file)
+                       vmc_port=vmc_port, ifm_port=ifm_port, ifm_phone=ifm_phone, mapping_file=mapping_file,
+                       threads=threads)
     raise typer.Exit(run(cfg))
 
 

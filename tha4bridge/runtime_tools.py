@@ -1,0 +1,111 @@
+"""What the `render`, `bench` and `inspect` commands do, kept out of the CLI so tests and scripts call it."""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .imaging import save_png, to_rgba8
+from .pose import NUM_PARAMETERS, pose_from_dict
+from .poser import Poser
+
+
+def read_poses(path: str | Path) -> np.ndarray:
+    """`.npy` float32 [N, 45] (or [45]), or JSON: a list of {name: value} (missing names neutral)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        arr = np.load(path, allow_pickle=False)
+        arr = np.atleast_2d(np.asarray(arr, dtype=np.float32))
+        if arr.ndim != 2 or arr.shape[1] != NUM_PARAMETERS:
+            raise ValueError(f"{path}: expected an array of shape [N, {NUM_PARAMETERS}], got {arr.shape}")
+        return arr
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if isinstance(doc, dict):
+        doc = [doc]
+    if not isinstance(doc, list) or not all(isinstance(d, dict) for d in doc):
+        raise ValueError(f"{path}: expected a list of {{parameter name: value}} objects")
+    try:
+        return np.stack([pose_from_dict(d) for d in doc]) if doc else np.zeros((0, NUM_PARAMETERS), np.float32)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def render_to(poser: Poser, poses: np.ndarray, out: str | Path, batch: int = 4) -> int:
+    """Render `poses`; `out` ending in .npy gets float32 [N, 4, H, W] (official convention), anything else
+    is a folder of 0000.png… (RGBA8 sRGB, straight alpha). Returns the number of frames written."""
+    out = Path(out)
+    to_npy = out.suffix.lower() == ".npy"
+    chunks = []
+    if not to_npy:
+        out.mkdir(parents=True, exist_ok=True)
+    for start in range(0, len(poses), batch):
+        frames = poser.render(poses[start: start + batch])
+        if to_npy:
+            chunks.append(frames.detach().float().contiguous().cpu().numpy())
+        else:
+            for k, img in enumerate(to_rgba8(frames).cpu().numpy()):
+                save_png(img, out / f"{start + k:04d}.png")
+    if to_npy:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(out, np.concatenate(chunks) if chunks else np.zeros((0, 4, 512, 512), np.float32))
+    return len(poses)
+
+
+def bench(poser: Poser, frames: int = 20, warmup: int = 3, seed: int = 0) -> dict:
+    """Milliseconds per frame (one pose at a time, as the daemon renders), over random poses."""
+    from .pose import LOWER, UPPER
+
+    rng = np.random.default_rng(seed)
+    poses = (LOWER + (UPPER - LOWER) * rng.random((frames + warmup, NUM_PARAMETERS))).astype(np.float32)
+    sync = torch.cuda.synchronize if poser.device.type == "cuda" else (lambda: None)
+    times = []
+    for i, p in enumerate(poses):
+        t = time.perf_counter()
+        poser.render(p)
+        sync()
+        if i >= warmup:
+            times.append((time.perf_counter() - t) * 1000.0)
+    times.sort()
+    return {
+        "ms_per_frame_median": statistics.median(times),
+        "ms_per_frame_p90": times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))],
+        "fps_median": 1000.0 / statistics.median(times),
+        "frames": frames,
+        "mode": getattr(poser, "mode", "procedural"),
+        "device": str(poser.device),
+        "threads": torch.get_num_threads(),
+        "poser": poser.name,
+    }
+
+
+def inspect_folder(folder: str | Path) -> dict:
+    """What a character-model folder holds, and the problems found (never raises for a bad folder)."""
+    from .student import ModelFileError, load_student_modules
+
+    folder = Path(folder)
+    info: dict = {"folder": str(folder), "files": {}, "problems": []}
+    if folder.is_dir():
+        for p in sorted(folder.iterdir()):
+            if p.is_file():
+                info["files"][p.name] = p.stat().st_size
+    try:
+        cm, face, body, image = load_student_modules(folder)
+    except ModelFileError as e:
+        info["problems"].append(str(e))
+        return info
+    info["architecture"] = cm.arch.to_dict()
+    info["official_architecture"] = cm.arch.is_official()
+    info["parameters"] = {"face_morpher": sum(t.numel() for t in face.parameters()),
+                          "body_morpher": sum(t.numel() for t in body.parameters())}
+    alpha = (image[3] + 1) / 2
+    info["image"] = {"size": list(image.shape[1:]), "opaque_fraction": round(float((alpha > 0.5).float().mean()), 4)}
+    total = sum(info["files"].values())
+    info["total_bytes"] = total
+    return info
