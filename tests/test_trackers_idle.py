@@ -1,0 +1,139 @@
+"""Tracking lost -> hold -> idle -> return, frozen-sender detection, the living idle, the handshake re-send."""
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from _trackers_util import Sender, bundle, example_packets, make_hub, settle, wait_for
+
+from tha4bridge.pose import INDEX
+from tha4bridge.trackers.idle import IdleConfig, IdleMotion
+from tha4bridge.trackers.ifacialmocap import START_V1, START_V2
+
+FAST_IDLE = IdleConfig(lost_after=0.25, ease_out=0.25, ease_in=0.0, seed=3, blink_interval_min=0.3,
+                       blink_interval_max=0.5)
+
+
+def test_idle_motion_breathes_blinks_and_sways():
+    m = IdleMotion(IdleConfig(seed=1, blink_interval_min=1.0, blink_interval_max=2.0), t0=1000.0)
+    ts = [1000.0 + k / 100 for k in range(1000)]  # 10 s at 100 Hz
+    poses = [m.pose(t) for t in ts]
+    breathing = [p[INDEX["breathing"]] for p in poses]
+    assert min(breathing) < 0.01 and max(breathing) > 0.99  # a full 3 s cycle, never stuck at 0
+    assert breathing[150] == pytest.approx(1.0, abs=1e-3)  # peak at half a period
+    blinks = [p[INDEX["eye_wink_left"]] for p in poses]
+    closed = sum(1 for a, b in zip(blinks, blinks[1:]) if a < 0.5 <= b)
+    assert 4 <= closed <= 11  # every 1-2 s
+    sway = [p[INDEX["head_y"]] for p in poses]
+    assert 0.02 < max(sway) - min(sway) < 0.2
+
+
+def test_tracking_lost_holds_then_idles_then_returns(tmp_path):
+    pk = example_packets()
+    hub = make_hub(tmp_path, idle=FAST_IDLE)
+    s = Sender()
+    with hub:
+        port = hub.ports["ifacialmocap"]
+        s.send(pk["talking_v2"], port)
+        tp = settle(hub, lambda t: t.source == "ifacialmocap")
+        held = tp.pose[INDEX["head_x"]]
+        assert held == pytest.approx(-0.6292, abs=1e-3) and tp.live
+        time.sleep(0.1)  # inside the hold: unchanged
+        tp = hub.current()
+        assert tp.source == "ifacialmocap" and tp.pose[INDEX["head_x"]] == pytest.approx(held, abs=1e-3)
+        tp = settle(hub, lambda t: t.source == "idle", timeout=1.0)  # lost after 0.25 s
+        assert tp.source == "idle" and not tp.live
+        tp = settle(hub, lambda t: abs(t.pose[INDEX["head_x"]]) < 0.1, timeout=1.0)  # eased to the idle pose
+        assert abs(tp.pose[INDEX["head_x"]]) < 0.1
+        assert hub.stats()["live_source"] is None
+        s.send(pk["talking_v1"], port)  # tracking returns
+        tp = settle(hub, lambda t: t.source == "ifacialmocap", timeout=1.0)
+        assert tp.pose[INDEX["head_x"]] == pytest.approx(-0.6292, abs=1e-3)
+    s.close()
+
+
+def test_byte_identical_repeats_count_as_lost(tmp_path):
+    """iFacialMocap repeats its last frame when it loses the face: that is not live tracking."""
+    pk = example_packets()
+    hub = make_hub(tmp_path, idle=FAST_IDLE)
+    s = Sender()
+    with hub:
+        port = hub.ports["ifacialmocap"]
+        s.send(pk["talking_v2"], port)
+        settle(hub, lambda t: t.source == "ifacialmocap")
+        end = time.monotonic() + 0.6
+        while time.monotonic() < end:  # the same bytes at ~100 Hz
+            s.send(pk["talking_v2"], port)
+            time.sleep(0.01)
+        tp = hub.current()
+        assert tp.source == "idle" and not tp.live
+        st = hub.stats()["receivers"]["ifacialmocap"]
+        assert st["repeats"] >= 20 and st["accepted"] == 1 and not st["live"]
+    s.close()
+
+
+def test_vmc_frozen_sender_clock_counts_as_lost(tmp_path):
+    hub = make_hub(tmp_path, idle=FAST_IDLE)
+    s = Sender()
+    frozen = bundle(("/VMC/Ext/T", 12.5), ("/VMC/Ext/Blend/Val", "Blink", 1.0), ("/VMC/Ext/Blend/Apply",))
+    with hub:
+        for k in range(3):  # a moving clock: live
+            s.send(bundle(("/VMC/Ext/T", 10.0 + k), ("/VMC/Ext/Blend/Val", "Blink", 1.0), ("/VMC/Ext/Blend/Apply",)),
+                   hub.ports["vmc"])
+        assert settle(hub, lambda t: t.source == "vmc").live
+        end = time.monotonic() + 0.6
+        while time.monotonic() < end:
+            s.send(frozen, hub.ports["vmc"])
+            time.sleep(0.01)
+        assert hub.current().source == "idle"
+    s.close()
+
+
+def test_vmc_tracking_status_bad_lets_idle_take_over(tmp_path):
+    hub = make_hub(tmp_path, idle=FAST_IDLE)
+    s = Sender()
+    with hub:
+        s.send(bundle(("/VMC/Ext/OK", 1, 3, 0, 1), ("/VMC/Ext/Blend/Val", "A", 1.0), ("/VMC/Ext/Blend/Apply",)),
+               hub.ports["vmc"])
+        assert settle(hub, lambda t: t.source == "vmc").pose[INDEX["mouth_aaa"]] == 1.0
+        for k in range(40):
+            s.send(bundle(("/VMC/Ext/OK", 1, 3, 0, 0), ("/VMC/Ext/T", float(k)), ("/VMC/Ext/Blend/Val", "A", 1.0),
+                          ("/VMC/Ext/Blend/Apply",)), hub.ports["vmc"])
+            time.sleep(0.015)
+        assert hub.current().source == "idle"
+        assert hub.stats()["receivers"]["vmc"]["tracking_ok"] is False
+    s.close()
+
+
+@pytest.mark.parametrize("version,expected", [("v2", START_V2), ("v1", START_V1)])
+def test_handshake_is_sent_and_resent_while_silent(tmp_path, version, expected):
+    phone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # plays the iPhone
+    phone.bind(("127.0.0.1", 0))
+    phone.settimeout(2.0)
+    hub = make_hub(tmp_path, ifm_phone=f"127.0.0.1:{phone.getsockname()[1]}", ifm_resend=0.2, ifm_version=version)
+    try:
+        with hub:
+            data, addr = phone.recvfrom(1024)
+            assert data == expected
+            assert addr[1] == hub.ports["ifacialmocap"]  # sent from the receiving socket
+            t0 = time.monotonic()
+            data, _ = phone.recvfrom(1024)  # silence -> re-sent
+            assert data == expected and time.monotonic() - t0 < 1.0
+            # The phone starts streaming back to the address it was asked from: no re-sends while data flows.
+            pk = example_packets()["talking_v2"]
+            alt = pk.replace(b"jawOpen&38", b"jawOpen&39")
+            sent = None
+            t0 = time.monotonic()
+            for k in range(40):
+                phone.sendto(pk if k % 2 else alt, addr)
+                time.sleep(0.02)
+                if sent is None and time.monotonic() - t0 > 0.1:
+                    sent = hub.stats()["receivers"]["ifacialmocap"]["handshakes_sent"]
+            assert hub.current().source == "ifacialmocap"
+            assert hub.stats()["receivers"]["ifacialmocap"]["handshakes_sent"] == sent
+            # Silent again (the app was closed): the start string comes back.
+            data, _ = phone.recvfrom(1024)
+            assert data == expected
+    finally:
+        phone.close()
