@@ -107,8 +107,9 @@ class Control:
     def load(self, path: str, name: str | None = None, timeout: float = 120.0, **kw) -> dict:
         return self.call("load", timeout=timeout, path=str(path), **({"name": name} if name else {}), **kw)
 
-    def unload(self, stream: str) -> dict:
-        return self.call("unload", stream=stream)
+    def unload(self, stream: str, timeout: float = 60.0) -> dict:
+        """Answered once the stream's frame in flight is done and its ring file deleted."""
+        return self.call("unload", timeout=timeout, stream=stream)
 
     def shutdown(self) -> dict:
         return self.call("shutdown")
@@ -286,9 +287,9 @@ class FrameSubscriber:
 
 
 def save_frame_png(frame: Frame, path: str | Path) -> None:
-    from .imaging import save_png
+    from PIL import Image  # not imaging.save_png: that module imports torch, seconds of start-up for a CLI tool
 
-    save_png(frame.pixels, path)
+    Image.fromarray(frame.pixels, "RGBA").save(path)
 
 
 # --- the `watch`, `snapshot` and `record` commands ---------------------------------------------------
