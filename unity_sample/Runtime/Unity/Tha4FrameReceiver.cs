@@ -58,6 +58,7 @@ namespace Tha4Bridge.Unity
         void OnEnable()
         {
             _stop = false;
+            lock (_swap) _problem = null;
             string endpoint = framesEndpoint, streamName = stream; // serialized fields are read here, on the main thread
             _thread = new Thread(() => ReceiveLoop(endpoint, streamName));
             _thread.IsBackground = true; // never keeps a player process alive
@@ -122,7 +123,7 @@ namespace Tha4Bridge.Unity
                         FrameInfo info;
                         if (!client.TryGetLatestFrame(ref _back, out info, 100, true))
                         {
-                            if (client.LastError != null) Report("THA4: " + client.LastError);
+                            if (client.LastError != null && !_stop) Report("THA4: " + client.LastError);
                             continue;
                         }
                         lock (_swap)
