@@ -34,11 +34,13 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, *args, log_dir: Path):
+    def __init__(self, *args, log_dir: Path, trackers: bool = False):
         self.control = f"tcp://127.0.0.1:{free_port()}"
         self.frames = f"tcp://127.0.0.1:{free_port()}"
         self.log = log_dir / f"serve-{free_port()}.log"
-        cmd = [sys.executable, "-m", "tha4bridge.cli", "serve", "--no-trackers", "--device", "cpu",
+        # trackers on OS-chosen UDP ports (hello reports them); the calibration file stays in the test folder
+        tracker_args = ["--vmc-port", "0", "--ifm-port", "0"] if trackers else ["--no-trackers"]
+        cmd = [sys.executable, "-m", "tha4bridge.cli", "serve", *tracker_args, "--device", "cpu",
                "--control", self.control, "--frames", self.frames, *args]
         with open(self.log, "w") as f:
             self.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
@@ -76,7 +78,7 @@ def shm_daemon(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def inline_daemon(tmp_path_factory):
-    d = Served("--transport", "inline", "--idle-fps", "15", log_dir=tmp_path_factory.mktemp("inline"))
+    d = Served("--transport", "inline", "--idle-fps", "15", log_dir=tmp_path_factory.mktemp("inline"), trackers=True)
     yield d
     d.stop()
 
@@ -324,3 +326,52 @@ def test_sigterm_removes_ring_files_and_kill9_is_reclaimed(tmp_path, shm_daemon)
     assert not any(f.exists() for f in mine), "SIGTERM must remove the ring files"
     assert "stopped; ring files removed" in second.log.read_text()
     assert shm_daemon.proc.poll() is None
+
+
+def _vmc_blink(port: int, value: float, mouth: float = 0.0, repeat: int = 3) -> None:
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    def msg(address, *args):
+        b = OscMessageBuilder(address)
+        for a in args:
+            b.add_arg(a)
+        return b.build().dgram
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _ in range(repeat):
+            for d in (msg("/VMC/Ext/Blend/Val", "Blink_L", value), msg("/VMC/Ext/Blend/Val", "A", mouth),
+                      msg("/VMC/Ext/Blend/Apply")):
+                s.sendto(d, ("127.0.0.1", port))
+            time.sleep(0.02)
+
+
+def _pose_when(ctl, port, predicate, mouth=0.8, timeout=10.0):
+    """Keep sending VMC packets until get_pose satisfies `predicate` (receivers run on a busy machine)."""
+    end = time.monotonic() + timeout
+    while True:
+        _vmc_blink(port, 1.0, mouth=mouth, repeat=1)
+        p = ctl.get_pose("demo")
+        if predicate(p) or time.monotonic() > end:
+            return p
+
+
+def test_tracker_drives_the_stream_and_set_pose_overrides_for_its_hold(inline_daemon):
+    ctl = inline_daemon.ctl
+    port = inline_daemon.hello["trackers"]["vmc"]
+    ctl.call("release", stream="demo")
+    # (smoothing in the tracker pipeline ramps the values up over a few packets)
+    p = _pose_when(ctl, port, lambda p: p["source"] == "tracker:vmc" and p["pose"]["mouth_aaa"] > 0.5
+                   and p["pose"]["eye_wink_left"] > 0.9)
+    assert p["source"] == "tracker:vmc" and p["pose"]["eye_wink_left"] > 0.9 and p["pose"]["mouth_aaa"] > 0.5
+    ctl.set_pose("demo", {"mouth_aaa": 0.0, "eye_wink_left": 0.0}, hold=1.0)
+    _vmc_blink(port, 1.0, mouth=0.8)
+    p = ctl.get_pose("demo")
+    assert p["source"] == "control" and p["pose"]["mouth_aaa"] == 0.0  # the game's pose wins during the hold
+    p = _pose_when(ctl, port, lambda p: p["source"] != "control" and p["pose"]["mouth_aaa"] > 0.5)
+    assert p["source"] == "tracker:vmc" and p["pose"]["mouth_aaa"] > 0.5  # then tracking takes over again
+    assert p["hold_remaining"] is None
+    rec = ctl.stats()["receivers"]
+    assert rec["receivers"]["vmc"]["packets"] >= 6
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # garbage is counted, never fatal
+        s.sendto(b"\x00garbage", ("127.0.0.1", port))
+    assert ctl.hello()["ok"]

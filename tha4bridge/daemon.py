@@ -169,6 +169,7 @@ class Daemon:
         self.started_mono = time.monotonic()
         self.hub = None
         self.tracked = None  # the newest TrackedPose from the hub
+        self._tracker_taken = threading.Event()
         self.ctx = zmq.Context()
         self.control = self.publisher = None
         self._threads: list[threading.Thread] = []
@@ -211,8 +212,9 @@ class Daemon:
             log.info("tracker receivers not available in this build; poses come from the control socket")
             return
         c = self.config
+        # /tha4/ parameter messages share the VMC port (the hub's default assumes the default port)
         cfg = hub_mod.TrackerConfig(vmc_port=c.vmc_port, ifm_port=c.ifm_port, ifm_phone=c.ifm_phone,
-                                    host=c.tracker_host, mapping_file=c.mapping_file)
+                                    osc_param_port=c.vmc_port, host=c.tracker_host, mapping_file=c.mapping_file)
         self.hub = hub_mod.TrackerHub(cfg)
         self.hub.start()
 
@@ -305,13 +307,20 @@ class Daemon:
 
     # --- render thread -----------------------------------------------------------------------------
     def _effective_pose(self, s: Stream, now: float):
-        """(pose [45], t_pose, source, version, explicit_breathing) that stream `s` should show now."""
+        """(pose [45], t_pose, source, version, explicit_breathing) that stream `s` should show now.
+
+        `version` changes exactly when a new pose arrived; an unchanged version re-renders at the idle rate.
+        A live tracker drives the stream unless a control hold is active; when no tracker is live, a control
+        pose stays (a game's NPC keeps its expression); with neither, the hub's idle motion (or neutral) shows.
+        """
         held = s.control_pose is not None and now < s.hold_until
         tracked = self.tracked
-        if not held and tracked is not None and getattr(tracked, "received_at", 0) > 0:
+        if not held and tracked is not None and (tracked.live or s.control_pose is None):
             pose = np.asarray(tracked.pose, dtype=np.float32)
-            return pose, tracked.received_at, f"tracker:{tracked.source}", ("t", tracked.received_at), \
-                pose[BREATHING] > 0
+            if tracked.live:
+                return pose, tracked.received_at, f"tracker:{tracked.source}", ("t", tracked.received_at), True
+            # the hub's idle motion (breathing, blinks, sway) changes with the clock, not with packets
+            return pose, tracked.received_at, "idle", ("idle",), True
         if s.control_pose is not None:
             return s.control_pose, s.control_at, "control", ("c", s.control_version), \
                 "breathing" in s.control_keys
@@ -326,6 +335,7 @@ class Daemon:
                 if self.publisher.poll_subscriptions():
                     log.info("frame subscribers: %d", self.publisher.subscribers)
                 mono, now = time.monotonic(), time.time()
+                self._poll_tracker()
                 due, next_due = [], math.inf
                 with self.lock:
                     self.wake.clear()
@@ -364,11 +374,16 @@ class Daemon:
                 s.rendered_version = version
 
     def _with_breathing(self, pose: np.ndarray, explicit: bool) -> np.ndarray:
+        """Keep breathing alive under a control pose that does not set it: the hub's idle breathing when
+        trackers run (so it stays in phase with tracked frames), else our own cycle."""
         period = self.config.breathing_period
         if explicit or period <= 0:
             return pose
         p = pose.copy()
-        p[BREATHING] = 0.5 - 0.5 * math.cos(2.0 * math.pi * (time.monotonic() - self.started_mono) / period)
+        if self.tracked is not None:
+            p[BREATHING] = self.tracked.pose[BREATHING]
+        else:
+            p[BREATHING] = 0.5 - 0.5 * math.cos(2.0 * math.pi * (time.monotonic() - self.started_mono) / period)
         return p
 
     def _publish(self, s: Stream, pixels: np.ndarray, t_pose: float, t_start: float, t_end: float,
@@ -417,27 +432,35 @@ class Daemon:
                 self.control.reply_later(request, {"ok": True, "stream": s.name})
 
     # --- tracker thread ----------------------------------------------------------------------------
+    def _poll_tracker(self) -> None:
+        """Render thread: the hub's pose now (its idle motion moves with the clock); log connect/lost."""
+        if self.hub is None:
+            return
+        tp = self.hub.current()
+        self._tracker_taken.set()
+        was = self.tracked
+        with self.lock:
+            self.tracked = tp
+        if tp.live and (was is None or not was.live):
+            log.info("tracker connected (%s)", tp.source)
+        elif was is not None and was.live and not tp.live:
+            log.info("tracker lost (%s); idle motion takes over", was.source)
+
     def _tracker_loop(self) -> None:
-        live = None
+        """Wakes the render loop as soon as the hub has a new tracked pose (latest wins: no queue)."""
         while not self.stop_event.is_set():
             try:
                 if not self.hub.wait(0.2):
-                    tp = self.hub.current()
-                    if live and not getattr(tp, "live", True):
-                        log.info("tracker lost (%s)", tp.source)
-                        live = False
                     continue
-                tp = self.hub.current()
-                if getattr(tp, "live", True) and not live:
-                    log.info("tracker connected (%s)", tp.source)
-                live = getattr(tp, "live", True)
                 now = time.time()
                 with self.lock:
-                    self.tracked = tp
                     for s in self.streams.values():
                         if not (s.control_pose is not None and now < s.hold_until):
                             s.offer()
+                self._tracker_taken.clear()
                 self.wake.set()
+                # wait() stays true until the render thread's current() takes the pose: don't spin meanwhile
+                self._tracker_taken.wait(0.5)
             except Exception:
                 log.exception("tracker loop error (continuing)")
                 time.sleep(0.2)
@@ -494,6 +517,10 @@ class Daemon:
     def cmd_get_pose(self, request: Request) -> dict:
         name = self._stream_names(request.body)[0]
         now = time.time()
+        if self.hub is not None:  # the freshest tracked pose, not the one of the render thread's last pass
+            tracked = self.hub.current()
+            with self.lock:
+                self.tracked = tracked
         with self.lock:
             s = self.streams[name]
             pose, t_pose, source, _, _ = self._effective_pose(s, now)
@@ -614,7 +641,10 @@ class Daemon:
         return self.hub
 
     def cmd_calibrate(self, request: Request) -> dict:
-        result = self._hub_or_refuse().calibrate()
+        try:
+            result = self._hub_or_refuse().calibrate()
+        except RuntimeError as e:  # no tracker data yet
+            raise RequestError("not_ready", str(e)) from None
         log.info("tracker calibrated")
         return {"ok": True, "calibration": result if isinstance(result, dict) else {}}
 
