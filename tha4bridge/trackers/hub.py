@@ -258,7 +258,10 @@ class TrackerHub:
                     if driver is None or t_overlay > received_at:
                         received_at = t_overlay
             self._seen_seq = self._seq
-        pose = np.clip(pose.astype(np.float32, copy=False), LOWER, UPPER)
+        pose = pose.astype(np.float32, copy=False)
+        if not np.isfinite(pose.sum()):
+            pose = np.nan_to_num(pose, nan=0.0, posinf=0.0, neginf=0.0)
+        pose = np.clip(pose, LOWER, UPPER)
         return TrackedPose(pose, source, received_at, driver is not None or overlay_on)
 
     def wait(self, timeout: float) -> bool:

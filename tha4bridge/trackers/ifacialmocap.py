@@ -8,6 +8,7 @@ same template only needs its numbers read, which is what makes 50k packets/s pos
 from __future__ import annotations
 
 import math
+import operator
 import socket
 import time
 
@@ -77,40 +78,39 @@ class IfmFrame:
         self._slow(data)
 
     def _fast(self, data: bytes, t) -> bool:
-        n_tokens, slots, head_at, negate = t
+        n_tokens, slots, head_at, negate, gather = t
         toks = data.translate(_ONLY_NUMBERS).split()
         if len(toks) != n_tokens:
             return False
-        new = []
-        get = _PERCENT_V1.get if negate else _PERCENT.get
-        for tok in toks[:len(slots)]:
-            v = get(tok)
-            if v is None:
-                if negate:
-                    return False  # only plain integers are unambiguous after v1's '-' separator
-                try:
-                    v = float(tok) / 100.0
-                except ValueError:
-                    return False
-                if not -MAX_VALUE * 0.01 <= v <= MAX_VALUE * 0.01:  # also false for NaN
-                    return False
-            new.append(v)
-        angles = []
-        for tok in toks[len(slots):]:
+        nb = len(slots)
+        new = list(map(_PERCENT_V1.get if negate else _PERCENT.get, toks[:nb]))
+        if None in new:  # not a plain 0..100 integer somewhere
+            if negate:
+                return False  # only plain integers are unambiguous after v1's '-' separator
+            for k, v in enumerate(new):
+                if v is None:
+                    try:
+                        v = float(toks[k]) / 100.0
+                    except ValueError:
+                        return False
+                    if not -MAX_VALUE / 100.0 <= v <= MAX_VALUE / 100.0:  # also false for NaN
+                        return False
+                    new[k] = v
+        if head_at >= 0:
             try:
-                a = float(tok)
+                hx, hy, hz = (float(x) for x in toks[nb + head_at:nb + head_at + 3])
             except ValueError:
                 return False
-            if not -MAX_ANGLE <= a <= MAX_ANGLE:
+            if not (-MAX_ANGLE <= hx <= MAX_ANGLE and -MAX_ANGLE <= hy <= MAX_ANGLE and -MAX_ANGLE <= hz <= MAX_ANGLE):
                 return False
-            angles.append(a)
-        b = self.blend
-        for i, v in zip(slots, new):
-            if i >= 0:
-                b[i] = v
-        if head_at >= 0:
-            h = angles[head_at:head_at + 3]
-            self.head = (_wrap(h[0]), _wrap(h[1]), _wrap(h[2]))
+            self.head = (_wrap(hx), _wrap(hy), _wrap(hz))
+        if gather is not None:
+            self.blend = list(gather(new))  # all 52 keys present: one C-level reorder
+        else:
+            b = self.blend
+            for i, v in zip(slots, new):
+                if i >= 0:
+                    b[i] = v
         return True
 
     def _slow(self, data: bytes) -> None:
@@ -189,7 +189,9 @@ class IfmFrame:
             self.left_eye = leye
         if layout_ok and len(self._templates) < 16:
             n_tokens = len(slots) + extra_tokens
-            self._templates[data.translate(None, _NUMERIC)] = (n_tokens, tuple(slots), head_tokens, bool(v1))
+            where = {i: k for k, i in enumerate(slots) if i >= 0}  # the last occurrence wins, as in the loop
+            gather = operator.itemgetter(*(where[i] for i in range(52))) if len(where) == 52 else None
+            self._templates[data.translate(None, _NUMERIC)] = (n_tokens, tuple(slots), head_tokens, bool(v1), gather)
 
 
 class IFacialMocapReceiver(UdpReceiver):

@@ -6,6 +6,7 @@ because a typo that silently does nothing is the worst kind of config bug. See p
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,10 @@ def _read(path: Path) -> dict:
     return doc
 
 
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _fill(obj, table: dict, where: str) -> None:
     if not isinstance(table, dict):
         raise ValueError(f"[{where}] must be a table")
@@ -54,7 +59,7 @@ def _fill(obj, table: dict, where: str) -> None:
         if isinstance(current, bool) or key in ("enabled", "official", "swap_left_right"):
             ok = isinstance(value, bool)
         elif isinstance(current, float) or key == "seed":
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             if ok and key != "seed":
                 value = float(value)
         elif isinstance(current, str):
@@ -64,13 +69,12 @@ def _fill(obj, table: dict, where: str) -> None:
             if ok and key == "vrm":
                 merged = dict(current)
                 for preset, targets in value.items():
-                    if not isinstance(targets, dict) or not all(
-                            isinstance(v, (int, float)) and not isinstance(v, bool) for v in targets.values()):
+                    if not isinstance(targets, dict) or not all(_finite(v) for v in targets.values()):
                         raise ValueError(f"{where}.vrm.{preset} must map parameter names to numbers")
                     merged[str(preset).lower()] = {str(k): float(v) for k, v in targets.items()}
                 value = merged
             elif ok:
-                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
+                if not all(_finite(v) for v in value.values()):
                     raise ValueError(f"{where}.{key} must map parameter names to numbers")
                 value = {str(k): float(v) for k, v in value.items()}
         elif isinstance(current, list):

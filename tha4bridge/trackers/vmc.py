@@ -47,7 +47,7 @@ class VmcState:
         self.pending_arkit: dict[int, float] = {}
         self.pending_vrm: dict[int, float] = {}
         self.pending_count = 0
-        self.arkit = [0.0] * 52
+        self.arkit = np.zeros(52, dtype=np.float64)
         self.vrm = np.zeros(len(VRM_PRESETS), dtype=np.float32)
         self.perfect_sync = False  # an ARKit-named clip was ever committed
         self.eye_look = False  # an eyeLook* clip was ever committed
@@ -75,7 +75,7 @@ class VmcState:
 
 
 class _Template:
-    __slots__ = ("mask", "masked", "float_words", "ark_pos", "ark_idx", "vrm_pos", "vrm_idx", "bone_pos",
+    __slots__ = ("mask", "masked", "float_words", "ark_idx", "vrm_idx", "n_ark", "blend_words", "bone_words",
                  "bone_idx", "has_apply", "has_blend", "n_floats", "n_messages", "has_eye_look")
 
 
@@ -116,23 +116,30 @@ class VmcReceiver(UdpReceiver):
         words = np.frombuffer(data, dtype=">u4")
         if (words & tpl.mask).tobytes() != tpl.masked:
             return None
-        vals = words[tpl.float_words].view(">f4").astype(np.float64)
-        if not np.isfinite(vals.sum()) or np.abs(vals).max(initial=0.0) > MAX_POSITION:
-            return None  # let the general path count the bad message
         st = self.state
         changed = False
         if tpl.has_blend:
-            av = vals[tpl.ark_pos]
-            vv = vals[tpl.vrm_pos]
-            if (av.size and np.abs(av).max() > MAX_BLEND) or (vv.size and np.abs(vv).max() > MAX_BLEND):
-                return None
-            st.pending_arkit.update(zip(tpl.ark_idx, av.tolist()))
-            st.pending_vrm.update(zip(tpl.vrm_idx, vv.tolist()))
-            st.pending_count += len(av) + len(vv)
+            bv = words[tpl.blend_words].view(">f4")
+            if not np.abs(bv).max(initial=0.0) <= MAX_BLEND:  # also catches NaN
+                return None  # let the general path count the bad message
+            na = tpl.n_ark
+            if tpl.has_apply and not st.pending_count:
+                # The common frame: values and Apply in one bundle. Write straight into the committed frame.
+                if na:
+                    st.arkit[tpl.ark_idx] = bv[:na]
+                    st.perfect_sync = True
+                    st.eye_look |= tpl.has_eye_look
+                if len(bv) > na:
+                    st.vrm[tpl.vrm_idx] = bv[na:]
+                changed = True
+            else:
+                st.pending_arkit.update(zip(tpl.ark_idx.tolist(), bv[:na].tolist()))
+                st.pending_vrm.update(zip(tpl.vrm_idx.tolist(), bv[na:].tolist()))
+                st.pending_count += len(bv)
         if tpl.bone_idx:
-            q = vals[tpl.bone_pos].reshape(-1, 4)
+            q = words[tpl.bone_words].view(">f4").astype(np.float64).reshape(-1, 4)
             norms = np.sqrt((q * q).sum(axis=1))
-            if norms.min() < 0.5 or norms.max() > 2.0:
+            if not (norms.min() >= 0.5 and norms.max() <= 2.0):  # also catches NaN
                 return None
             q /= norms[:, None]
             for i, row in zip(tpl.bone_idx, q.tolist()):
@@ -140,7 +147,7 @@ class VmcReceiver(UdpReceiver):
             changed = True
         if tpl.has_apply:
             st.apply_seen = True
-        if tpl.has_apply or (tpl.has_blend and not st.apply_seen):
+        if st.pending_count and (tpl.has_apply or not st.apply_seen):
             changed |= st.commit()
         self.messages += tpl.n_messages
         return changed
@@ -258,7 +265,7 @@ class VmcReceiver(UdpReceiver):
                 iris = self.pipeline.iris_from_eye_bones(sum(a[0] for a in angles) / len(angles),
                                                          sum(a[1] for a in angles) / len(angles))
         if st.perfect_sync:
-            pose = self.pipeline.from_arkit(st.arkit, head_deg, t, iris)
+            pose = self.pipeline.from_arkit(st.arkit.tolist(), head_deg, t, iris)
         else:
             pose = self.pipeline.from_vrm(st.vrm, head_deg, t, iris)
         self.publish(self.name, pose, t, self.last_fresh)
@@ -361,10 +368,10 @@ def _build_template(data: bytes, state: VmcState) -> _Template | None:
     t.n_messages = len(elems)
     ark = [(tg, pos) for k, tg, pos in kinds if k == _K_ARKIT]
     vrm = [(tg, pos) for k, tg, pos in kinds if k == _K_VRM]
-    t.ark_idx = [tg for tg, _ in ark]
-    t.ark_pos = np.array([pos for _, pos in ark], dtype=np.intp)
-    t.vrm_idx = [tg for tg, _ in vrm]
-    t.vrm_pos = np.array([pos for _, pos in vrm], dtype=np.intp)
+    t.ark_idx = np.array([tg for tg, _ in ark], dtype=np.intp)
+    t.vrm_idx = np.array([tg for tg, _ in vrm], dtype=np.intp)
+    t.n_ark = len(ark)
+    t.blend_words = np.array([float_words[pos] for _, pos in ark + vrm], dtype=np.intp)
     # Bones: each Bone/Pos has 7 floats, the rotation is the last 4.
     bone_idx, bone_pos = [], []
     by_bone: dict[int, list[int]] = {}
@@ -377,9 +384,9 @@ def _build_template(data: bytes, state: VmcState) -> _Template | None:
         bone_idx.append(b)
         bone_pos.extend(positions[3:])
     t.bone_idx = bone_idx
-    t.bone_pos = np.array(bone_pos, dtype=np.intp)
+    t.bone_words = np.array([float_words[pos] for pos in bone_pos], dtype=np.intp)
     t.has_apply, t.has_blend = has_apply, has_blend
-    t.has_eye_look = any(tg in _EYE_LOOK for tg in t.ark_idx)
+    t.has_eye_look = any(int(tg) in _EYE_LOOK for tg in t.ark_idx)
     return t
 
 

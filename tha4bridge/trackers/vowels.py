@@ -93,21 +93,29 @@ class VowelSolver:
             self._inv_rows = tuple(tuple(float(x) for x in row) for row in inv)
             self._interior_ok = bool(usable[-1])
 
-    def solve(self, p) -> np.ndarray:
+    def solve(self, p) -> list[float]:
         """Weights [n] minimising ||A w - p|| + lam*sum(w) over the unit box."""
         if self._square and self._interior_ok:
             p0, p1, p2, p3 = p
             w = [r[0] * p0 + r[1] * p1 + r[2] * p2 + r[3] * p3 for r in self._inv_rows]
             if min(w) >= 0.0 and max(w) <= 1.0:
-                return np.array(w)
-            # Consecutive frames usually share the optimum's active set: check last frame's by KKT first.
-            w = self._try_pattern(self._last, p0, p1, p2, p3)
-            if w is not None:
-                return np.array(w)
-        return self._solve_all(np.asarray(p, dtype=np.float64))
+                return w
+            # Consecutive frames usually share the optimum's active set: start from last frame's and, while the
+            # KKT conditions fail, move the most violating weight to its bound or free it (a few active-set steps).
+            k = self._last
+            for _ in range(4):
+                w = self._try_pattern(k, p0, p1, p2, p3)
+                if isinstance(w, list):
+                    self._last = k
+                    return w
+                if w is None:
+                    break
+                k = w
+        return self._solve_all(np.asarray(p, dtype=np.float64)).tolist()
 
-    def _try_pattern(self, k: int, p0: float, p1: float, p2: float, p3: float) -> list[float] | None:
-        """The candidate for active set k if it satisfies the KKT conditions (then it is the optimum), else None."""
+    def _try_pattern(self, k: int, p0: float, p1: float, p2: float, p3: float):
+        """The weights if active set k satisfies the KKT conditions (then they are the optimum); otherwise the
+        index of a better active set to try next, or None to give up."""
         free, fixed_j, fixed_v, ff, pinv, perp, u, shrink, ok, pattern = self._py[k]
         if not ok:
             return None
@@ -121,11 +129,16 @@ class VowelSolver:
             return None
         w = list(fixed_v)
         lam = self.lam
+        worst, worst_j, worst_to = 0.0, -1, 0
         for j, row, uj in zip(free, pinv, u):
             v = row[0] * q[0] + row[1] * q[1] + row[2] * q[2] + row[3] * q[3] - lam * rn * uj
-            if v < 0.0 or v > 1.0:
-                return None
+            if v < 0.0 and -v > worst:
+                worst, worst_j, worst_to = -v, j, 0
+            elif v > 1.0 and v - 1.0 > worst:
+                worst, worst_j, worst_to = v - 1.0, j, 1
             w[j] = v
+        if worst_j >= 0:
+            return self._neighbour(pattern, worst_j, worst_to)
         if fixed_j:
             cols = self._a_cols
             r = [-p0, -p1, -p2, -p3]
@@ -133,13 +146,23 @@ class VowelSolver:
                 wj = w[j]
                 if wj:
                     cj = cols[j]
-                    r[0] += cj[0] * wj; r[1] += cj[1] * wj; r[2] += cj[2] * wj; r[3] += cj[3] * wj
+                    r[0] += cj[0] * wj
+                    r[1] += cj[1] * wj
+                    r[2] += cj[2] * wj
+                    r[3] += cj[3] * wj
             for j in fixed_j:
                 cj = cols[j]
                 g = (cj[0] * r[0] + cj[1] * r[1] + cj[2] * r[2] + cj[3] * r[3]) / rn + lam
                 if (pattern[j] == 0 and g < -1e-9) or (pattern[j] == 1 and g > 1e-9):
-                    return None
+                    return self._neighbour(pattern, j, 2)
         return w
+
+    @staticmethod
+    def _neighbour(pattern: tuple, j: int, state: int) -> int:
+        k = 0
+        for i, s in enumerate(pattern):
+            k = k * 3 + (state if i == j else s)
+        return k
 
     def _solve_all(self, p: np.ndarray) -> np.ndarray:
         k, n, m = self._k, self.n, self._m
