@@ -39,7 +39,9 @@ class Served:
         self.frames = f"tcp://127.0.0.1:{free_port()}"
         self.log = log_dir / f"serve-{free_port()}.log"
         # trackers on OS-chosen UDP ports (hello reports them); the calibration file stays in the test folder
-        tracker_args = ["--vmc-port", "0", "--ifm-port", "0"] if trackers else ["--no-trackers"]
+        self.calibration = log_dir / "calibration.json"
+        tracker_args = (["--vmc-port", "0", "--ifm-port", "0", "--calibration-file", str(self.calibration)]
+                        if trackers else ["--no-trackers"])
         cmd = [sys.executable, "-m", "tha4bridge.cli", "serve", *tracker_args, "--device", "cpu",
                "--control", self.control, "--frames", self.frames, *args]
         with open(self.log, "w") as f:
@@ -372,6 +374,11 @@ def test_tracker_drives_the_stream_and_set_pose_overrides_for_its_hold(inline_da
     assert p["hold_remaining"] is None
     rec = ctl.stats()["receivers"]
     assert rec["receivers"]["vmc"]["packets"] >= 6
+    # calibrate through the control socket: the hub stores the current face as neutral, and forgets it
+    cal = ctl.call("calibrate")["calibration"]
+    assert "vmc" in cal["sources"] and inline_daemon.calibration.exists()
+    ctl.call("clear_calibration")
+    assert not inline_daemon.calibration.exists()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # garbage is counted, never fatal
         s.sendto(b"\x00garbage", ("127.0.0.1", port))
     assert ctl.hello()["ok"]

@@ -124,6 +124,7 @@ def serve(
     ifm_phone: str = typer.Option(None, help="iPhone address: the daemon asks iFacialMocap there to send."),
     mapping_file: str = typer.Option(None, help="Tracker mapping file (see the trackers docs)."),
     no_trackers: bool = typer.Option(False, "--no-trackers", help="Do not listen for trackers (control socket only)."),
+    calibration_file: str = typer.Option(None, help="Where `calibrate` stores the neutral face (default: ~/.config/tha4bridge/)."),
     threads: int = typer.Option(None, help="Torch CPU threads (default: half the cores)."),
 ) -> None:
     """Run the headless daemon: tracker poses in, RGBA frames out over shared memory + ZeroMQ."""
@@ -133,7 +134,7 @@ def serve(
                        fps=fps, idle_fps=idle_fps, breathing_period=breathing_period, control=control,
                        frames=frames, transport=transport, alpha=alpha, slots=slots, trackers=not no_trackers,
                        vmc_port=vmc_port, ifm_port=ifm_port, ifm_phone=ifm_phone, mapping_file=mapping_file,
-                       threads=threads)
+                       calibration_file=calibration_file, threads=threads)
     raise typer.Exit(run(cfg))
 
 

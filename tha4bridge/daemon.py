@@ -62,6 +62,7 @@ class DaemonConfig:
     ifm_phone: str | None = None
     tracker_host: str = "0.0.0.0"
     mapping_file: str | None = None
+    calibration_file: str | None = None  # None: the tracker hub's default (~/.config/tha4bridge/)
     threads: int | None = None  # torch CPU threads; None = half the cores (see _set_threads)
 
 
@@ -214,7 +215,8 @@ class Daemon:
         c = self.config
         # /tha4/ parameter messages share the VMC port (the hub's default assumes the default port)
         cfg = hub_mod.TrackerConfig(vmc_port=c.vmc_port, ifm_port=c.ifm_port, ifm_phone=c.ifm_phone,
-                                    osc_param_port=c.vmc_port, host=c.tracker_host, mapping_file=c.mapping_file)
+                                    osc_param_port=c.vmc_port, host=c.tracker_host, mapping_file=c.mapping_file,
+                                    calibration_file=c.calibration_file)
         self.hub = hub_mod.TrackerHub(cfg)
         self.hub.start()
 
