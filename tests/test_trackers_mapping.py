@@ -131,14 +131,14 @@ def test_vowel_solver_matches_scipy():
         frames.append(np.array([min(1.0, (jaw - 0.1) / 0.3), min(1.0, ld.sum()), funnel, pucker]))
     close = 0
     for p in frames:
-        ours = solver.solve(p)
+        ours = np.array(solver.solve(p))
         ref = minimize(lambda w: np.linalg.norm(a @ w - p) + 0.01 * np.abs(w).sum(), np.zeros(4),
                        bounds=[(0.0, 1.0)] * 4).x
         if np.abs(ours - ref).max() <= 1e-3:
             close += 1
         else:
             assert objective(ours, p) < objective(ref, p) - 1e-6
-    assert np.abs(solver.solve(frames[0]) - [0.3409, 0.1627, 0.0, 0.5924]).max() < 1e-3
+    assert np.abs(np.array(solver.solve(frames[0])) - [0.3409, 0.1627, 0.0, 0.5924]).max() < 1e-3
     assert close >= 0.9 * len(frames), f"only {close}/{len(frames)} within 1e-3"
 
 
