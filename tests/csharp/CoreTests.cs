@@ -20,6 +20,8 @@ namespace Tha4Bridge.Tests
             try
             {
                 if (args.Length == 2 && args[0] == "msgpack") MsgPackCases(args[1]);
+                else if (args.Length >= 2 && args[0] == "header") Headers(args);
+                else if (args.Length == 2 && args[0] == "ring") Ring(args[1]);
                 else if (args.Length == 6 && args[0] == "live") Live(args[1], args[2], args[3], int.Parse(args[4]), args[5]);
                 else
                 {
@@ -59,6 +61,55 @@ namespace Tha4Bridge.Tests
                     body = "{\"index\": " + i + ", \"error\": " + Json.Str(e.Message) + "}";
                 }
                 Check.Emit("case", body);
+            }
+        }
+
+        static string D(double v) { return Json.Of(v); }
+
+        static void Headers(string[] files)
+        {
+            for (int i = 1; i < files.Length; i++)
+            {
+                byte[] data = File.ReadAllBytes(files[i]);
+                FrameInfo h = FrameInfo.Parse(data, 0, data.Length);
+                Check.Emit("header", "{\"seq\": " + h.Seq + ", \"generation\": " + h.Generation + ", \"width\": " + h.Width
+                    + ", \"height\": " + h.Height + ", \"stride\": " + h.Stride + ", \"size\": " + h.Size
+                    + ", \"transport\": " + Json.Str(h.Transport) + ", \"premultiplied\": " + (h.Premultiplied ? "true" : "false")
+                    + ", \"pose_source\": " + Json.Str(h.PoseSource) + ", \"path\": " + (h.Path == null ? "null" : Json.Str(h.Path))
+                    + ", \"slot\": " + h.Slot + ", \"offset\": " + h.Offset + ", \"t_pose\": " + D(h.TPose)
+                    + ", \"t_published\": " + D(h.TPublished) + "}");
+            }
+        }
+
+        static void Ring(string path)
+        {
+            using (FrameRing ring = FrameRing.Open(path))
+            {
+                long latest;
+                int latestSlot;
+                ring.GetLatest(out latest, out latestSlot);
+                var slots = new List<string>();
+                var offsets = new List<string>();
+                for (int i = 0; i < ring.SlotCount; i++)
+                {
+                    double a, b, c;
+                    ring.SlotTimes(i, out a, out b, out c);
+                    slots.Add("{\"seq\": " + (ulong)ring.SlotSeq(i) + ", \"t_pose\": " + D(a) + ", \"t_render_start\": " + D(b)
+                        + ", \"t_render_end\": " + D(c) + "}");
+                    offsets.Add(ring.SlotOffset(i).ToString());
+                }
+                var dst = new byte[ring.SlotSize];
+                string reads = "{\"slot2_seq7\": " + Json.Str(ring.TryCopy(7, 2, dst, true).ToString())
+                    + ", \"slot0_seq4\": " + Json.Str(ring.TryCopy(4, 0, dst, true).ToString())
+                    + ", \"slot0_seq9\": " + Json.Str(ring.TryCopy(9, 0, dst, true).ToString())
+                    + ", \"slot3_seq8\": " + Json.Str(ring.TryCopy(8, 3, dst, true).ToString()) + "}";
+                Check.Emit("ring", "{\"version_major\": " + ring.VersionMajor + ", \"version_minor\": " + ring.VersionMinor
+                    + ", \"generation\": " + ring.Generation + ", \"writer_pid\": " + ring.WriterPid + ", \"state\": " + ring.State
+                    + ", \"width\": " + ring.Width + ", \"height\": " + ring.Height + ", \"row_stride\": " + ring.RowStride
+                    + ", \"premultiplied\": " + (ring.Premultiplied ? "true" : "false") + ", \"slot_count\": " + ring.SlotCount
+                    + ", \"slot_size\": " + ring.SlotSize + ", \"latest_seq\": " + latest + ", \"latest_slot\": " + latestSlot
+                    + ", \"stream\": " + Json.Str(ring.Stream) + ", \"slot_offsets\": [" + string.Join(", ", offsets.ToArray())
+                    + "], \"slots\": [" + string.Join(", ", slots.ToArray()) + "], \"reads\": " + reads + "}");
             }
         }
 
