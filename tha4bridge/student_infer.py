@@ -1,51 +1,67 @@
 """Real-time student inference: the arithmetic of `student.py`, rearranged for speed.
 
-Same result, less work. What each rearrangement buys is measured by `benchmarks/bench_student.py`.
+Same result, less work. Each rearrangement (a "lever") can be switched off through `Levers`, so that
+`benchmarks/bench_student.py` measures what each one buys.
 
 1. Channels-last matrices. A 1×1 convolution over an image is a matrix product of the pixels [N·H·W, C]
    with the weights [C, C']; keeping every activation as one contiguous [pixels, channels] matrix lets
-   each layer be a single GEMM into a preallocated buffer followed by an in-place `sin`, with no layout
-   copies between layers.
-2. ω0 folded into the weights: sin(30·(Wx + b)) = sin((30W)x + 30b), so no separate scaling pass.
-3. The first layer of every level reads [features?, x, y, pose]. Its position part is a per-column plus
-   per-row vector (x varies along columns, y along rows) and its pose part is one bias vector per frame,
-   so that layer costs two broadcast adds instead of a GEMM over 47 channels.
-4. A 1×1 convolution commutes with bilinear upsampling (both linear, interpolation weights sum to 1), so
-   the next level's first layer runs on the previous level's features at the *lower* resolution, and
-   only its (already mixed) output is upsampled: 4× fewer multiply-adds for that layer.
-5. Buffers are allocated once per batch size and reused; the character image with the face pasted in
-   lives in one buffer whose face region alone is rewritten each frame.
+   each layer be one GEMM into a preallocated buffer followed by an in-place `sin`, with no layout copies.
+   Buffers are allocated once per batch size; the character image with the face pasted in lives in one
+   buffer whose face region alone is rewritten each frame. ω0 is folded into the weights:
+   sin(30·(Wx + b)) = sin((30W)x + 30b).
+2. First layers without a GEMM. A level's first layer reads [features?, x, y, pose]. Its position part
+   is a per-column plus a per-row vector (x varies along columns, y along rows) and its pose part is
+   one bias vector per frame, so it costs two broadcast adds instead of a GEMM over 47 channels.
+3. Mix, then upsample (`Levers.low_res_mixing`). A 1×1 convolution commutes with bilinear upsampling
+   (both are linear and the interpolation weights sum to 1), so the next level's first layer runs on
+   the previous level's features at the *lower* resolution and only its result is upsampled: 4× fewer
+   multiply-adds. The position and pose terms are linear in the pixel coordinates, so they are added
+   at the low resolution too; bilinear upsampling reproduces a linear function exactly except on the
+   border rows and columns (where the source index is clamped), which get a small correction. At the
+   high resolution there is then one write (the upsample) before `sin`, instead of three passes.
+4. Biases inside the GEMMs (`Levers.bias_in_gemm`). Every activation matrix carries a column of ones
+   whose weight row holds the bias, and each layer has one extra output column with pre-activation
+   π/2, so that `sin` itself rewrites the next layer's column of ones: no separate bias pass.
 
-`fast` mode runs the wide hidden layers (≥ 128 inputs, where the GEMM dominates: the face morpher
-and the body's first level) as bfloat16 GEMMs (AMX/AVX-512-BF16 on recent CPUs, tensor cores on
+`fast` mode runs the wide hidden layers (≥ 128 inputs, where the GEMM dominates: the face morpher and
+the body's first two levels) as bfloat16 GEMMs (AMX / AVX-512-BF16 on recent CPUs, tensor cores on
 GPUs). A plain bfloat16 cast measured 33 dB because ω0 = 30 amplifies rounding, and letting the bf16
 product carry the bias measured 35 dB: here the product carries x·W only and the bias is added in
-float32 before sin, which keeps ≥ 40 dB against `exact`. Narrow layers (the 256/512 levels) are bound
-by memory passes, not arithmetic, so they stay float32 (bf16 there measured slower: the extra dtype
-conversions cost more than the GEMM saves).
+float32 before `sin`, which keeps ≥ 40 dB against `exact`. Narrow layers (the 512 level) are bound by
+memory passes, not arithmetic, so they stay float32: the dtype conversions would cost what the GEMM saves.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from .imaging import FACE_COLS, FACE_ROWS
+from .pose import NUM_PARAMETERS
 from .student import OMEGA0, BodyMorpher, FaceMorpher
+
+HALF_PI = math.pi / 2
+BF16_MIN_WIDTH = 128  # fast mode: GEMMs with at least this many inputs run in bfloat16
+
+
+@dataclass(frozen=True)
+class Levers:
+    """Rearrangements that can be switched off to measure them (all on in normal use)."""
+
+    low_res_mixing: bool = True
+    bias_in_gemm: bool = True
 
 
 def _axis(size: int, device) -> torch.Tensor:
+    """Pixel-centre coordinates in (-1, 1) (align_corners=False)."""
     return (2.0 * torch.arange(size, dtype=torch.float32, device=device) + 1.0) / size - 1.0
 
 
-HALF_PI = math.pi / 2
-
-
 def _with_bias_row(w: torch.Tensor, b: torch.Tensor | None, ones_out: bool) -> torch.Tensor:
-    """[C_in, C_out] weights (+ bias) → [C_in + 1, C_out (+ 1)]: activations carry a column of ones whose
-    row holds the bias (lever 6); with `ones_out`, one more output column with pre-activation π/2, so
-    sin() rewrites the next layer's column of ones itself."""
+    """[C_in, C_out] weights (+ bias) → [C_in + 1, C_out (+ 1)]: the row for the column of ones holds the
+    bias; with `ones_out`, an extra output column with pre-activation π/2 (a column of ones after sin)."""
     k, c = w.shape
     out = torch.zeros(k + 1, c + int(ones_out), dtype=torch.float32, device=w.device)
     out[:k, :c] = w
@@ -56,48 +72,69 @@ def _with_bias_row(w: torch.Tensor, b: torch.Tensor | None, ones_out: bool) -> t
     return out
 
 
-BF16_MIN_WIDTH = 128
-
-
 class _FirstLayer:
-    """sin(ω0·(W·[feat, x, y, pose] + b)) with the position and pose parts precomputed (lever 3).
+    """A level's first sine layer with its position and pose parts precomputed (lever 2).
 
-    Its output has C + 1 columns; the extra one gets pre-activation π/2 (the column of ones after sin)."""
+    Pre-activations have C + 1 columns; the last is π/2 (the column of ones after sin)."""
 
-    def __init__(self, conv: torch.nn.Conv2d, n_feat: int, size: int, device):
+    def __init__(self, conv: torch.nn.Conv2d, n_feat: int, size: int, low_size: int | None, device):
         w = conv.weight.detach()[:, :, 0, 0].to(device, torch.float32).t() * OMEGA0  # [n_feat + 2 + P, C]
         pad = lambda t: F.pad(t, (0, 1))  # noqa: E731  (a zero for the ones column)
-        # The previous level's activations bring their own column of ones: weight 0 (no bias in the mix).
-        self.w_feat = pad(F.pad(w[:n_feat], (0, 0, 0, 1))) if n_feat else None  # [n_feat + 1, C + 1]
-        c = _axis(size, device)
-        self.col = pad(c[:, None] * w[n_feat][None, :])  # [W, C + 1]: the x term per column
-        self.col[:, -1] = HALF_PI
-        self.row = pad(c[:, None] * w[n_feat + 1][None, :])  # [H, C + 1]: the y term per row
+        self.width = w.shape[1] + 1
+        self.w_x, self.w_y = pad(w[n_feat]), pad(w[n_feat + 1])  # weights of the x and y inputs
         self.w_pose = pad(w[n_feat + 2:].contiguous())  # [P, C + 1]
         self.b = pad(conv.bias.detach().to(device, torch.float32) * OMEGA0)
-        self.width = self.b.shape[0]
+        self.b[-1] = HALF_PI
+        self.terms = self._position_terms(size, device)
+        if n_feat:
+            # The previous level's activations bring their own column of ones: weight 0 (no double bias).
+            self.w_feat = pad(F.pad(w[:n_feat], (0, 0, 0, 1)))  # [n_feat + 1, C + 1]
+            self.low_terms = self._position_terms(low_size, device)
+            # Upsampling ×2 clamps the source index on the border rows/columns, so there it reproduces
+            # the first/last low-res coordinate instead of the true one: off by ∓1/(2·low_size).
+            self.edge_x, self.edge_y = self.w_x / (2 * low_size), self.w_y / (2 * low_size)
+            self.doubling = size == 2 * low_size
 
-    def pose_rows(self, pose: torch.Tensor) -> torch.Tensor:
-        """[N, H, 1, C + 1]: the y term plus this frame's pose bias, per row."""
-        pb = torch.addmm(self.b, pose[:, : self.w_pose.shape[0]], self.w_pose)
-        return (self.row[None] + pb[:, None, :])[:, :, None, :]
+    def _position_terms(self, size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        c = _axis(size, device)[:, None]
+        return c * self.w_x[None, :], c * self.w_y[None, :]  # per column [W, C+1], per row [H, C+1]
+
+    def add_position_and_pose(self, out: torch.Tensor, pose: torch.Tensor, terms, first: bool) -> torch.Tensor:
+        """out [N, H, W, C + 1] (+)= x term per column + (y term + pose bias + bias) per row."""
+        cols, rows = terms
+        pb = torch.addmm(self.b, pose[:, : self.w_pose.shape[0]], self.w_pose)  # [N, C + 1]
+        rows = (rows[None] + pb[:, None, :])[:, :, None, :]  # [N, H, 1, C + 1]
+        if first:
+            return torch.add(rows, cols, out=out)
+        return out.add_(rows).add_(cols)
+
+    def fix_edges(self, out: torch.Tensor) -> None:
+        out[:, :, 0].sub_(self.edge_x)
+        out[:, :, -1].add_(self.edge_x)
+        out[:, 0].sub_(self.edge_y)
+        out[:, -1].add_(self.edge_y)
 
 
 class SirenRenderer:
     def __init__(self, face: FaceMorpher, body: BodyMorpher, image: torch.Tensor, mode: str = "exact",
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", levers: Levers = Levers()):
         if mode not in ("exact", "fast"):
             raise ValueError(f"mode must be 'exact' or 'fast', got {mode!r}")
-        self.mode, self.device = mode, torch.device(device)
+        self.mode, self.device, self.levers = mode, torch.device(device), levers
         dev = self.device
 
         def hidden(conv):
-            """One hidden sine layer: (GEMM weights, float32 bias or None), ω0 folded in (lever 2)."""
+            """One hidden sine layer: (GEMM weights, float32 bias added after the GEMM, or None)."""
             w = conv.weight.detach()[:, :, 0, 0].to(dev, torch.float32).t() * OMEGA0
             b = conv.bias.detach().to(dev, torch.float32) * OMEGA0
             if mode == "fast" and w.shape[0] >= BF16_MIN_WIDTH:
-                return _with_bias_row(w, None, True).to(torch.bfloat16), F.pad(b, (0, 1), value=HALF_PI)
-            return _with_bias_row(w, b, True), None
+                dtype = torch.bfloat16
+            elif not levers.bias_in_gemm:
+                dtype = torch.float32
+            else:
+                return _with_bias_row(w, b, True), None
+            # The bias (and the π/2 of the ones column) is added after the GEMM, in float32.
+            return F.pad(_with_bias_row(w, None, False), (0, 1)).to(dtype), F.pad(b, (0, 1), value=HALF_PI)
 
         def last(conv):
             w = conv.weight.detach()[:, :, 0, 0].to(dev, torch.float32).t()
@@ -106,7 +143,7 @@ class SirenRenderer:
         # Face morpher: one level at 128.
         layers = [m.linear for m in face.siren.sine_layers]
         self.face_size = face.size
-        self.face_first = _FirstLayer(layers[0], 0, face.size, dev)
+        self.face_first = _FirstLayer(layers[0], 0, face.size, None, dev)
         self.face_hidden = [hidden(c) for c in layers[1:]]
         self.face_last = last(face.siren.last_linear)
 
@@ -115,12 +152,13 @@ class SirenRenderer:
         self.levels = []
         for i, (size, seq) in enumerate(zip(self.sizes, body.siren_layers)):
             convs = [m.linear for m in seq]
-            n_feat = 0 if i == 0 else convs[0].in_channels - (2 + 45)
-            self.levels.append((_FirstLayer(convs[0], n_feat, size, dev), [hidden(c) for c in convs[1:]]))
+            n_feat = 0 if i == 0 else convs[0].in_channels - (2 + NUM_PARAMETERS)
+            first = _FirstLayer(convs[0], n_feat, size, self.sizes[i - 1] if i else None, dev)
+            self.levels.append((first, [hidden(c) for c in convs[1:]]))
         self.body_last = last(body.last_linear)
 
-        s = self.sizes[-1]
-        c = _axis(s, dev)
+        c = _axis(self.sizes[-1], dev)
+        s = len(c)
         self.base_grid = torch.stack([c[None, :].expand(s, s), c[:, None].expand(s, s)], dim=-1)  # [H, W, 2]
         self.image = image.to(dev, torch.float32)
         self._buffers: dict[int, dict[str, torch.Tensor]] = {}
@@ -143,36 +181,51 @@ class SirenRenderer:
     # -- the layers ---------------------------------------------------------------------------------
     def _sine_stack(self, pre: torch.Tensor, layers, buf, tag: str) -> torch.Tensor:
         """pre: [M, C + 1] float32 pre-activation of a level's first layer. Runs sin, then
-        (GEMM, sin) per layer; returns the last layer's float32 activations."""
+        (GEMM, sin) per layer; returns the last layer's float32 activations (with their ones column)."""
         x = pre.sin_()
         for j, (w, b) in enumerate(layers):
             out = self._tmp(buf, f"{tag}{j % 2}:{w.shape[1]}", (x.shape[0], w.shape[1]))  # ping-pong
-            if b is None:  # float32, the bias rides in the GEMM
+            if b is None:  # the bias rides in the GEMM
                 torch.mm(x, w, out=out)
+            elif w.dtype == torch.float32:
+                torch.mm(x, w, out=out).add_(b)
             else:  # bf16 product of x·W alone; the bias is added in float32 before sin
-                xb = self._tmp(buf, f"{tag}b:{x.shape[1]}", x.shape, torch.bfloat16).copy_(x)
-                prod = self._tmp(buf, f"{tag}p:{w.shape[1]}", out.shape, torch.bfloat16)
+                xb = self._tmp(buf, f"{tag}b:{x.shape[1]}", x.shape, w.dtype).copy_(x)
+                prod = self._tmp(buf, f"{tag}p:{w.shape[1]}", out.shape, w.dtype)
                 torch.mm(xb, w, out=prod)
                 out.copy_(prod).add_(b)
             x = out.sin_()
         return x
 
-    def _first(self, layer: _FirstLayer, pose, size, feat_up, buf, tag) -> torch.Tensor:
-        """The first layer's pre-activation [N·size², C + 1] at `size` (plus upsampled mixed features)."""
-        n, c = pose.shape[0], layer.width
-        rows = layer.pose_rows(pose)  # [N, H, 1, C + 1]
-        if feat_up is None:
-            out = self._tmp(buf, tag, (n, size, size, c))
-            torch.add(rows, layer.col, out=out)
-        else:
-            out = feat_up.add_(rows).add_(layer.col)
-        return out.view(-1, c)
+    def _upsample(self, x: torch.Tensor, n: int, size: int, new: int, buf, key: str) -> torch.Tensor:
+        """[N·size², C] channels-last → [N, new, new, C] into a reused buffer (bilinear, align_corners=False)."""
+        c = x.shape[1]
+        out = self._tmp(buf, key, (n, new, new, c))
+        torch.ops.aten.upsample_bilinear2d.out(x.view(n, size, size, c).permute(0, 3, 1, 2), [new, new], False,
+                                               None, None, out=out.permute(0, 3, 1, 2))
+        return out
+
+    def _next_level_input(self, x, first: _FirstLayer, pose, size, new, buf, tag) -> torch.Tensor:
+        """From level activations x [N·size², C + 1] to the next level's first pre-activation [N·new², C' + 1]."""
+        n = pose.shape[0]
+        if self.levers.low_res_mixing and first.doubling:  # lever 3
+            mixed = self._tmp(buf, f"{tag}m", (x.shape[0], first.width))
+            torch.mm(x, first.w_feat, out=mixed)
+            first.add_position_and_pose(mixed.view(n, size, size, -1), pose, first.low_terms, first=False)
+            up = self._upsample(mixed, n, size, new, buf, f"{tag}u")
+            first.fix_edges(up)
+            return up.view(-1, first.width)
+        up = self._upsample(x, n, size, new, buf, f"{tag}u")
+        pre = self._tmp(buf, f"{tag}m", (n, new, new, first.width))
+        torch.mm(up.view(-1, x.shape[1]), first.w_feat, out=pre.view(-1, first.width))
+        first.add_position_and_pose(pre, pose, first.terms, first=False)
+        return pre.view(-1, first.width)
 
     def face(self, pose: torch.Tensor, buf) -> torch.Tensor:
         """[N, 128, 128, 4] face crop (channels last)."""
-        n, s = pose.shape[0], self.face_size
-        x = self._first(self.face_first, pose, s, None, buf, "f0")
-        x = self._sine_stack(x, self.face_hidden, buf, "fh")
+        n, s, first = pose.shape[0], self.face_size, self.face_first
+        pre = first.add_position_and_pose(self._tmp(buf, "f0", (n, s, s, first.width)), pose, first.terms, True)
+        x = self._sine_stack(pre.view(-1, first.width), self.face_hidden, buf, "fh")
         out = self._tmp(buf, "fout", (x.shape[0], 4))
         torch.mm(x, self.face_last, out=out)
         return out.view(n, s, s, 4)
@@ -180,21 +233,14 @@ class SirenRenderer:
     def body(self, pose: torch.Tensor, image: torch.Tensor, buf) -> torch.Tensor:
         """Blended frame [N, 512, 512, 4] (channels last) from the face-pasted image [N, 4, 512, 512]."""
         n = pose.shape[0]
-        feat_up = None
-        x = None
+        first, hidden = self.levels[0]
+        s = self.sizes[0]
+        pre = first.add_position_and_pose(self._tmp(buf, "b0", (n, s, s, first.width)), pose, first.terms, True)
+        pre = pre.view(-1, first.width)
         for i, (size, (first, hidden)) in enumerate(zip(self.sizes, self.levels)):
-            x = self._first(first, pose, size, feat_up, buf, f"b{i}")
-            x = self._sine_stack(x, hidden, buf, f"b{i}h")
+            x = self._sine_stack(pre, hidden, buf, f"b{i}h")
             if i + 1 < len(self.sizes):
-                # Lever 4: mix with the next level's feature weights here, at the lower resolution.
-                nxt = self.levels[i + 1][0]
-                mixed = self._tmp(buf, f"b{i}m", (x.shape[0], nxt.w_feat.shape[1]))
-                torch.mm(x, nxt.w_feat, out=mixed)
-                nchw = mixed.view(n, size, size, -1).permute(0, 3, 1, 2)  # channels-last memory
-                up = F.interpolate(nchw, size=(self.sizes[i + 1],) * 2, mode="bilinear", align_corners=False)
-                feat_up = up.permute(0, 2, 3, 1)
-                if not feat_up.is_contiguous():  # keep the [pixels, channels] layout (lever 1)
-                    feat_up = feat_up.contiguous()
+                pre = self._next_level_input(x, self.levels[i + 1][0], pose, size, self.sizes[i + 1], buf, f"b{i}")
         s = self.sizes[-1]
         y = self._tmp(buf, "bout", (x.shape[0], 7))
         torch.mm(x, self.body_last, out=y)
