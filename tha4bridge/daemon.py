@@ -416,7 +416,7 @@ class Daemon:
         s.published_at.append(s.last_render)
         s.render_ms.append((t_end - t_start) * 1000.0)
         s.publish_ms.append((t_pub - t_end) * 1000.0)
-        if changed:
+        if changed and source != "idle":  # idle poses have no arrival to measure from
             s.wait_ms.append(max(t_start - t_pose, 0.0) * 1000.0)
             s.latency_ms.append(max(t_pub - t_pose, 0.0) * 1000.0)
         else:
