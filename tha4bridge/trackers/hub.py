@@ -310,7 +310,7 @@ class TrackerHub:
             if cal is not None:
                 entries[name] = cal
         if not entries:
-            raise RuntimeError("calibrate: no tracker has delivered data yet (look at the face, then try again)")
+            raise RuntimeError("no tracker has delivered data yet (look at the camera, then try again)")
         doc = self.calibration.store(entries)
         for p in self.pipelines.values():
             if p.filter is not None:

@@ -1,0 +1,87 @@
+"""The tracker CLI commands as a user runs them: real subprocesses, a real daemon, real UDP."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from _trackers_util import bundle, example_packets
+
+
+def _free_port(kind=socket.SOCK_STREAM) -> int:
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _cli(*args, timeout=60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tha4bridge.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_trackers_listen_shows_packets():
+    vmc = _free_port(socket.SOCK_DGRAM)
+    p = subprocess.Popen([sys.executable, "-m", "tha4bridge.cli", "trackers", "--seconds", "2.5", "--vmc-port",
+                          str(vmc), "--ifm-port", "0", "--host", "127.0.0.1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        first = p.stdout.readline()  # "listening: ..." once the ports are bound
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            s.sendto(bundle(("/VMC/Ext/Blend/Val", "Blink_L", 1.0), ("/VMC/Ext/Blend/Apply",)), ("127.0.0.1", vmc))
+            s.sendto(b"garbage", ("127.0.0.1", vmc))
+            time.sleep(0.05)
+        out, _ = p.communicate(timeout=30)
+        out = first + out
+    finally:
+        s.close()
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, out
+    assert f"vmc UDP 127.0.0.1:{vmc}" in out
+    assert "[vmc]" in out and "eye_wink_left=+1.00" in out and "not_osc" in out
+
+
+def test_calibrate_talks_to_a_running_daemon(tmp_path):
+    pk = example_packets()
+    ctl, frames, ifm = _free_port(), _free_port(), _free_port(socket.SOCK_DGRAM)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "tha4bridge.cli", "serve", "--student", "demo", "--vmc-port", "0", "--ifm-port",
+         str(ifm), "--control", f"tcp://127.0.0.1:{ctl}", "--frames", f"tcp://127.0.0.1:{frames}",
+         "--calibration-file", str(tmp_path / "cal.json"), "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        r = None
+        for i in range(30):
+            s.sendto(pk["neutral_v2"] if i % 2 else pk["neutral_v1"], ("127.0.0.1", ifm))
+            time.sleep(0.05)
+            r = _cli("calibrate", "--control", f"tcp://127.0.0.1:{ctl}")
+            if r.returncode == 0:
+                break
+            if daemon.poll() is not None:
+                pytest.fail("daemon exited: " + daemon.communicate()[0][-2000:])
+        assert r is not None and r.returncode == 0, (r.stdout, r.stderr)
+        assert "ifacialmocap: head pitch -2.2 yaw +3.1 roll -1.4 deg" in r.stdout
+        assert (tmp_path / "cal.json").exists()
+        r = _cli("calibrate", "--clear", "--control", f"tcp://127.0.0.1:{ctl}")
+        assert r.returncode == 0 and "cleared" in r.stdout
+        assert not (tmp_path / "cal.json").exists()
+    finally:
+        s.close()
+        daemon.terminate()
+        try:
+            daemon.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+
+
+def test_calibrate_without_daemon_is_one_line():
+    r = _cli("calibrate", "--timeout", "0.5", "--control", f"tcp://127.0.0.1:{_free_port()}")
+    assert r.returncode == 1
+    assert r.stdout.strip().count("\n") == 0 and "calibrate:" in r.stdout and "Traceback" not in r.stderr
