@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,15 +57,23 @@ def free_port() -> int:
 class Daemon:
     """A real `tha4bridge serve` on free ports; stopped (ring files removed) on close."""
 
-    def __init__(self, student: str, transport: str = "shm", idle_fps: float = 20.0, extra: list[str] = ()):
-        self.control = f"tcp://127.0.0.1:{free_port()}"
-        self.frames = f"tcp://127.0.0.1:{free_port()}"
+    def __init__(self, student: str, transport: str = "shm", idle_fps: float = 20.0, extra: list[str] = (),
+                 control: str | None = None, frames: str | None = None):
+        self.control = control or f"tcp://127.0.0.1:{free_port()}"
+        self.frames = frames or f"tcp://127.0.0.1:{free_port()}"
         cmd = [sys.executable, "-m", "tha4bridge.cli", "serve", "--student", student, "--control", self.control,
                "--frames", self.frames, "--transport", transport, "--no-trackers", "--idle-fps", str(idle_fps),
                "--device", "cpu", *extra]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # A file, not a pipe: nobody reads the daemon's log while it runs, and a full pipe would block it.
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, text=True)
         self.hello = self._wait_ready(timeout=90.0)
         self.stream = self.hello["streams"][0]["name"]
+
+    @classmethod
+    def on(cls, frames: str, control: str, student: str, **kw) -> "Daemon":
+        """A daemon on given endpoints (e.g. a restart on the ports of one that stopped)."""
+        return cls(student, frames=frames, control=control, **kw)
 
     def _wait_ready(self, timeout: float) -> dict:
         from tha4bridge.client import Control, ControlError
@@ -73,13 +82,17 @@ class Daemon:
         with Control(self.control, timeout=1.0) as ctl:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"tha4bridge serve exited with {self.proc.returncode}:\n{self.proc.stdout.read()}")
+                    raise RuntimeError(f"tha4bridge serve exited with {self.proc.returncode}:\n{self.output()}")
                 try:
                     return ctl.hello(client="csharp-tests")
                 except ControlError:
                     continue
         self.close()
         raise RuntimeError("tha4bridge serve did not answer hello in time")
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -4,6 +4,7 @@
 //                                        and the bytes our writer produces for the decoded value
 //   live FRAMES CONTROL STREAM N MODE   N frames from the daemon, header checks, control round trip;
 //                                        MODE shm adds the ring checks and the slow-reader checks
+//                                        (shm-quick: ring checks only)
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -22,10 +23,12 @@ namespace Tha4Bridge.Tests
                 if (args.Length == 2 && args[0] == "msgpack") MsgPackCases(args[1]);
                 else if (args.Length >= 2 && args[0] == "header") Headers(args);
                 else if (args.Length == 2 && args[0] == "ring") Ring(args[1]);
+                else if (args.Length == 5 && args[0] == "watch") Watch(args[1], args[2], double.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), int.Parse(args[4]));
+                else if (args.Length == 2 && args[0] == "connect") ConnectOnly(args[1]);
                 else if (args.Length == 6 && args[0] == "live") Live(args[1], args[2], args[3], int.Parse(args[4]), args[5]);
                 else
                 {
-                    Console.Error.WriteLine("usage: msgpack FILE | live FRAMES CONTROL STREAM N shm|inline");
+                    Console.Error.WriteLine("usage: msgpack FILE | live FRAMES CONTROL STREAM N shm|shm-quick|inline");
                     return 2;
                 }
             }
@@ -65,6 +68,42 @@ namespace Tha4Bridge.Tests
         }
 
         static string D(double v) { return Json.Of(v); }
+
+        // Prints every frame for up to `seconds`, stopping early once `generations` distinct generations were seen.
+        static void Watch(string framesEp, string stream, double seconds, int generations)
+        {
+            var seen = new HashSet<long>();
+            var clock = Stopwatch.StartNew();
+            using (var frames = FrameClient.Connect(framesEp, stream))
+            {
+                byte[] pixels = null;
+                while (clock.Elapsed.TotalSeconds < seconds && seen.Count < generations)
+                {
+                    FrameInfo h;
+                    if (!frames.TryGetLatestFrame(ref pixels, out h, 200)) continue;
+                    seen.Add(h.Generation);
+                    Check.Emit("frame", "{\"seq\": " + h.Seq + ", \"generation\": " + h.Generation + ", \"transport\": " + Json.Str(h.Transport)
+                        + ", \"sha_flipped\": \"" + Check.Sha256(pixels, (int)h.Size) + "\"}");
+                }
+                var st = frames.Stats;
+                Check.Emit("stats", "{\"delivered\": " + st.Delivered + ", \"bad\": " + st.BadMessages + ", \"reconnects\": " + st.Reconnects
+                    + ", \"duplicates\": " + st.Duplicates + ", \"last_error\": " + (frames.LastError == null ? "null" : Json.Str(frames.LastError)) + "}");
+            }
+        }
+
+        static void ConnectOnly(string endpoint)
+        {
+            var clock = Stopwatch.StartNew();
+            try
+            {
+                using (FrameClient.Connect(endpoint, "", 1000)) { }
+                Check.Emit("connect", "{\"ok\": true}");
+            }
+            catch (ZmqException e)
+            {
+                Check.Emit("connect", "{\"ok\": false, \"error\": " + Json.Str(e.Message) + ", \"ms\": " + (long)clock.Elapsed.TotalMilliseconds + "}");
+            }
+        }
 
         static void Headers(string[] files)
         {
@@ -117,13 +156,13 @@ namespace Tha4Bridge.Tests
 
         static void Live(string framesEp, string controlEp, string stream, int needed, string mode)
         {
-            bool shm = mode == "shm";
+            bool shm = mode.StartsWith("shm"); // "shm-quick": no slow-reader checks (they need the ring lapped 3 times)
             using (var frames = FrameClient.Connect(framesEp, stream))
             using (var control = ControlClient.Connect(controlEp))
             {
                 ReceiveFrames(frames, needed, shm);
                 ControlRoundTrip(frames, control, stream);
-                if (shm) SlowReader(frames, stream);
+                if (mode == "shm") SlowReader(frames, stream);
                 Check.Emit("client_stats", Json.Str(frames.Stats.ToString()));
             }
         }

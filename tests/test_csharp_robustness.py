@@ -1,0 +1,135 @@
+"""The C# client against bad peers: malformed frame messages, a non-ZeroMQ server, a silent server, and a
+daemon restart. It must count and skip what it cannot use, fail with a clear message, and never crash."""
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import subprocess
+import threading
+import time
+
+import msgpack
+import numpy as np
+import pytest
+import zmq
+
+from csharp_build import MISSING, SKIP_REASON, Daemon, free_port
+from test_csharp_client import core_tests, failures, run_csharp  # noqa: F401  (core_tests is a fixture)
+
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=SKIP_REASON)
+
+
+def header(**over) -> dict:
+    h = {"proto": 1, "proto_minor": 0, "stream": "bad", "seq": 1, "generation": 0, "width": 4, "height": 2,
+         "stride": 16, "format": "rgba8", "alpha": "straight", "color_space": "srgb", "transport": "inline",
+         "size": 32, "t_pose": 1.0, "t_render_start": 1.0, "t_render_end": 1.0, "t_published": 1.0,
+         "pose_source": "idle"}
+    h.update(over)
+    return h
+
+
+def test_csharp_skips_malformed_frame_messages(core_tests, tmp_path):  # noqa: F811
+    not_a_ring = tmp_path / "tha4bridge-1-bad.ring"
+    not_a_ring.write_bytes(bytes(8192))
+    pixels = np.arange(32, dtype=np.uint8).reshape(2, 4, 4)
+    bad = [
+        [b"bad", b"\xc1"],                                              # not msgpack
+        [b"bad", msgpack.packb([1, 2])],                                 # not a map
+        [b"bad", msgpack.packb(header(proto=2)), pixels.tobytes()],      # another major version
+        [b"bad", msgpack.packb({k: v for k, v in header().items() if k != "seq"}), pixels.tobytes()],
+        [b"bad", msgpack.packb(header(width=-4)), pixels.tobytes()],     # inconsistent sizes
+        [b"bad", msgpack.packb(header(format="bgra8")), pixels.tobytes()],
+        [b"bad", msgpack.packb(header()), b"short"],                     # pixel part of the wrong size
+        [b"bad", msgpack.packb(header(transport="shm", path="/nonexistent/x.ring", slot=0, offset=4096))],
+        [b"bad", msgpack.packb(header(transport="shm", path=str(not_a_ring), slot=0, offset=4096))],
+    ]
+    ignored = [[b"bad"], [b"badger", msgpack.packb(header(stream="badger")), pixels.tobytes()]]  # not ours
+    good = [b"bad", msgpack.packb(header(seq=5)), pixels.tobytes()]
+
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.XPUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    port = pub.bind_to_random_port("tcp://127.0.0.1")
+    result = {}
+    runner = threading.Thread(target=lambda: result.update(
+        zip(("lines", "proc"), run_csharp(core_tests, "watch", f"tcp://127.0.0.1:{port}", "bad", "6", "1"))))
+    runner.start()
+    try:
+        assert pub.poll(15000), "the C# client never subscribed"
+        assert pub.recv() == b"\x01bad"
+        for parts in ignored + bad + [good]:
+            pub.send_multipart(parts)
+            time.sleep(0.15)  # one at a time: the client keeps only the newest of a burst
+        runner.join(30)
+    finally:
+        pub.close()
+        ctx.term()
+    lines, proc = result["lines"], result["proc"]
+    assert proc.returncode == 0, failures(lines, proc)
+    frames = [line["frame"] for line in lines if "frame" in line]
+    assert [f["seq"] for f in frames] == [5]
+    assert frames[0]["sha_flipped"] == hashlib.sha256(pixels[::-1].tobytes()).hexdigest()
+    stats = next(line["stats"] for line in lines if "stats" in line)
+    assert stats["bad"] == len(bad), stats
+
+
+def test_csharp_connect_errors_are_clear(core_tests):  # noqa: F811
+    # A server that is not ZeroMQ (answers like a web server) and one that accepts and says nothing.
+    chatty, silent = socket.socket(), socket.socket()
+    for s in (chatty, silent):
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+    held = []
+
+    def serve(sock, reply):
+        conn, _ = sock.accept()
+        held.append(conn)
+        if reply:
+            conn.sendall(reply)
+
+    threads = [threading.Thread(target=serve, args=(chatty, b"HTTP/1.1 400 Bad Request\r\n\r\n" + b"x" * 64), daemon=True),
+               threading.Thread(target=serve, args=(silent, b""), daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        lines, proc = run_csharp(core_tests, "connect", f"tcp://127.0.0.1:{chatty.getsockname()[1]}")
+        result = next(line["connect"] for line in lines if "connect" in line)
+        assert not result["ok"] and "not a ZeroMQ peer" in result["error"], result
+        lines, proc = run_csharp(core_tests, "connect", f"tcp://127.0.0.1:{silent.getsockname()[1]}")
+        result = next(line["connect"] for line in lines if "connect" in line)
+        assert not result["ok"] and "timed out" in result["error"] and result["ms"] < 5000, result
+        lines, proc = run_csharp(core_tests, "connect", f"tcp://127.0.0.1:{free_port()}")
+        result = next(line["connect"] for line in lines if "connect" in line)
+        assert not result["ok"] and "cannot connect" in result["error"], result
+        lines, proc = run_csharp(core_tests, "connect", "ipc:///tmp/x")
+        assert proc.returncode != 0 and "only tcp://" in proc.stdout
+    finally:
+        for s in [chatty, silent, *held]:
+            s.close()
+
+
+def test_csharp_follows_a_daemon_restart(core_tests):  # noqa: F811
+    first = Daemon("demo")
+    frames_ep, control_ep = first.frames, first.control
+    proc = subprocess.Popen(["mono", str(core_tests), "watch", frames_ep, first.stream, "90", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = None
+    try:
+        line = proc.stdout.readline()  # the first frame from the first daemon
+        assert line.startswith('{"frame"'), line + proc.stderr.read()
+        first.close()
+        second = Daemon.on(frames_ep, control_ep, "demo")
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        first.close()
+        if second is not None:
+            second.close()
+    lines = [json.loads(line)] + [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    assert proc.returncode == 0, failures(lines, proc)
+    generations = {line["frame"]["generation"] for line in lines if "frame" in line}
+    assert len(generations) == 2, "the client did not pick up the restarted daemon's new ring"
+    stats = next(line["stats"] for line in lines if "stats" in line)
+    assert stats["reconnects"] >= 1
