@@ -1,0 +1,128 @@
+"""What the student learns from: training targets from any teacher.
+
+* the THA4 teacher (a folder of the five official .pt files): the official targets (facts §4.3, §4.4);
+* a student folder (re-distillation into a smaller student): its own face morpher and body morpher outputs;
+* any other Poser (the built-in demo character): only rendered frames. The face target is the face region of the
+  pose rendered with rotations and breathing zeroed (what the face morpher is asked: the expression, in place),
+  and the body input is that same frame; warp and grid terms have no teacher counterpart and are left out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from tha4bridge.imaging import FACE_COLS, FACE_ROWS, load_character_png, load_face_mask
+from tha4bridge.poser import Poser, pick_device
+from tha4bridge.student import StudentPoser, paste_face
+
+from .teacher.teacher import TeacherPoser, is_teacher_folder
+
+ROTATION = slice(39, 45)
+FACE_IN_TEACHER_CROP = (slice(48, 176), slice(32, 160))  # student face region inside the teacher's 192 output
+
+
+@dataclass
+class BodyTargets:
+    input: torch.Tensor  # [n, 4, 512, 512]: what the student body morpher is fed (image with the teacher's face)
+    final: torch.Tensor
+    warped: torch.Tensor | None = None
+    grid_change: torch.Tensor | None = None
+
+
+def _plain(t: torch.Tensor | None) -> torch.Tensor | None:
+    """Inference-mode tensors cannot meet autograd; a clone outside inference mode can."""
+    return None if t is None else t.clone()
+
+
+class Targets:
+    """Base: a teacher for one character image."""
+
+    kind = "poser"
+
+    def __init__(self, poser: Poser):
+        self.poser = poser
+        self.device = poser.device
+
+    @property
+    def image(self) -> torch.Tensor:
+        return self.poser.rest_image()
+
+    @torch.inference_mode()
+    def _face(self, pose: torch.Tensor) -> torch.Tensor:
+        still = pose.clone()
+        still[:, ROTATION] = 0
+        return self.poser.render(still)[:, :, FACE_ROWS, FACE_COLS]
+
+    @torch.inference_mode()
+    def _body(self, pose: torch.Tensor) -> BodyTargets:
+        still = pose.clone()
+        still[:, ROTATION] = 0
+        return BodyTargets(self.poser.render(still).clone(), self.poser.render(pose).clone())
+
+    def face(self, pose: torch.Tensor) -> torch.Tensor:
+        """[n, 4, 128, 128]: the face region (rows 80:208, cols 192:320) for pose[:, :39]."""
+        return _plain(self._face(pose.to(self.device)))
+
+    def body(self, pose: torch.Tensor) -> BodyTargets:
+        b = self._body(pose.to(self.device))
+        return BodyTargets(*(_plain(t) for t in (b.input, b.final, b.warped, b.grid_change)))
+
+
+class OfficialTargets(Targets):
+    kind = "tha4"
+
+    @torch.inference_mode()
+    def _face(self, pose):
+        rows, cols = FACE_IN_TEACHER_CROP
+        return self.poser.face_outputs(pose).face[:, :, rows, cols]
+
+    @torch.inference_mode()
+    def _body(self, pose):
+        o = self.poser.outputs(pose)
+        return BodyTargets(o.face_morphed_full, o.final, o.warped, o.grid_change)
+
+
+class StudentTargets(Targets):
+    kind = "student"
+
+    @torch.inference_mode()
+    def _face(self, pose):
+        return self.poser.face_morpher(pose)
+
+    @torch.inference_mode()
+    def _body(self, pose):
+        face = self.poser.face_morpher(pose)
+        image = paste_face(self.image.expand(pose.shape[0], -1, -1, -1), face)
+        blended, _alpha, _color, warped, grid_change = self.poser.body_morpher(image, pose)
+        return BodyTargets(image, blended, warped, grid_change)
+
+
+def make_targets(teacher: str, image_path: str, device: str | torch.device = "cpu") -> Targets:
+    """`demo`, a folder of the five official .pt files (needs the character image), or a student folder."""
+    device = pick_device(device)
+    if teacher == "demo":
+        from tha4bridge.demo import DemoPoser
+
+        return Targets(DemoPoser(device=device))
+    folder = Path(teacher)
+    if is_teacher_folder(folder):
+        if not image_path:
+            raise ValueError("--image is needed with the THA4 teacher (the character to distill)")
+        return OfficialTargets(TeacherPoser.load(folder, load_character_png(image_path), device=device))
+    if (folder / "character_model.yaml").is_file():
+        return StudentTargets(StudentPoser(folder, device=device, mode="exact"))
+    raise ValueError(f"{teacher}: not 'demo', a folder with the five THA4 .pt files, or a student folder "
+                     "(character_model.yaml)")
+
+
+def face_mask_for(targets: Targets, mask_path: str) -> torch.Tensor:
+    """[4, 128, 128] in {0, 1}: the given mask, or the demo character's own."""
+    if mask_path:
+        return load_face_mask(mask_path)
+    if targets.kind == "poser" and targets.poser.name.startswith("demo"):
+        from tha4bridge.demo import demo_face_mask
+
+        return demo_face_mask()
+    raise ValueError("--face-mask is needed unless the teacher is the demo character")
