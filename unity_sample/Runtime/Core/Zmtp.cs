@@ -56,6 +56,7 @@ namespace Tha4Bridge
         int _inStart, _inEnd;
         readonly byte[] _sizeBytes = new byte[8];
         readonly object _sendLock = new object();
+        int _receiveTimeout = -1;
         volatile bool _disposed;
 
         public string Endpoint { get; private set; }
@@ -343,7 +344,8 @@ namespace Tha4Bridge
             if (count == 0) return;
             try
             {
-                _socket.ReceiveTimeout = timeoutMs < 0 ? 0 : Math.Max(timeoutMs, 1);
+                int t = timeoutMs < 0 ? 0 : Math.Max(timeoutMs, 1);
+                if (t != _receiveTimeout) _socket.ReceiveTimeout = _receiveTimeout = t; // a syscall: only on change
                 // Large reads go straight into the destination; small ones refill the buffer so headers cost
                 // one syscall, not one per field.
                 while (count >= _in.Length / 2)

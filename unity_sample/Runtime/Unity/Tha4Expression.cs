@@ -52,6 +52,7 @@ namespace Tha4Bridge.Unity
         readonly Dictionary<string, float> _lastSent = new Dictionary<string, float>();
         readonly HashSet<string> _warnedNames = new HashSet<string>();
         float _lastSendTime = float.NegativeInfinity;
+        int _lastKnownCount = -1;
 
         void Reset()
         {
@@ -90,6 +91,7 @@ namespace Tha4Bridge.Unity
             _stop = false;
             _lastSent.Clear();
             _lastSendTime = float.NegativeInfinity;
+            _lastKnownCount = -1;
             string endpoint = controlEndpoint, streamName = stream;
             float hold = holdSeconds;
             _thread = new Thread(() => SendLoop(endpoint, streamName, hold));
@@ -116,7 +118,9 @@ namespace Tha4Bridge.Unity
 
         void Update()
         {
-            var pose = new Dictionary<string, float>();
+            // Compare against what was last sent without allocating; build a map only when sending.
+            int known = 0;
+            bool changed = false;
             foreach (Channel c in channels)
             {
                 if (!Tha4Parameters.IsKnown(c.parameter))
@@ -125,28 +129,28 @@ namespace Tha4Bridge.Unity
                         Debug.LogWarning("THA4 Expression on " + name + ": '" + c.parameter + "' is not a THA4 parameter name; ignored");
                     continue;
                 }
-                pose[c.parameter] = Tha4Parameters.Clamp(c.parameter, c.value);
+                known++;
+                float sent;
+                if (!_lastSent.TryGetValue(c.parameter, out sent) || sent != Tha4Parameters.Clamp(c.parameter, c.value)) changed = true;
             }
-            bool changed = pose.Count != _lastSent.Count;
-            if (!changed)
-                foreach (var kv in pose)
-                {
-                    float old;
-                    if (!_lastSent.TryGetValue(kv.Key, out old) || old != kv.Value) { changed = true; break; }
-                }
+            if (known != _lastKnownCount) changed = true; // a channel was added or removed
             string problem;
             lock (_lock) problem = _problem;
             // Refresh at half the hold so the override never lapses while the component is enabled, and
             // retry every second after a failed send.
             float sinceSend = Time.unscaledTime - _lastSendTime;
             bool refresh = (holdSeconds > 0f && sinceSend > holdSeconds * 0.5f) || (problem != null && sinceSend > 1f);
-            if (pose.Count > 0 && (changed || refresh))
+            if (known > 0 && (changed || refresh))
             {
+                var pose = new Dictionary<string, float>(known);
+                foreach (Channel c in channels)
+                    if (Tha4Parameters.IsKnown(c.parameter)) pose[c.parameter] = Tha4Parameters.Clamp(c.parameter, c.value);
                 lock (_lock) _pending = pose;
                 _wake.Set();
                 _lastSent.Clear();
                 foreach (var kv in pose) _lastSent[kv.Key] = kv.Value;
                 _lastSendTime = Time.unscaledTime;
+                _lastKnownCount = known;
             }
 
             LastProblem = problem;
