@@ -231,6 +231,7 @@ def _latency_ours(packets: list[bytes], port_key: str, samples: int, gap: float)
     hub.start()
     seen: list[float] = []
     stop = threading.Event()
+    got = threading.Event()
     last = [None]
 
     def render_loop():  # what the daemon's render loop does: wait for new data, take the pose
@@ -240,6 +241,7 @@ def _latency_ours(packets: list[bytes], port_key: str, samples: int, gap: float)
                 if tp.received_at != last[0]:
                     last[0] = tp.received_at
                     seen.append(time.perf_counter())
+                    got.set()
 
     th = threading.Thread(target=render_loop, daemon=True)
     th.start()
@@ -249,10 +251,10 @@ def _latency_ours(packets: list[bytes], port_key: str, samples: int, gap: float)
     try:
         for i in range(samples):
             n0 = len(seen)
+            got.clear()
             t0 = time.perf_counter()
             s.sendto(packets[i % len(packets)], ("127.0.0.1", port))
-            while len(seen) == n0 and time.perf_counter() - t0 < 1.0:
-                time.sleep(0)
+            got.wait(1.0)  # blocked, not spinning: the sender must not compete for the 2 cores
             if len(seen) > n0:
                 lat.append(seen[n0] - t0)
             time.sleep(gap)
@@ -271,6 +273,7 @@ def _latency_official(packets: list[bytes], samples: int, gap: float) -> list[fl
     sock.setblocking(False)
     seen: list[float] = []
     stop = threading.Event()
+    got = threading.Event()
 
     def timer():
         while not stop.is_set():
@@ -285,6 +288,7 @@ def _latency_official(packets: list[bytes], samples: int, gap: float) -> list[fl
                 arkit_to_pose([0.0] * 52, (0, 0, 0), MappingConfig(official=True))
                 official_parse(newest)
                 seen.append(time.perf_counter())
+                got.set()
 
     th = threading.Thread(target=timer, daemon=True)
     th.start()
@@ -293,10 +297,10 @@ def _latency_official(packets: list[bytes], samples: int, gap: float) -> list[fl
     try:
         for i in range(samples):
             n0 = len(seen)
+            got.clear()
             t0 = time.perf_counter()
             s.sendto(packets[i % len(packets)], sock.getsockname())
-            while len(seen) == n0 and time.perf_counter() - t0 < 1.0:
-                time.sleep(0)
+            got.wait(1.0)
             if len(seen) > n0:
                 lat.append(seen[n0] - t0)
             time.sleep(gap)

@@ -187,7 +187,9 @@ class IfmFrame:
             self.right_eye = reye
         if leye is not None:
             self.left_eye = leye
-        if layout_ok and len(self._templates) < 16:
+        if layout_ok:
+            if len(self._templates) >= 16:  # a sender changing layouts (or garbage that parsed): start over
+                self._templates.clear()
             n_tokens = len(slots) + extra_tokens
             where = {i: k for k, i in enumerate(slots) if i >= 0}  # the last occurrence wins, as in the loop
             gather = operator.itemgetter(*(where[i] for i in range(52))) if len(where) == 52 else None

@@ -115,6 +115,7 @@ class VmcReceiver(UdpReceiver):
         """Changed-or-not if the datagram matches its template, None to take the general path."""
         words = np.frombuffer(data, dtype=">u4")
         if (words & tpl.mask).tobytes() != tpl.masked:
+            del self._templates[len(data)]  # the layout changed: relearn from this datagram
             return None
         st = self.state
         changed = False
@@ -174,6 +175,8 @@ class VmcReceiver(UdpReceiver):
         if overlay is not None and self.publish_overlay is not None:
             self.params.values, self.params.mask = overlay
             self.publish_overlay(overlay[0], overlay[1], None)
+        if len(self._has_time) > 4096:
+            self._has_time.clear()
         self._has_time[len(data)] = any(m.address == "/VMC/Ext/T" for m in msgs)
         self._learn(data, msgs)
         return changed
@@ -274,8 +277,10 @@ class VmcReceiver(UdpReceiver):
     def _learn(self, data: bytes, msgs) -> None:
         """Remember this datagram's layout if every message is a plain VMC message we understand."""
         n = len(data)
-        if n in self._templates or len(self._templates) >= 64:
+        if n in self._templates:
             return
+        if len(self._templates) >= 64:  # e.g. after a burst of garbage: start over rather than stop learning
+            self._templates.clear()
         self._templates[n] = None  # one attempt per length
         try:
             tpl = _build_template(data, self.state)
