@@ -141,7 +141,7 @@ class Frame:
 class SubscriberStats:
     received: int = 0  # frames returned
     torn: int = 0  # shm slot overwritten before or during the copy (discarded)
-    dropped: int = 0  # gaps in seq: frames the daemon published that never reached us (or were torn)
+    dropped: int = 0  # gaps in seq: frames the daemon published whose notification never reached us
     duplicates: int = 0  # a re-sent latest frame we already had (late-joiner cache)
     invalid: int = 0  # messages that were not a valid frame (wrong size, unknown format, ring gone)
     last_seq: dict = field(default_factory=dict)
@@ -241,7 +241,7 @@ class FrameSubscriber:
                 pixels = ring.read(seq, header["slot"])
             except TornFrame:
                 self.stats.torn += 1
-                self._count_gap(stream, last, seq + 1)
+                self._count_gap(stream, last, seq)
                 self.stats.last_seq[stream] = seq
                 return None
             except RingError:

@@ -6,13 +6,17 @@ from another thread through `reply_later` (a `load` takes seconds; other clients
 """
 from __future__ import annotations
 
+import logging
 import queue
+import time
 from dataclasses import dataclass
 
 import msgpack
 import zmq
 
 DEFERRED = object()
+log = logging.getLogger("tha4bridge.serve")
+ERROR_LOG_INTERVAL = 1.0  # at most one log line per second about refused requests (a client may spam)
 
 
 class RequestError(Exception):
@@ -51,6 +55,8 @@ class ControlServer:
         self._later: queue.SimpleQueue = queue.SimpleQueue()
         self.requests = 0
         self.errors = 0
+        self._last_error_log = 0.0
+        self._unlogged_errors = 0
 
     def reply_later(self, request: Request, reply: dict) -> None:
         """Thread-safe: queue a reply for a deferred request; sent by the next `poll`."""
@@ -105,6 +111,7 @@ class ControlServer:
             reply["id"] = request.id
         if not reply.get("ok", False):
             self.errors += 1
+            self._log_error(reply, request)
         try:
             data = msgpack.packb(reply, use_bin_type=True)
         except Exception as e:
@@ -113,6 +120,17 @@ class ControlServer:
             self.sock.send_multipart(envelope + [data], zmq.NOBLOCK)
         except zmq.ZMQError:
             pass
+
+    def _log_error(self, reply: dict, request: Request | None) -> None:
+        now = time.monotonic()
+        if now - self._last_error_log < ERROR_LOG_INTERVAL:
+            self._unlogged_errors += 1
+            return
+        cmd = request.body.get("cmd") if request is not None else None
+        more = f" (+{self._unlogged_errors} more refused since the last line)" if self._unlogged_errors else ""
+        log.info("control: refused %s [%s]: %s%s", cmd if isinstance(cmd, str) else "a request",
+                 reply.get("code"), reply.get("error"), more)
+        self._last_error_log, self._unlogged_errors = now, 0
 
     def _flush_later(self) -> None:
         while True:

@@ -1,0 +1,168 @@
+"""Client and transport pieces in one process, on real sockets: FrameSubscriber against a FramePublisher and a
+FrameRing (late joiner, exact topic match, torn/dropped counting, version refusal), Control against a
+ControlServer (ids, DEALER and REQ envelopes, a crashing command)."""
+import socket
+import threading
+import time
+
+import msgpack
+import numpy as np
+import pytest
+import zmq
+
+from tha4bridge.client import Control, ControlError, FrameSubscriber, ProtocolMismatch
+from tha4bridge.transport.control import DEFERRED, ControlServer, RequestError
+from tha4bridge.transport.publisher import FramePublisher
+from tha4bridge.transport.ring import FrameRing
+
+
+def endpoint() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+
+def header(ring: FrameRing, stream: str, seq: int, slot: int, **extra) -> dict:
+    h = {"proto": 1, "proto_minor": 0, "stream": stream, "seq": seq, "generation": ring.generation,
+         "width": 16, "height": 8, "stride": 64, "format": "rgba8", "alpha": "straight", "color_space": "srgb",
+         "transport": "shm", "size": 16 * 8 * 4, "path": str(ring.path), "slot": slot, "offset": ring.offset(slot),
+         "t_pose": 0.0, "t_render_start": 0.0, "t_render_end": 0.0, "t_published": 0.0, "pose_source": "idle"}
+    h.update(extra)
+    return h
+
+
+@pytest.fixture
+def pub_and_ring():
+    ctx = zmq.Context()
+    pub = FramePublisher(endpoint(), ctx)
+    ring = FrameRing(f"client{time.monotonic_ns()}", 16, 8, slot_count=3)
+    yield pub, ring
+    ring.close()
+    pub.close()
+    ctx.term()
+
+
+def wait_subscribers(pub, n, timeout=5.0):
+    end = time.monotonic() + timeout
+    while pub.subscribers != n:
+        assert time.monotonic() < end, "subscription never arrived"
+        pub.poll_subscriptions()
+        time.sleep(0.005)
+
+
+def publish(pub, ring, stream, value):
+    seq, slot = ring.write(np.full((8, 16, 4), value, np.uint8))
+    pub.publish(stream, header(ring, stream, seq, slot))
+    return seq
+
+
+def test_late_joiner_gets_the_latest_frame_and_exact_topics(pub_and_ring):
+    pub, ring = pub_and_ring
+    publish(pub, ring, "alice2", 9)  # published before anyone listens
+    with FrameSubscriber(pub.endpoint, streams="alice") as sub:  # prefix of alice2: must be filtered out
+        wait_subscribers(pub, 1)
+        assert sub.recv(timeout=0.3) is None  # alice2's cached frame was re-sent, but is not ours
+        publish(pub, ring, "alice", 7)
+        f = sub.recv(timeout=2)
+        assert f.stream == "alice" and f.pixels.shape == (8, 16, 4) and (f.pixels == 7).all()
+    wait_subscribers(pub, 0)  # the unsubscribe arrived
+    with FrameSubscriber(pub.endpoint) as late:
+        wait_subscribers(pub, 1)
+        got = {late.recv(timeout=2).stream, late.recv(timeout=2).stream}
+        assert got == {"alice", "alice2"}  # each stream's latest, at once, without a new render
+    assert pub.resent >= 3
+
+
+def test_torn_and_dropped_frames_are_detected(pub_and_ring):
+    pub, ring = pub_and_ring
+    with FrameSubscriber(pub.endpoint, rcvhwm=100) as sub:
+        wait_subscribers(pub, 1)
+        for v in range(1, 7):  # 6 frames into 3 slots before the reader copies: the first 3 are overwritten
+            publish(pub, ring, "s", v)
+            time.sleep(0.01)  # let each notification leave the (SNDHWM 4) send queue
+        frames = [sub.recv(timeout=2) for _ in range(3)]
+        assert [f.seq for f in frames] == [4, 5, 6]
+        assert all((f.pixels == f.seq).all() for f in frames)
+        assert sub.stats.torn == 3 and sub.stats.received == 3 and sub.stats.dropped == 0
+        ring.write(np.zeros((8, 16, 4), np.uint8))  # frames 7 and 8 written, never notified
+        ring.write(np.zeros((8, 16, 4), np.uint8))
+        assert publish(pub, ring, "s", 9) == 9
+        f = sub.recv(timeout=2)
+        assert f.seq == 9 and (f.pixels == 9).all() and sub.stats.dropped == 2
+
+
+def test_other_major_version_is_refused(pub_and_ring):
+    pub, ring = pub_and_ring
+    with FrameSubscriber(pub.endpoint) as sub:
+        wait_subscribers(pub, 1)
+        seq, slot = ring.write(np.zeros((8, 16, 4), np.uint8))
+        pub.publish("s", header(ring, "s", seq, slot, proto=2))
+        with pytest.raises(ProtocolMismatch, match="2.x"):
+            sub.recv(timeout=2)
+
+
+def test_inline_frames_and_invalid_messages(pub_and_ring):
+    pub, ring = pub_and_ring
+    with FrameSubscriber(pub.endpoint) as sub:
+        wait_subscribers(pub, 1)
+        pix = np.arange(16 * 8 * 4, dtype=np.uint32).astype(np.uint8).reshape(8, 16, 4)
+        h = header(ring, "i", 1, 0, transport="inline")
+        pub.sock.send_multipart([b"i", msgpack.packb(h), pix.tobytes()[:-1]])  # one byte short
+        pub.sock.send_multipart([b"i", b"\xc1"])  # not msgpack
+        pub.publish("i", {**h, "seq": 2}, pix)
+        f = sub.recv(timeout=2)
+        assert f.seq == 2 and np.array_equal(f.pixels, pix)
+        assert sub.stats.invalid == 2
+
+
+def run_server(server, handler, stop):
+    while not stop.is_set():
+        server.poll(handler, timeout_ms=20)
+
+
+def test_control_server_envelopes_ids_and_crashing_commands():
+    ctx = zmq.Context()
+    server = ControlServer(endpoint(), ctx)
+
+    def handler(request):
+        cmd = request.body.get("cmd")
+        if cmd == "echo":
+            return {"ok": True, "body": request.body}
+        if cmd == "boom":
+            raise ZeroDivisionError("division by zero")
+        if cmd == "later":
+            threading.Timer(0.05, server.reply_later, (request, {"ok": True, "late": True})).start()
+            return DEFERRED
+        raise RequestError("unknown_command", f"unknown command {cmd!r}")
+
+    stop = threading.Event()
+    t = threading.Thread(target=run_server, args=(server, handler, stop))
+    t.start()
+    try:
+        with Control(server.endpoint, timeout=3) as ctl:
+            r = ctl.call("echo", x=1)
+            assert r["body"]["x"] == 1 and r["id"] == r["body"]["id"]
+            r = ctl.request("boom")
+            assert r["ok"] is False and r["code"] == "internal" and "ZeroDivisionError" in r["error"]
+            assert ctl.call("later")["late"] is True
+            with pytest.raises(ControlError) as e:
+                ctl.call("nope")
+            assert e.value.code == "unknown_command"
+        req = ctx.socket(zmq.REQ)  # a plain REQ client (what C# or a script may use)
+        req.connect(server.endpoint)
+        req.send(msgpack.packb({"cmd": "echo"}))
+        assert req.poll(3000) and msgpack.unpackb(req.recv())["ok"] is True
+        req.close(0)
+        assert server.requests >= 5 and server.errors >= 2
+    finally:
+        stop.set()
+        t.join()
+        server.close()
+        ctx.term()
+
+
+def test_control_timeout_is_a_clear_error():
+    with Control(endpoint(), timeout=0.2) as ctl:  # nobody listens
+        with pytest.raises(ControlError, match="is `tha4bridge serve` running") as e:
+            ctl.hello()
+        assert e.value.code == "timeout"
