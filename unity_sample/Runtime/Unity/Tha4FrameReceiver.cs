@@ -116,6 +116,7 @@ namespace Tha4Bridge.Unity
                     if (_stop) { client.Dispose(); return; }
                     _client = client;
                 }
+                var sinceFrame = System.Diagnostics.Stopwatch.StartNew();
                 try
                 {
                     while (!_stop)
@@ -123,9 +124,15 @@ namespace Tha4Bridge.Unity
                         FrameInfo info;
                         if (!client.TryGetLatestFrame(ref _back, out info, 100, true))
                         {
-                            if (client.LastError != null && !_stop) Report("THA4: " + client.LastError);
+                            if (_stop) break;
+                            if (client.LastError != null) Report("THA4: " + client.LastError);
+                            else if (sinceFrame.ElapsedMilliseconds > 5000)
+                                Report("THA4: connected to " + endpoint + " but no frames" + (streamName.Length > 0 ? " of stream '" + streamName + "'" : "")
+                                    + " for 5 s; check the stream name ('tha4bridge serve' prints it) and that the daemon is rendering");
                             continue;
                         }
+                        sinceFrame.Reset();
+                        sinceFrame.Start();
                         lock (_swap)
                         {
                             byte[] t = _ready; _ready = _back; _back = t;
