@@ -194,3 +194,26 @@ def test_stress_100k_mutated_datagrams_receiver_still_answers(tmp_path):
         _check_pose(tp.pose)
     s.close()
     print(f"sent 100k datagrams in {sent_for:.2f}s; stats {stats['vmc']['malformed']} {stats['ifacialmocap']['malformed']}")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.floats(-0.5, 1.5, width=32), min_size=6, max_size=6), st.floats(-60, 60), st.floats(-60, 60))
+def test_vmc_template_path_equals_python_osc_path(values, yaw, pitch):
+    """A datagram served by the learned template means exactly what python-osc's full parse says it means."""
+    def frame(v, y, p):
+        return bundle(("/VMC/Ext/T", 1.0), ("/VMC/Ext/Blend/Val", "EyeBlinkLeft", v[0]), ("/VMC/Ext/Blend/Val", "jawOpen", v[1]),
+                      ("/VMC/Ext/Blend/Val", "mouthSmile_L", v[2]), ("/VMC/Ext/Blend/Val", "A", v[3]),
+                      ("/VMC/Ext/Blend/Val", "eyeLookUpLeft", v[4]), ("/VMC/Ext/Blend/Val", "Custom", v[5]),
+                      ("/VMC/Ext/Blend/Apply",), bone("Head", quat_yaw(y)), bone("Neck", quat_yaw(p)))
+    learned, _ = _vmc_receiver()
+    learned.handle(frame([0.1] * 6, 0.0, 0.0), None, 1.0)
+    assert any(t is not None for t in learned._templates.values())
+    fresh, _ = _vmc_receiver()
+    data = frame(values, yaw, pitch)
+    learned.handle(data, None, 2.0)  # template
+    fresh.handle(data, None, 2.0)  # python-osc
+    assert np.array_equal(np.asarray(learned.state.arkit), np.asarray(fresh.state.arkit))
+    assert np.array_equal(learned.state.vrm, fresh.state.vrm)
+    for k in fresh.state.bones:
+        assert np.allclose(learned.state.bones[k], fresh.state.bones[k], atol=1e-12)
+    assert learned.state.eye_look == fresh.state.eye_look and learned.state.perfect_sync == fresh.state.perfect_sync

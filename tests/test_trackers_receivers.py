@@ -219,3 +219,60 @@ def test_default_config_works_without_file():
     h.start()
     assert h.ports == {} and h.current().source == "idle"
     h.stop()
+
+
+def test_sender_without_apply_and_frame_split_over_datagrams(hub, sender):
+    port = hub.ports["vmc"]
+    # No Apply ever: each datagram's values are committed at its end.
+    sender.send(msg("/VMC/Ext/Blend/Val", "Blink_R", 1.0), port)
+    tp = settle(hub, lambda t: t.pose[EYE_R] == 1.0)
+    assert tp.pose[EYE_R] == 1.0
+    sender.send(msg("/VMC/Ext/Blend/Val", "Blink_R", 0.5), port)
+    assert settle(hub, lambda t: t.pose[EYE_R] == 0.5).pose[EYE_R] == 0.5
+    # Once the sender uses Apply, a frame split over two datagrams lands atomically.
+    sender.send(bundle(("/VMC/Ext/Blend/Val", "Blink_R", 0.0), ("/VMC/Ext/Blend/Apply",)), port)
+    settle(hub, lambda t: t.pose[EYE_R] == 0.0)
+    sender.send(bundle(("/VMC/Ext/Blend/Val", "Blink_L", 1.0)), port)
+    sender.send(bundle(("/VMC/Ext/Blend/Val", "Blink_R", 1.0)), port)
+    time.sleep(0.1)
+    tp = hub.current()
+    assert tp.pose[EYE_L] == 0.0 and tp.pose[EYE_R] == 0.0  # not applied yet
+    sender.send(msg("/VMC/Ext/Blend/Apply"), port)
+    tp = settle(hub, lambda t: t.pose[EYE_L] == 1.0)
+    assert tp.pose[EYE_L] == 1.0 and tp.pose[EYE_R] == 1.0
+
+
+def test_malformed_input_is_counted_not_fatal(hub, sender, caplog):
+    caplog.set_level("DEBUG")
+    port = hub.ports["vmc"]
+    bad = [
+        b"hello",  # not OSC
+        b"#bundle\x00" + b"\x00" * 7 + b"\x01" + b"\xff\xff\xff\xfc",  # negative element size
+        msg("/VMC/Ext/Blend/Val", "Joy"),  # too few arguments
+        msg("/VMC/Ext/Blend/Val", 3, 0.5),  # wrong type
+        msg("/VMC/Ext/Blend/Val", "Joy", float("nan")),
+        msg("/VMC/Ext/Bone/Pos", "Head", 0.0, 0.0, 0.0, 9.0, 9.0, 9.0, 9.0),  # absurd quaternion
+        msg("/Unknown/Address", 1),
+        b"/VMC/Ext/T\x00\x00,x\x00\x00\x00\x00\x00\x00",  # a type tag python-osc does not know
+        b"\x00" * 40000,  # oversize
+    ]
+    for d in bad:
+        sender.send(d, port)
+    sender.send(b"\xff\xfegarbage|||&&&", hub.ports["ifacialmocap"])
+    assert wait_for(lambda: hub.stats()["receivers"]["vmc"]["packets"] == len(bad))
+    st = hub.stats()["receivers"]
+    m = st["vmc"]["malformed"]
+    for reason in ("not_osc", "truncated_bundle", "too_few_args", "wrong_type", "non_finite", "absurd_value",
+                   "unknown_address", "oversize"):
+        assert m.get(reason, 0) >= 1, (reason, m)
+    assert wait_for(lambda: hub.stats()["receivers"]["ifacialmocap"]["dropped"] == 1)
+    sender.send(bundle(("/VMC/Ext/Blend/Val", "Blink", 1.0), ("/VMC/Ext/Blend/Apply",)), port)
+    assert settle(hub, lambda t: t.source == "vmc").pose[EYE_L] == 1.0
+    for d in bad:  # the same again: counted, not logged again
+        sender.send(d, port)
+    assert wait_for(lambda: hub.stats()["receivers"]["vmc"]["packets"] == 2 * len(bad) + 1)
+    assert not [r for r in caplog.records if "pythonosc" in r.pathname]  # python-osc's per-packet warnings
+    ours = [r for r in caplog.records if r.name == "tha4bridge.trackers"]
+    lines = [r.getMessage() for r in ours]
+    assert ours and len(lines) == len(set(lines))  # one line per reason, not per packet
+    assert all("\n" not in x for x in lines) and all(r.exc_info is None for r in ours)  # no stack traces
