@@ -315,8 +315,13 @@ def test_sigterm_removes_ring_files_and_kill9_is_reclaimed(tmp_path, shm_daemon)
     assert files
     assert first.stop(signal.SIGKILL) != 0
     assert all(f.exists() for f in files), "kill -9 cannot clean up; the next start must"
-    second = Served("--idle-fps", "5", log_dir=tmp_path)
+    # the second one also shows --fps is a ceiling: it would re-render flat out (idle 1000/s) without it
+    second = Served("--fps", "4", "--idle-fps", "1000", log_dir=tmp_path)
     try:
+        seq0, t0 = second.ctl.stats()["streams"]["demo"]["seq"], time.monotonic()
+        time.sleep(1.5)
+        rate = (second.ctl.stats()["streams"]["demo"]["seq"] - seq0) / (time.monotonic() - t0)
+        assert 0 < rate <= 4.5, rate
         assert not any(f.exists() for f in files), "stale files of a dead daemon were not reclaimed"
         assert "reclaimed stale ring file" in second.log.read_text()
         assert shm_daemon.ring_files(), "a live daemon's ring files were touched"

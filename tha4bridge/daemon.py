@@ -331,6 +331,7 @@ class Daemon:
     def _render_loop(self) -> None:
         min_interval = 1.0 / self.config.fps if self.config.fps else 0.0
         idle_interval = 1.0 / self.config.idle_fps if self.config.idle_fps > 0 else math.inf
+        idle_interval = max(idle_interval, min_interval)  # --fps caps idle frames too
         while not self.stop_event.is_set():
             try:
                 self._close_retired()
