@@ -118,8 +118,10 @@ def test_csharp_follows_a_daemon_restart(core_tests):  # noqa: F811
     try:
         line = proc.stdout.readline()  # the first frame from the first daemon
         assert line.startswith('{"frame"'), line + proc.stderr.read()
+        down_at = time.monotonic()
         first.close()
         second = Daemon.on(frames_ep, control_ep, "demo")
+        downtime = time.monotonic() - down_at
         out, err = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
@@ -133,3 +135,6 @@ def test_csharp_follows_a_daemon_restart(core_tests):  # noqa: F811
     assert len(generations) == 2, "the client did not pick up the restarted daemon's new ring"
     stats = next(line["stats"] for line in lines if "stats" in line)
     assert stats["reconnects"] >= 1
+    print("C# client CPU during the restart test:", stats["cpu_ms"], "ms; downtime", round(downtime, 1), "s")
+    # While the daemon was down the client retried every 500 ms; it must not have spun on a core.
+    assert stats["cpu_ms"] < 1000 * max(downtime, 1.0) * 0.5, stats

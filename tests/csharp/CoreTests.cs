@@ -87,7 +87,8 @@ namespace Tha4Bridge.Tests
                 }
                 var st = frames.Stats;
                 Check.Emit("stats", "{\"delivered\": " + st.Delivered + ", \"bad\": " + st.BadMessages + ", \"reconnects\": " + st.Reconnects
-                    + ", \"duplicates\": " + st.Duplicates + ", \"last_error\": " + (frames.LastError == null ? "null" : Json.Str(frames.LastError)) + "}");
+                    + ", \"duplicates\": " + st.Duplicates + ", \"cpu_ms\": " + (long)Process.GetCurrentProcess().TotalProcessorTime.TotalMilliseconds
+                    + ", \"last_error\": " + (frames.LastError == null ? "null" : Json.Str(frames.LastError)) + "}");
             }
         }
 

@@ -138,9 +138,11 @@ namespace Tha4Bridge
             long now = _clock.ElapsedMilliseconds;
             if (now < _nextReconnectAt)
             {
-                // Sleep out the interval only if the caller was willing to wait that long anyway.
-                if (_nextReconnectAt - now > waitMs) return false;
-                System.Threading.Thread.Sleep((int)(_nextReconnectAt - now));
+                // Not yet time to retry: spend the caller's timeout waiting (a caller polling in a loop must
+                // not spin while the daemon is down), and retry only if the interval ends within it.
+                long wait = Math.Min(waitMs, _nextReconnectAt - now);
+                if (wait > 0) System.Threading.Thread.Sleep((int)wait);
+                if (_clock.ElapsedMilliseconds < _nextReconnectAt) return false;
             }
             _nextReconnectAt = _clock.ElapsedMilliseconds + ReconnectIntervalMs;
             try
