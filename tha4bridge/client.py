@@ -310,18 +310,23 @@ def stats_table(stats: dict):
     for name, s in stats.get("streams", {}).items():
         t.add_row(name, f"{s['fps']:.1f}", str(s["frames"]), _fmt(s["render_ms"]), _fmt(s["latency_ms"]),
                   str(s["poses_superseded"]), s.get("source", ""))
-    receivers = stats.get("receivers") or {}
-    if receivers:
-        r = Table(title="trackers")
-        r.add_column("receiver")
-        r.add_column("stats")
-        for name, value in receivers.items():
-            text = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
-            r.add_row(str(name), text)
-        from rich.console import Group
+    hub = stats.get("receivers") or {}
+    receivers = hub.get("receivers", {}) if isinstance(hub, dict) else {}
+    if not receivers:
+        return t
+    from rich.console import Group
 
-        return Group(t, r)
-    return t
+    r = Table(title=f"trackers  driving: {hub.get('live_source') or 'none (idle motion)'}")
+    for col in ("receiver", "port", "live", "packets", "accepted", "dropped", "malformed", "last packet"):
+        r.add_column(col)
+    for name, v in receivers.items():
+        malformed = v.get("malformed", 0)
+        malformed = sum(malformed.values()) if isinstance(malformed, dict) else malformed
+        age = v.get("last_packet_age")
+        r.add_row(name, str(v.get("port", "")), "yes" if v.get("live") else "no", str(v.get("packets", "")),
+                  str(v.get("accepted", "")), str(v.get("dropped", "")), str(malformed),
+                  "-" if age is None else f"{age:.1f} s ago")
+    return Group(t, r)
 
 
 def watch_stats(endpoint: str, interval: float = 1.0, once: bool = False) -> int:
