@@ -237,6 +237,8 @@ class Daemon:
 
     def _add_stream(self, name: str, spec: str, poser, alpha: str) -> Stream:
         with self.lock:
+            if self.stop_event.is_set():  # a load that finished during shutdown must not leave a ring file
+                raise RequestError("unavailable", "the daemon is shutting down")
             if name in self.streams:
                 raise RequestError("bad_request", f"a stream named {name!r} is already running")
             ring = None

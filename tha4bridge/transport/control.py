@@ -16,6 +16,7 @@ import zmq
 
 DEFERRED = object()
 log = logging.getLogger("tha4bridge.serve")
+MAX_REQUEST = 1 << 20  # bytes; the largest real request (a set_pose of all 45 names) is ~2 kB
 ERROR_LOG_INTERVAL = 1.0  # at most one log line per second about refused requests (a client may spam)
 
 
@@ -50,6 +51,7 @@ class ControlServer:
         self.sock = self.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 0)  # a vanished client's reply is silently dropped
+        self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST)  # a peer sending more is disconnected by ZeroMQ
         self.sock.bind(endpoint)
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._later: queue.SimpleQueue = queue.SimpleQueue()

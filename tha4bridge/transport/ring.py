@@ -6,6 +6,7 @@ Header fields are little-endian and fixed width so C# can read them with plain p
 """
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import re
@@ -218,6 +219,15 @@ class FrameRing:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
         try:
             os.ftruncate(fd, self.layout.file_size)
+            if hasattr(os, "posix_fallocate"):
+                # Reserve the pages now: writing into a sparse tmpfs file that cannot grow (a full /dev/shm,
+                # 64 MB by default in Docker) kills the process with SIGBUS; this fails cleanly instead.
+                try:
+                    os.posix_fallocate(fd, 0, self.layout.file_size)
+                except OSError as e:
+                    if e.errno in (errno.ENOSPC, errno.EFBIG):
+                        raise OSError(e.errno, f"{self.path}: no room for a {self.layout.file_size} byte ring "
+                                               f"({e.strerror}); free space in {self.path.parent}") from None
             self._mm = mmap.mmap(fd, self.layout.file_size)
         except BaseException:
             os.close(fd)
