@@ -238,3 +238,21 @@ def test_one_euro_smooths_jitter_and_snaps_blinks():
             assert y[INDEX["eye_wink_left"]] == 1.0
     assert np.std(outs[30:]) < 0.5 * np.std(ins[30:])
     assert abs(np.mean(outs[30:]) - 0.3) < 0.03
+
+
+def test_fast_converter_equals_reference_formulas():
+    """ArkitConverter (constants folded, clamps inlined) gives exactly what arkit_to_pose states."""
+    from tha4bridge.trackers.mapping import ArkitConverter
+    rng = np.random.default_rng(5)
+    configs = [MappingConfig(), MappingConfig(official=True),
+               MappingConfig(eyebrow_down_mode="troubled", wink_mode="relaxed", jaw_open_min=0.2, jaw_open_max=0.2,
+                             eye_blink_max=0.0, smile_threshold_min=0.7, smile_threshold_max=0.3, head_sign_z=-1.0,
+                             jaw_fallback=False, body_follow=0.5, iris_small_left=0.3)]
+    for cfg in configs:
+        fast = ArkitConverter(cfg)
+        for _ in range(400):
+            b = list(rng.uniform(-0.2, 1.2, 52) * (rng.uniform(0, 1, 52) < 0.7))
+            head = tuple(rng.uniform(-40, 40, 3))
+            ref = arkit_to_pose(b, head, cfg)
+            got = fast(b, head)
+            assert np.allclose(got, ref, atol=1e-12, rtol=0), (cfg, b)

@@ -220,6 +220,143 @@ def arkit_to_pose(b, head_deg, cfg: MappingConfig) -> list[float]:
     return o
 
 
+class ArkitConverter:
+    """`arkit_to_pose` with the constants folded in and the clamps inlined: the same numbers, about twice as
+    fast, because this runs once per datagram on the receiver thread. `arkit_to_pose` stays the readable
+    statement of the formulas; a property test keeps the two equal."""
+
+    def __init__(self, cfg: MappingConfig, solver=None):
+        self.cfg = cfg
+        self.solver = solver or DEFAULT_SOLVER
+
+        def slope(lo: float, hi: float) -> tuple[float, float]:  # ramp(v) = clamp01((v - lo) * k), k = 0 if hi <= lo
+            return (lo, 1.0 / (hi - lo)) if hi > lo else (lo, 0.0)
+
+        self.smile = slope(cfg.smile_threshold_min, cfg.smile_threshold_max)
+        self.brow = 1.0 / cfg.eyebrow_down_max if cfg.eyebrow_down_max > 0 else None
+        self.brow_group = _BROW_DOWN_GROUP[cfg.eyebrow_down_mode]
+        self.wide = 1.0 / cfg.eye_surprised_max if cfg.eye_surprised_max > 0 else None
+        self.blink = 1.0 / cfg.eye_blink_max if cfg.eye_blink_max > 0 else None
+        self.wink = 12 if cfg.wink_mode == "normal" else 18
+        self.cheek = slope(cfg.cheek_squint_min, cfg.cheek_squint_max)
+        self.jaw = slope(cfg.jaw_open_min, cfg.jaw_open_max)
+        self.funnel = slope(cfg.mouth_funnel_min, cfg.mouth_funnel_max)
+        self.frown = slope(cfg.mouth_frown_min, cfg.mouth_frown_max)
+        self.smirk = slope(cfg.smirk_min, cfg.smirk_max)
+        self.delta = slope(cfg.delta_upper_up_min, cfg.delta_upper_up_max)
+        self.squint = slope(cfg.unimpressed_squint_min, cfg.unimpressed_squint_max)
+        self.iris_f = cfg.eye_rotation_factor / 2.0
+
+    def __call__(self, b, head_deg) -> list[float]:
+        c = self.cfg
+        o = [0.0] * NUM_PARAMETERS
+        smile = (b[_SMILE_L] + b[_SMILE_R]) / 2.0 + b[_SHRUG_U]
+        lo, k = self.smile
+        d = (smile - lo) * k
+        d = 0.0 if d <= 0.0 else 1.0 if d >= 1.0 else d
+        nd = 1.0 - d
+        s01 = 0.0 if smile <= 0.0 else 1.0 if smile >= 1.0 else smile
+
+        biu = b[_BIU]
+        x = biu + b[_BOU_L]
+        o[6] = 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
+        x = biu + b[_BOU_R]
+        o[7] = 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
+        if self.brow is not None:
+            g = self.brow_group
+            x = b[_BD_L] * self.brow
+            o[g] = nd * (0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x)
+            x = b[_BD_R] * self.brow
+            o[g + 1] = nd * (0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x)
+        o[8] = o[9] = s01 * d
+
+        if self.wide is not None:
+            x = b[_WIDE_L] * self.wide
+            o[16] = 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
+            x = b[_WIDE_R] * self.wide
+            o[17] = 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
+        kl = kr = 0.0
+        if self.blink is not None:
+            x = b[_BLINK_L] * self.blink
+            kl = 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
+            x = b[_BLINK_R] * self.blink
+            kr = 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
+            w = self.wink
+            o[w] = nd * kl
+            o[w + 1] = nd * kr
+            o[14] = d * kl
+            o[15] = d * kr
+        lo, k = self.cheek
+        x = (b[_CHEEK_L] - lo) * k
+        o[22] = 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
+        x = (b[_CHEEK_R] - lo) * k
+        o[23] = 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
+
+        o[24], o[25] = c.iris_small_left, c.iris_small_right
+        f = self.iris_f
+        x = (b[_UP_L] + b[_UP_R] - b[_DN_L] - b[_DN_R]) * f
+        o[37] = -1.0 if x <= -1.0 else 1.0 if x >= 1.0 else x
+        x = (b[_IN_L] - b[_OUT_L] - b[_IN_R] + b[_OUT_R]) * f
+        o[38] = -1.0 if x <= -1.0 else 1.0 if x >= 1.0 else x
+
+        hx, hy, nz = head_params(head_deg[0], head_deg[1], head_deg[2], c)
+        o[39], o[40], o[41] = hx, hy, nz
+        o[42], o[43] = hy * c.body_follow, nz * c.body_follow
+
+        lo, k = self.jaw
+        mo = (b[_JAW] - lo) * k
+        mo = 0.0 if mo <= 0.0 else 1.0 if mo >= 1.0 else mo
+        o[34] = o[35] = s01
+        official = c.official
+        if mo > 0.0:
+            ld = b[_LD_L] + b[_LD_R]
+            ld = 0.0 if ld <= 0.0 else 1.0 if ld >= 1.0 else ld
+            funnel = b[_FUNNEL]
+            w0, w1, w2, w3 = self.solver.solve((mo, ld, funnel, b[_PUCKER]))
+            aaa, iii = float(w0), float(w1)
+            uo = float(w2) + float(w3)
+            uo = 0.0 if uo <= 0.0 else 1.0 if uo >= 1.0 else uo
+            lo, k = self.funnel
+            alpha = (funnel - lo) * k
+            alpha = 0.0 if alpha <= 0.0 else 1.0 if alpha >= 1.0 else alpha
+            if not official:
+                explained = aaa + 0.5 * float(w2) + float(w3)
+                if c.jaw_fallback and mo > explained:
+                    aaa = aaa + mo - explained
+                    aaa = 0.0 if aaa <= 0.0 else 1.0 if aaa >= 1.0 else aaa
+                m = aaa if aaa < iii else iii
+                x = 2.0 * m
+                o[29] = 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
+                aaa -= m
+                iii -= m
+            o[26], o[27] = aaa, iii
+            o[28] = uo * (1.0 - alpha)
+            o[30] = uo * alpha
+        if official:
+            return o
+
+        ns = 1.0 - s01
+        lo, k = self.frown
+        x = (b[_FROWN_L] - lo) * k
+        o[32] = ns * (0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x)
+        x = (b[_FROWN_R] - lo) * k
+        o[33] = ns * (0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x)
+        if mo > 0.0:
+            lo, k = self.delta
+            x = ((b[_UU_L] + b[_UU_R]) / 2.0 - lo) * k
+            x = 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
+            o[31] = mo if mo < x else x
+        lo, k = self.smirk
+        x = (abs(b[_SMILE_L] - b[_SMILE_R]) - lo) * k
+        o[36] = 0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x
+        lo, k = self.squint
+        x = (b[_SQ_L] - lo) * k
+        o[20] = (1.0 - kl) * nd * (0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x)
+        x = (b[_SQ_R] - lo) * k
+        o[21] = (1.0 - kr) * nd * (0.0 if x <= 0.0 else 1.0 if x >= 1.0 else x)
+        return o
+
+
 def _param_targets(key: str) -> list[int]:
     if key in INDEX:
         return [INDEX[key]]

@@ -10,7 +10,7 @@ import numpy as np
 from ..pose import LOWER, NUM_PARAMETERS, UPPER
 from .calibration import CalibrationStore, SourceCalibration
 from .filters import OneEuroFilter, SmoothingConfig
-from .mapping import MappingConfig, arkit_to_pose, gain_offset_arrays, head_params, swap_index, vrm_pose_matrix
+from .mapping import ArkitConverter, MappingConfig, gain_offset_arrays, head_params, swap_index, vrm_pose_matrix
 
 _IRIS_X, _IRIS_Y = 37, 38
 
@@ -19,6 +19,7 @@ class SourcePipeline:
     def __init__(self, source: str, mapping: MappingConfig, smoothing: SmoothingConfig,
                  calibration: CalibrationStore):
         self.source, self.cfg, self.calibration = source, mapping, calibration
+        self.convert = ArkitConverter(mapping)
         self.vrm_matrix = vrm_pose_matrix(mapping)
         self.gain_offset = gain_offset_arrays(mapping)
         self.swap = swap_index() if mapping.swap_left_right else None
@@ -37,7 +38,7 @@ class SourcePipeline:
 
     def from_arkit(self, b, head_deg, t: float, iris: tuple[float, float] | None = None) -> np.ndarray:
         """`b`: 52 ARKit values; `head_deg`: iFacialMocap-style (X, Y, Z) degrees; `iris` overrides eyeLook*."""
-        o = arkit_to_pose(b, self._head(head_deg), self.cfg)
+        o = self.convert(b, self._head(head_deg))
         if iris is not None:
             o[_IRIS_X], o[_IRIS_Y] = iris
         self.raw_face = o
