@@ -151,3 +151,13 @@ def test_invalid_ring_arguments():
         FrameRing("bad/name", 8, 8)
     with pytest.raises(ValueError, match="3 slots"):
         FrameRing("ok", 8, 8, slot_count=2)
+
+
+def test_closing_an_old_ring_spares_its_successor_at_the_same_path():
+    old = FrameRing(f"succ{os.getpid()}", 8, 8)
+    new = FrameRing(f"succ{os.getpid()}", 8, 8)  # unload + load again, before the old one was closed
+    assert new.generation != old.generation
+    old.close()
+    assert new.path.exists() and RingReader(new.path).generation == new.generation
+    new.close()
+    assert not new.path.exists()

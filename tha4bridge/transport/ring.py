@@ -13,6 +13,7 @@ import re
 import struct
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,6 +197,18 @@ def _has_flock() -> bool:
         return False
 
 
+_last_generation = 0
+_generation_lock = threading.Lock()
+
+
+def _next_generation() -> int:
+    """time.time_ns(), but strictly increasing within this process (clocks can be coarse, e.g. on Windows)."""
+    global _last_generation
+    with _generation_lock:
+        _last_generation = max(time.time_ns(), _last_generation + 1)
+        return _last_generation
+
+
 class FrameRing:
     """The writer side of one stream's ring. Not thread-safe: one render thread writes."""
 
@@ -210,7 +223,7 @@ class FrameRing:
         self.stream, self.alpha = stream, alpha
         self.layout = RingLayout(width, height, slot_count)
         self.path = ring_path(stream, directory=directory)
-        self.generation = time.time_ns()
+        self.generation = _next_generation()
         self.seq = 0
         try:
             self.path.unlink()  # a leftover of ours (same pid) can only be stale
@@ -292,11 +305,18 @@ class FrameRing:
             self._mm.close()
         except BufferError:  # a numpy view still alive somewhere: the mapping goes with the process
             pass
-        os.close(self._fd)
         try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
+            # Only delete the file if it is still ours: a stream unloaded and loaded again under the same
+            # name has a new ring at the same path by now.
+            ours = os.path.samestat(os.fstat(self._fd), os.stat(self.path))
+        except OSError:
+            ours = False
+        os.close(self._fd)
+        if ours:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
 
 
 class TornFrame(Exception):
