@@ -52,6 +52,7 @@ class VmcState:
         self.perfect_sync = False  # an ARKit-named clip was ever committed
         self.eye_look = False  # an eyeLook* clip was ever committed
         self.bones: dict[int, tuple[float, float, float, float]] = {}
+        self.bones_version = 0  # bumped whenever a bone we read changes
         self.apply_seen = False
         self.loaded = True
         self.tracking_ok = True
@@ -88,6 +89,8 @@ class VmcReceiver(UdpReceiver):
         self.pipeline, self.publish = pipeline, publish
         self.params, self.publish_overlay = params, publish_overlay
         self.state = VmcState()
+        self._head_key = None
+        self._head_cache = ((0.0, 0.0, 0.0), None)
         self.ignored = 0  # known VMC addresses we have no use for (Cam, Hmd, Midi, ...)
         self.messages = 0
         self._templates: dict[int, _Template | None] = {}  # by datagram length
@@ -145,6 +148,7 @@ class VmcReceiver(UdpReceiver):
             q /= norms[:, None]
             for i, row in zip(tpl.bone_idx, q.tolist()):
                 st.bones[i] = tuple(row)
+            st.bones_version += 1
             changed = True
         if tpl.has_apply:
             st.apply_seen = True
@@ -230,6 +234,7 @@ class VmcReceiver(UdpReceiver):
             if i is None:
                 return False
             st.bones[i] = (qx / norm, qy / norm, qz / norm, qw / norm)
+            st.bones_version += 1
             return True
         if addr == "/VMC/Ext/OK":
             if len(p) < 1:
@@ -252,6 +257,19 @@ class VmcReceiver(UdpReceiver):
         st = self.state
         if not st.tracking_ok:
             return  # the sender says its tracking is bad: let the hub hold and ease to idle
+        key = (st.bones_version, st.eye_look)
+        if key != self._head_key:  # bones change less often than faces: compose them only when they moved
+            self._head_key = key
+            self._head_cache = self._head_and_iris()
+        head_deg, iris = self._head_cache
+        if st.perfect_sync:
+            pose = self.pipeline.from_arkit(st.arkit.tolist(), head_deg, t, iris)
+        else:
+            pose = self.pipeline.from_vrm(st.vrm, head_deg, t, iris)
+        self.publish(self.name, pose, t, self.last_fresh)
+
+    def _head_and_iris(self):
+        st = self.state
         bones = st.bones
         q = (0.0, 0.0, 0.0, 1.0)
         for i in _HEAD_CHAIN:
@@ -267,11 +285,7 @@ class VmcReceiver(UdpReceiver):
                 angles = [quat_to_unity_euler(*e) for e in eyes]
                 iris = self.pipeline.iris_from_eye_bones(sum(a[0] for a in angles) / len(angles),
                                                          sum(a[1] for a in angles) / len(angles))
-        if st.perfect_sync:
-            pose = self.pipeline.from_arkit(st.arkit.tolist(), head_deg, t, iris)
-        else:
-            pose = self.pipeline.from_vrm(st.vrm, head_deg, t, iris)
-        self.publish(self.name, pose, t, self.last_fresh)
+        return head_deg, iris
 
     # -- templates -----------------------------------------------------------------------------------------
     def _learn(self, data: bytes, msgs) -> None:

@@ -30,6 +30,14 @@ def objective(w: np.ndarray, p: np.ndarray, a: np.ndarray = PROTOTYPES.T, lam: f
     return float(np.linalg.norm(a @ w - p) + lam * np.abs(w).sum())
 
 
+def _complement_basis(af: np.ndarray | None, m: int) -> np.ndarray:
+    """Orthonormal rows spanning what the columns of `af` cannot reach: ||q_perp||^2 = sum((rows @ q)^2)."""
+    if af is None:
+        return np.eye(m)
+    u, sv, _ = np.linalg.svd(af, full_matrices=True)
+    return u[:, af.shape[1]:].T
+
+
 class VowelSolver:
     """Exact minimiser of the official vowel cost for a fixed prototype matrix."""
 
@@ -62,7 +70,8 @@ class VowelSolver:
             self._py.append((
                 tuple(free), tuple(j for j in range(n) if pattern[j] < 2), tuple(fixed[-1]),
                 tuple(float(x) for x in fixed_feat), tuple(tuple(float(x) for x in p4[j]) for j in free),
-                tuple(tuple(float(x) for x in row) for row in np.eye(m) - h), tuple(float(u4[j]) for j in free),
+                tuple(tuple(float(x) for x in row) for row in _complement_basis(a[:, free] if free else None, m)),
+                tuple(float(u4[j]) for j in free),
                 shrink[-1], ok, pattern))
         self._a_cols = tuple(tuple(float(x) for x in a[:, j]) for j in range(n))
         self._last = len(self._py) - 1
