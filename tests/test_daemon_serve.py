@@ -227,6 +227,23 @@ def test_load_student_at_run_time_matches_official_output(shm_daemon):
     assert [s["name"] for s in ctl.streams()] == ["demo", "twin"]
 
 
+def test_load_unload_and_reload_under_the_same_name(shm_daemon):
+    ctl = shm_daemon.ctl
+    first = ctl.load("demo", name="extra")["stream"]
+    assert ctl.unload("extra")["ok"]
+    second = ctl.load("demo", name="extra")["stream"]
+    try:
+        assert second["path"] == first["path"] and second["generation"] > first["generation"]
+        assert Path(second["path"]).exists()
+        with FrameSubscriber(shm_daemon.frames, streams="extra") as sub:
+            f = sub.recv(timeout=20)
+        assert f is not None and f.header["generation"] == second["generation"]
+        assert ctl.set_pose("*", {"mouth_iii": 0.2}, hold=0.1)["stream"] == ["demo", "twin", "extra"]
+    finally:
+        ctl.unload("extra")
+    assert not Path(second["path"]).exists()
+
+
 def test_load_of_a_broken_folder_fails_cleanly(shm_daemon, tmp_path):
     (tmp_path / "character_model.yaml").write_text("character_image_file_name: nope.png\n")
     with pytest.raises(ControlError) as e:
