@@ -100,14 +100,15 @@ class VmcReceiver(UdpReceiver):
     # -- datagram entry ------------------------------------------------------------------------------------
     def handle(self, data: bytes, addr, t: float) -> None:
         n = len(data)
-        if self._last.get(n) == data and self._has_time.get(n):
-            self.repeats += 1  # the sender clock (/VMC/Ext/T) did not move: a frozen sender, not fresh data
-        else:
-            self.last_fresh = t
+        frozen = self._last.get(n) == data and self._has_time.get(n)
         tpl = self._templates.get(n)
         changed = self._fast(data, tpl) if tpl is not None else None
         if changed is None:
-            changed = self._slow(data)
+            changed = self._slow(data)  # raises Malformed for a datagram that is unusable as a whole
+        if frozen:
+            self.repeats += 1  # the sender clock (/VMC/Ext/T) did not move: a frozen sender, not fresh data
+        else:
+            self.last_fresh = t
         if len(self._last) < 64 or n in self._last:
             self._last[n] = data
         if changed:
