@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import random
 import socket
-import statistics
 import sys
 import tempfile
 import threading

@@ -5,7 +5,7 @@ import socket
 import time
 
 import pytest
-from _trackers_util import Sender, bundle, example_packets, make_hub, settle, wait_for
+from _trackers_util import Sender, bundle, example_packets, make_hub, settle
 
 from tha4bridge.pose import INDEX
 from tha4bridge.trackers.idle import IdleConfig, IdleMotion

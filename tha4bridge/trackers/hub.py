@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..pose import LOWER, NUM_PARAMETERS, UPPER
+from ..pose import LOWER, UPPER
 from .calibration import CalibrationStore
 from .filters import SmoothingConfig
 from .idle import BREATHING, IdleConfig, IdleMotion, LostEnvelope

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import operator
-import socket
 import time
 
 from .names import ARKIT_NAMES, arkit_index
@@ -254,8 +253,3 @@ class IFacialMocapReceiver(UdpReceiver):
                  bad_items=self.frame.bad_items, phone=None if not self.phone else f"{self.phone}:{self.phone_port}")
         return s
 
-
-def send_start(phone: str, port: int = DEFAULT_PORT, version: str = "v2") -> None:
-    """One-shot handshake from a temporary socket (what the official demo does)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.sendto(START_V2 if version == "v2" else START_V1, (phone, port))
