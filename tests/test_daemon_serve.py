@@ -404,3 +404,13 @@ def test_tracker_drives_the_stream_and_set_pose_overrides_for_its_hold(inline_da
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # garbage is counted, never fatal
         s.sendto(b"\x00garbage", ("127.0.0.1", port))
     assert ctl.hello()["ok"]
+
+
+def test_a_second_daemon_on_taken_ports_exits_with_one_clear_line(shm_daemon):
+    r = subprocess.run([sys.executable, "-m", "tha4bridge.cli", "serve", "--no-trackers", "--control",
+                        shm_daemon.control, "--frames", f"tcp://127.0.0.1:{free_port()}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "cannot bind" in r.stderr and shm_daemon.control.rsplit(":", 1)[1] in r.stderr
+    assert "Traceback" not in r.stderr
+    assert shm_daemon.proc.poll() is None and shm_daemon.ring_files()

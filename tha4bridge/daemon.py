@@ -306,7 +306,7 @@ class Daemon:
         for s in streams:
             if s.ring is not None:
                 s.ring.close()
-        self.ctx.term()
+        self.ctx.destroy(linger=0)  # also closes a socket whose bind failed half-way
         log.info("stopped; ring files removed")
 
     # --- render thread -----------------------------------------------------------------------------
@@ -432,6 +432,9 @@ class Daemon:
             if s.ring is not None:
                 s.ring.close()
             self.publisher.forget(s.name)
+            with self.lock:  # free the model when no stream shows it any more
+                if all(o.poser is not s.poser for o in self.streams.values()):
+                    self._posers = {k: p for k, p in self._posers.items() if p is not s.poser}
             log.info("stream %s: unloaded", s.name)
             if request is not None:
                 self.control.reply_later(request, {"ok": True, "stream": s.name})

@@ -52,7 +52,11 @@ class ControlServer:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 0)  # a vanished client's reply is silently dropped
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST)  # a peer sending more is disconnected by ZeroMQ
-        self.sock.bind(endpoint)
+        try:
+            self.sock.bind(endpoint)
+        except zmq.ZMQError:
+            self.sock.close(linger=0)
+            raise
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self._later: queue.SimpleQueue = queue.SimpleQueue()
         self.requests = 0

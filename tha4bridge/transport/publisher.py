@@ -22,7 +22,11 @@ class FramePublisher:
         self.sock.setsockopt(zmq.SNDHWM, sndhwm)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.XPUB_VERBOSER, 1)  # every (un)subscribe reaches us: count them
-        self.sock.bind(endpoint)
+        try:
+            self.sock.bind(endpoint)
+        except zmq.ZMQError:
+            self.sock.close(linger=0)
+            raise
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
         self.subscriptions: dict[bytes, int] = {}
         self._latest: dict[str, list] = {}  # stream → its last message parts (the last-value cache)
