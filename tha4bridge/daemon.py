@@ -258,6 +258,9 @@ class Daemon:
                  f"  frames:  {self.publisher.endpoint} ({self.config.transport})"]
         for s in self.streams.values():
             lines.append(f"  stream {s.name}: {s.spec}" + (f" -> {s.ring.path}" if s.ring else ""))
+        for what, ep in (("control", self.control.endpoint), ("frames", self.publisher.endpoint)):
+            if ep.startswith("tcp://") and not ep.startswith(("tcp://127.", "tcp://localhost", "tcp://[::1]")):
+                lines.append(f"  note: the {what} socket is reachable from the network (no authentication)")
         if self.hub is not None:
             ports = ", ".join(f"{k} udp {v}" for k, v in getattr(self.hub, "ports", {}).items())
             lines.append(f"  trackers: {ports or 'started'}")
