@@ -276,3 +276,13 @@ def test_malformed_input_is_counted_not_fatal(hub, sender, caplog):
     lines = [r.getMessage() for r in ours]
     assert ours and len(lines) == len(set(lines))  # one line per reason, not per packet
     assert all("\n" not in x for x in lines) and all(r.exc_info is None for r in ours)  # no stack traces
+
+
+def test_custom_clips_only_bundle_is_harmless(hub, sender):
+    port = hub.ports["vmc"]
+    for v in (0.1, 0.2, 0.3):  # the second and third go through the learned template
+        sender.send(bundle(("/VMC/Ext/Blend/Val", "MyClip", v), ("/VMC/Ext/Blend/Val", "Other", v),
+                           ("/VMC/Ext/Blend/Apply",)), port)
+    sender.send(bundle(("/VMC/Ext/Blend/Val", "Blink", 1.0), ("/VMC/Ext/Blend/Apply",)), port)
+    assert settle(hub, lambda t: t.pose[EYE_L] == 1.0).pose[EYE_L] == 1.0
+    assert hub.stats()["receivers"]["vmc"]["dropped"] == 0

@@ -124,8 +124,8 @@ class VmcReceiver(UdpReceiver):
         st = self.state
         changed = False
         if tpl.has_blend:
-            bv = words[tpl.blend_words].view(">f4")
-            if not np.abs(bv).max(initial=0.0) <= MAX_BLEND:  # also catches NaN
+            bv = words[tpl.blend_words].view(">f4").astype(np.float64)  # has_blend: never empty
+            if not np.abs(bv).max() <= MAX_BLEND:  # also catches NaN
                 return None  # let the general path count the bad message
             na = tpl.n_ark
             if tpl.has_apply and not st.pending_count:
@@ -405,7 +405,8 @@ def _build_template(data: bytes, state: VmcState) -> _Template | None:
         bone_pos.extend(positions[3:])
     t.bone_idx = bone_idx
     t.bone_words = np.array([float_words[pos] for pos in bone_pos], dtype=np.intp)
-    t.has_apply, t.has_blend = has_apply, has_blend
+    t.has_apply = has_apply
+    t.has_blend = has_blend and len(t.blend_words) > 0  # only custom clips: nothing for us in them
     t.has_eye_look = any(int(tg) in _EYE_LOOK for tg in t.ark_idx)
     return t
 
