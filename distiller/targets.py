@@ -40,6 +40,7 @@ class Targets:
     """Base: a teacher for one character image."""
 
     kind = "poser"
+    image_path: str | None = None  # the character PNG to copy into the export, when the teacher has one
 
     def __init__(self, poser: Poser):
         self.poser = poser
@@ -87,6 +88,10 @@ class OfficialTargets(Targets):
 class StudentTargets(Targets):
     kind = "student"
 
+    @property
+    def image_path(self) -> str:
+        return str(self.poser.model.image_path)
+
     @torch.inference_mode()
     def _face(self, pose):
         return self.poser.face_morpher(pose)
@@ -118,11 +123,24 @@ def make_targets(teacher: str, image_path: str, device: str | torch.device = "cp
 
 
 def face_mask_for(targets: Targets, mask_path: str) -> torch.Tensor:
-    """[4, 128, 128] in {0, 1}: the given mask, or the demo character's own."""
+    """[4, 128, 128] in {0, 1}: the given mask, the demo character's own, or (re-distilling a student) the pixels
+    the teacher's face actually moves."""
     if mask_path:
         return load_face_mask(mask_path)
     if targets.kind == "poser" and targets.poser.name.startswith("demo"):
         from tha4bridge.demo import demo_face_mask
 
         return demo_face_mask()
-    raise ValueError("--face-mask is needed unless the teacher is the demo character")
+    if targets.kind == "student":
+        return moving_face_mask(targets)
+    raise ValueError("--face-mask is needed with the THA4 teacher")
+
+
+def moving_face_mask(targets: Targets, poses: int = 32) -> torch.Tensor:
+    """Where the teacher's face changes over prior poses (std > 2% of the range), grown by 4 pixels."""
+    from .poses import sample_prior
+
+    faces = torch.cat([targets.face(p) for p in sample_prior(poses, torch.Generator().manual_seed(5)).split(8)])
+    moving = (faces.std(dim=0).mean(dim=0) > 0.04).float()[None, None]
+    grown = torch.nn.functional.max_pool2d(moving, 9, stride=1, padding=4)[0, 0]
+    return grown[None].expand(4, -1, -1).contiguous().cpu()

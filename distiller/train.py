@@ -280,7 +280,7 @@ class Run:
         barrier(self.dist)
         if self.dist.main:
             export_character_model(self.out, self.face.state_dict(), self.body.state_dict(), self.config.arch,
-                                   self.config.image or None, self.targets.image)
+                                   self.config.image or self.targets.image_path, self.targets.image)
             final_report(self.work, self.metrics.rows(), elapsed, self.dist.world, self.config.to_yaml())
             self.log(f"student written to {self.out} (report: {self.work / 'report.md'})")
         barrier(self.dist)

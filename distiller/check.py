@@ -1,0 +1,103 @@
+"""`distiller check`: find problems with the character image and face mask before hours are spent (facts §5).
+
+Each problem is one sentence saying what is wrong and what THA4 expects. An empty list means the inputs are usable.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+FACE_BOX = (80, 208, 192, 320)  # rows, rows, cols, cols of the student face region
+# Where the movable parts must be covered by the mask (inside the face box): two eye/eyebrow areas and the mouth.
+MASK_PARTS = {
+    "the eye and eyebrow on the image's left": (96, 168, 192, 256),
+    "the eye and eyebrow on the image's right": (96, 168, 256, 320),
+    "the mouth": (160, 208, 216, 296),
+}
+
+
+def _open(path: Path, what: str) -> tuple[Image.Image | None, list[str]]:
+    if not path.is_file():
+        return None, [f"The {what} {path} does not exist."]
+    if path.suffix.lower() != ".png":
+        return None, [f"The {what} {path} must be a .png file."]
+    try:
+        im = Image.open(path)
+        im.load()
+        return im, []
+    except Exception as e:
+        return None, [f"The {what} {path} is not a readable PNG ({type(e).__name__})."]
+
+
+def check_image(path: str | Path) -> list[str]:
+    path = Path(path)
+    im, problems = _open(path, "character image")
+    if im is None:
+        return problems
+    if im.size != (512, 512):
+        return [f"The character image is {im.size[0]}x{im.size[1]}; THA4 needs exactly 512x512."]
+    has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    if not has_alpha:
+        return [f"The character image has no transparency (mode {im.mode}); it must be RGBA with the background "
+                f"fully transparent."]
+    alpha = np.asarray(im.convert("RGBA"))[..., 3]
+    if alpha.min() == 255:
+        return ["The character image is opaque everywhere; the background must have alpha 0."]
+    border = np.concatenate([alpha[0], alpha[:, 0], alpha[:, -1]])
+    if (border > 0).mean() > 0.05:
+        problems.append("The image's top, left or right edge is not transparent; all background pixels must have "
+                        "alpha 0 and the character must not touch those edges.")
+    r0, r1, c0, c1 = FACE_BOX
+    face = alpha[r0:r1, c0:c1]
+    if (face > 128).mean() < 0.5:
+        problems.append("The face region (rows 80-208, columns 192-320) is mostly transparent; the head must sit "
+                        "in the 128x128 box in the middle of the top half, facing forward.")
+    cols = np.nonzero((alpha > 128).any(axis=0))[0]
+    if len(cols) and abs((cols[0] + cols[-1]) / 2 - 256) > 96:
+        problems.append("The character is not centred horizontally; place it upright in the middle of the image.")
+    rows = np.nonzero((alpha[:, c0:c1] > 128).any(axis=1))[0]
+    if len(rows) and rows[0] >= r0 + 32:
+        problems.append("The top of the head starts below the face region; the head is too low or too small "
+                        "(the face must fill rows 80-208).")
+    return problems
+
+
+def check_mask(path: str | Path) -> list[str]:
+    path = Path(path)
+    im, problems = _open(path, "face mask")
+    if im is None:
+        return problems
+    if im.size != (512, 512):
+        return [f"The face mask is {im.size[0]}x{im.size[1]}; it must be 512x512 like the character image."]
+    if im.mode != "RGB":
+        return [f"The face mask must be an RGB PNG without alpha (black and white), got mode {im.mode}."]
+    rgb = np.asarray(im)
+    if not np.isin(rgb, (0, 255)).all():
+        return ["The face mask is not binary: every pixel must be pure black (0,0,0) or pure white (255,255,255)."]
+    white = rgb[..., 0] == 255
+    r0, r1, c0, c1 = FACE_BOX
+    inside = white[r0:r1, c0:c1]
+    if not inside.any():
+        return ["The face mask has no white inside the face region (rows 80-208, columns 192-320); cover the "
+                "eyes, eyebrows and mouth there."]
+    if white.sum() > inside.sum():
+        problems.append("The face mask has white outside the face region (rows 80-208, columns 192-320); only the "
+                        "face region is used, so that part is ignored.")
+    if inside.mean() > 0.9:
+        problems.append("The face mask covers almost the whole face region; cover only the movable parts (two eye "
+                        "rectangles and the mouth) so the extra weight goes where it matters.")
+    for part, (a, b, c, d) in MASK_PARTS.items():
+        if not white[a:b, c:d].any():
+            problems.append(f"The face mask does not cover {part} (rows {a}-{b}, columns {c}-{d}).")
+    return problems
+
+
+def check_inputs(image: str | Path | None, mask: str | Path | None) -> list[str]:
+    problems = []
+    if image:
+        problems += check_image(image)
+    if mask:
+        problems += check_mask(mask)
+    return problems
