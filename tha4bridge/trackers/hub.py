@@ -125,7 +125,7 @@ class TrackerHub:
         self.params = OscParamState()
         self.receivers: dict = {}
         self.ports: dict[str, int] = {}
-        self._cond = threading.Condition(threading.Lock())
+        self._cond = threading.Condition()  # an RLock: notify_all's ownership check is one C call
         self._sources = {name: _Source() for name in SOURCES}
         self._overlay: tuple[np.ndarray, np.ndarray, float] | None = None
         self._seq = 0

@@ -75,6 +75,7 @@ class VowelSolver:
                 shrink[-1], ok, pattern))
         self._a_cols = tuple(tuple(float(x) for x in a[:, j]) for j in range(n))
         self._last = len(self._py) - 1
+        self._was_interior = True
         fixed_a = np.array(fixed)                                   # [K, n]
         pinv_a, proj_a = np.array(pinv), np.array(proj)            # [K, n, m], [K, m, m]
         self._u = np.array(u)                                      # [K, n]
@@ -106,21 +107,41 @@ class VowelSolver:
         """Weights [n] minimising ||A w - p|| + lam*sum(w) over the unit box."""
         if self._square and self._interior_ok:
             p0, p1, p2, p3 = p
-            w = [r[0] * p0 + r[1] * p1 + r[2] * p2 + r[3] * p3 for r in self._inv_rows]
-            if min(w) >= 0.0 and max(w) <= 1.0:
-                return w
-            # Consecutive frames usually share the optimum's active set: start from last frame's and, while the
-            # KKT conditions fail, move the most violating weight to its bound or free it (a few active-set steps).
-            k = self._last
-            for _ in range(4):
-                w = self._try_pattern(k, p0, p1, p2, p3)
-                if isinstance(w, list):
-                    self._last = k
+            # Consecutive frames usually share the optimum's active set, so try last frame's kind first.
+            if self._was_interior:
+                w = self._interior(p0, p1, p2, p3)
+                if w is not None:
                     return w
-                if w is None:
-                    break
-                k = w
+            w = self._walk(p0, p1, p2, p3)
+            if w is not None:
+                self._was_interior = False
+                return w
+            if not self._was_interior:
+                w = self._interior(p0, p1, p2, p3)
+                if w is not None:
+                    self._was_interior = True
+                    return w
+        self._was_interior = False
         return self._solve_all(np.asarray(p, dtype=np.float64)).tolist()
+
+    def _interior(self, p0: float, p1: float, p2: float, p3: float) -> list[float] | None:
+        """All weights free: A w = p exactly, the optimum whenever it lies in the box."""
+        w = [r[0] * p0 + r[1] * p1 + r[2] * p2 + r[3] * p3 for r in self._inv_rows]
+        return w if min(w) >= 0.0 and max(w) <= 1.0 else None
+
+    def _walk(self, p0: float, p1: float, p2: float, p3: float) -> list[float] | None:
+        """From last frame's active set, while the KKT conditions fail, move the most violating weight to its
+        bound or free it (a few active-set steps)."""
+        k = self._last
+        for _ in range(4):
+            w = self._try_pattern(k, p0, p1, p2, p3)
+            if isinstance(w, list):
+                self._last = k
+                return w
+            if w is None:
+                return None
+            k = w
+        return None
 
     def _try_pattern(self, k: int, p0: float, p1: float, p2: float, p3: float):
         """The weights if active set k satisfies the KKT conditions (then they are the optimum); otherwise the
