@@ -75,7 +75,9 @@ def shm_daemon(tmp_path_factory):
     d = Served("--student", "demo", "--student", "twin=demo", "--idle-fps", "5",
                log_dir=tmp_path_factory.mktemp("shm"))
     yield d
-    d.stop()
+    files = d.ring_files()
+    assert d.stop(signal.SIGINT) == 0  # Ctrl+C is a clean shutdown too
+    assert files and not any(f.exists() for f in files), "SIGINT must remove the ring files"
 
 
 @pytest.fixture(scope="module")

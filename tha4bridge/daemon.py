@@ -272,20 +272,27 @@ class Daemon:
 
     # --- main loop (control socket) ----------------------------------------------------------------
     def serve_forever(self) -> None:
+        """Answer the control socket until `stop_event` (set by signals, `shutdown`), then clean up."""
+        try:
+            while not self.stop_event.is_set():
+                self.control.poll(self.handle, timeout_ms=100)
+        finally:
+            self.close()
+
+    def install_signal_handlers(self) -> None:
+        """SIGINT/SIGTERM stop the daemon cleanly; during start-up (loading models) they abort it, and
+        `serve` removes the ring files created so far."""
         def on_signal(signum, _frame):
             log.info("received %s, shutting down", signal.Signals(signum).name)
             self.stop_event.set()
+            if not self._threads:  # still starting: unwind out of the model load
+                raise KeyboardInterrupt
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 signal.signal(sig, on_signal)
             except (ValueError, OSError):  # not the main thread / platform without it
                 pass
-        try:
-            while not self.stop_event.is_set():
-                self.control.poll(self.handle, timeout_ms=100)
-        finally:
-            self.close()
 
     def close(self) -> None:
         self.stop_event.set()
@@ -677,6 +684,7 @@ def serve(config: DaemonConfig) -> int:
     """Run the daemon until SIGINT/SIGTERM or `shutdown`; returns an exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     daemon = Daemon(config)
+    daemon.install_signal_handlers()
     try:
         daemon.start()
     except zmq.ZMQError as e:
@@ -687,5 +695,8 @@ def serve(config: DaemonConfig) -> int:
         log.error("%s", e)
         daemon.close()
         return 2
+    except KeyboardInterrupt:
+        daemon.close()
+        return 0
     daemon.serve_forever()
     return 0
