@@ -286,3 +286,14 @@ def test_custom_clips_only_bundle_is_harmless(hub, sender):
     sender.send(bundle(("/VMC/Ext/Blend/Val", "Blink", 1.0), ("/VMC/Ext/Blend/Apply",)), port)
     assert settle(hub, lambda t: t.pose[EYE_L] == 1.0).pose[EYE_L] == 1.0
     assert hub.stats()["receivers"]["vmc"]["dropped"] == 0
+
+
+def test_half_face_switched_off_is_reported(hub, sender):
+    # Only the mouth moves (the phone's upper-face capture is off): every eye/brow value is 0.
+    sender.send(b"jawOpen&40|mouthSmile_L&20|eyeBlink_L&0|browInnerUp&0|=head#1,2,3,0,0,0|", hub.ports["ifacialmocap"])
+    assert wait_for(lambda: hub.stats()["receivers"]["ifacialmocap"]["accepted"] == 1)
+    warnings = hub.stats()["receivers"]["ifacialmocap"]["warnings"]
+    assert len(warnings) == 1 and "upper-face" in warnings[0]
+    sender.send(example_packets()["talking_v2"], hub.ports["ifacialmocap"])
+    assert wait_for(lambda: hub.stats()["receivers"]["ifacialmocap"]["accepted"] == 2)
+    assert hub.stats()["receivers"]["ifacialmocap"]["warnings"] == []

@@ -63,6 +63,9 @@ def listen(seconds: float, vmc_port: int, ifm_port: int, ifm_phone: str | None, 
             silent = "" if any(r["packets"] for r in st["receivers"].values()) else \
                 " | no packets yet: check the sender's target IP/port and the firewall (UDP)"
             print(f"[{tp.source}] " + "; ".join(parts) + f" | {values}{silent}", flush=True)
+            for name, r in st["receivers"].items():
+                for w in r.get("warnings", []):
+                    print(f"  {name}: {w}", flush=True)
     except KeyboardInterrupt:
         pass
     finally:

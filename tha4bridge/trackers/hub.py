@@ -27,6 +27,7 @@ from .idle import BREATHING, IdleConfig, IdleMotion, LostEnvelope
 from .ifacialmocap import DEFAULT_PORT as IFM_PORT
 from .ifacialmocap import IFacialMocapReceiver
 from .mapping import MappingConfig
+from .names import face_warnings
 from .osc import silence_python_osc_warnings
 from .osc_params import OscParamReceiver, OscParamState
 from .pipeline import SourcePipeline
@@ -286,7 +287,8 @@ class TrackerHub:
             v = self.receivers["vmc"]
             receivers["vmc"].update(ignored=v.ignored, messages=v.messages, tracking_ok=v.state.tracking_ok,
                                     perfect_sync=v.state.perfect_sync, templates=sum(
-                                        1 for t in v._templates.values() if t is not None))
+                                        1 for t in v._templates.values() if t is not None),
+                                    warnings=face_warnings(v.state.arkit) if v.state.perfect_sync else [])
         return {
             "receivers": receivers,
             "live_source": driver,

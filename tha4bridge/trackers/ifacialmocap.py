@@ -11,7 +11,7 @@ import math
 import operator
 import time
 
-from .names import ARKIT_NAMES, arkit_index
+from .names import ARKIT_NAMES, arkit_index, face_warnings
 from .pipeline import SourcePipeline
 from .udp import Malformed, UdpReceiver
 
@@ -250,6 +250,7 @@ class IFacialMocapReceiver(UdpReceiver):
     def stats(self) -> dict:
         s = super().stats()
         s.update(handshakes_sent=self.handshakes_sent, handshake_errors=self.handshake_errors,
-                 bad_items=self.frame.bad_items, phone=None if not self.phone else f"{self.phone}:{self.phone_port}")
+                 bad_items=self.frame.bad_items, phone=None if not self.phone else f"{self.phone}:{self.phone_port}",
+                 warnings=face_warnings(self.frame.blend) if self.accepted else [])
         return s
 

@@ -67,3 +67,18 @@ def classify_blend(name: str) -> tuple[str, int]:
 def arkit_index(name: str) -> int:
     """ARKit index for any spelling, or -1."""
     return _ARKIT_BY_KEY.get(normalise(name), -1)
+
+
+# For the "is half the face switched off on the phone?" check (users hit this, facts §5).
+UPPER_FACE = tuple(i for i, n in enumerate(ARKIT_NAMES) if n.startswith(("brow", "eye")))
+LOWER_FACE = tuple(i for i, n in enumerate(ARKIT_NAMES) if n.startswith(("mouth", "jaw", "cheek")))
+
+
+def face_warnings(values) -> list[str]:
+    """Human hints when a whole half of a received ARKit face is exactly 0."""
+    out = []
+    if all(values[i] == 0.0 for i in UPPER_FACE):
+        out.append("every eye/brow value is 0: is the tracker's upper-face capture switched off?")
+    if all(values[i] == 0.0 for i in LOWER_FACE):
+        out.append("every mouth/jaw value is 0: is the tracker's lower-face capture switched off?")
+    return out
