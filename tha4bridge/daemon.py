@@ -360,10 +360,9 @@ class Daemon:
                         at = s.last_render + (min_interval if changed else idle_interval)
                         if mono >= at:
                             due.append((s, pose, t_pose, source, version, breathing, changed))
+                            s.pending = False  # taken: a pose arriving from now on supersedes nothing yet
                         else:
                             next_due = min(next_due, at)
-                        if changed:
-                            s.pending = False  # taken: a pose arriving from now on supersedes nothing yet
                 if due:
                     self._render(due)
                     continue
