@@ -164,6 +164,27 @@ def test_hold_expires_and_set_pose_validates(shm_daemon):
     assert e.value.code == "bad_pose" and "eye_wink_leftt" in str(e.value)
 
 
+def test_latest_pose_wins_no_backlog(shm_daemon):
+    ctl = shm_daemon.ctl
+    before = ctl.stats()["streams"]["twin"]
+    with FrameSubscriber(shm_daemon.frames, streams="twin") as sub:
+        t0 = time.time()
+        for i in range(40):  # far faster than frames render
+            ctl.set_pose("twin", {"mouth_aaa": i / 40, "breathing": 0.1}, hold=0)
+        frames, end = [], time.monotonic() + 1.5
+        while time.monotonic() < end:
+            f = sub.recv(timeout=0.2)
+            if f is not None and f.header["t_pose"] >= t0:
+                frames.append(f)
+    after = ctl.stats()["streams"]["twin"]
+    assert ctl.get_pose("twin")["pose"]["mouth_aaa"] == pytest.approx(39 / 40)
+    assert after["poses_superseded"] - before["poses_superseded"] >= 20
+    # frames showed the pose in flight when the burst began and the newest one, never a queue of all 40
+    rendered = len({f.header["t_pose"] for f in frames})
+    assert frames and rendered <= 3, rendered
+    ctl.call("release", stream="twin")
+
+
 def test_malformed_and_unknown_requests_never_crash(shm_daemon):
     ctl = shm_daemon.ctl
     bad = [
