@@ -134,10 +134,11 @@ def bench_latency(student: str, n: int) -> None:
     for k in ("wait_ms", "render_ms", "publish_ms", "latency_ms"):
         print(f"  {k:11s} {st[k]['p50']:8.2f} / {st[k]['p99']:8.2f}")
     print(f"  render alone (same poser + to_rgba8, in-process): {pct(alone, 50):.2f} / {pct(alone, 99):.2f}")
-    overhead50 = st["latency_ms"]["p50"] - st["render_ms"]["p50"]
+    # render_ms also counts idle frames, so the overhead is taken from its own parts, not latency - render
+    overhead50 = st["wait_ms"]["p50"] + st["publish_ms"]["p50"]
     overhead99 = st["wait_ms"]["p99"] + st["publish_ms"]["p99"]
-    print(f"  overhead (pose received → published, minus render): p50 {overhead50:.2f} ms, "
-          f"p99 (wait p99 + publish p99) {overhead99:.2f} ms   goal ≤ 2 ms p99")
+    print(f"  overhead (pose received → published, minus render) = wait + publish: p50 {overhead50:.2f} ms, "
+          f"p99 {overhead99:.2f} ms (sum of p99s: an upper bound)   goal ≤ 2 ms p99")
     print(f"  ratio latency p50 / render-alone p50: {st['latency_ms']['p50'] / pct(alone, 50):.3f}")
     print(f"  wait from headers: p50 {pct(waits, 50):.2f}, p90 {pct(waits, 90):.2f}, max {max(waits):.2f} ms; "
           f"machine baseline, one thread waking another (threading.Event): p50 {pct(wake, 50):.2f}, "
