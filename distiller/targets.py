@@ -17,6 +17,7 @@ from tha4bridge.imaging import FACE_COLS, FACE_ROWS, load_character_png, load_fa
 from tha4bridge.poser import Poser, pick_device
 from tha4bridge.student import StudentPoser, paste_face
 
+from .student_train import TrainableBody, TrainableFace
 from .teacher.teacher import TeacherPoser, is_teacher_folder
 
 ROTATION = slice(39, 45)
@@ -88,19 +89,24 @@ class OfficialTargets(Targets):
 class StudentTargets(Targets):
     kind = "student"
 
+    def __init__(self, poser: StudentPoser):
+        super().__init__(poser)
+        # The training-time forward is also the quickest plain one that returns every output (warp and grid too).
+        self.face_net, self.body_net = TrainableFace(poser.face_morpher), TrainableBody(poser.body_morpher)
+
     @property
     def image_path(self) -> str:
         return str(self.poser.model.image_path)
 
     @torch.inference_mode()
     def _face(self, pose):
-        return self.poser.face_morpher(pose)
+        return self.face_net(pose)
 
     @torch.inference_mode()
     def _body(self, pose):
-        face = self.poser.face_morpher(pose)
+        face = self.face_net(pose)
         image = paste_face(self.image.expand(pose.shape[0], -1, -1, -1), face)
-        blended, _alpha, _color, warped, grid_change = self.poser.body_morpher(image, pose)
+        blended, _alpha, _color, warped, grid_change = self.body_net(image, pose)
         return BodyTargets(image, blended, warped, grid_change)
 
 
@@ -136,7 +142,7 @@ def face_mask_for(targets: Targets, mask_path: str) -> torch.Tensor:
     raise ValueError("--face-mask is needed with the THA4 teacher")
 
 
-def moving_face_mask(targets: Targets, poses: int = 32) -> torch.Tensor:
+def moving_face_mask(targets: Targets, poses: int = 16) -> torch.Tensor:
     """Where the teacher's face changes over prior poses (std > 2% of the range), grown by 4 pixels."""
     from .poses import sample_prior
 
