@@ -359,10 +359,18 @@ class Daemon:
                         changed = version != s.rendered_version
                         at = s.last_render + (min_interval if changed else idle_interval)
                         if mono >= at:
-                            due.append((s, pose, t_pose, source, version, breathing, changed))
-                            s.pending = False  # taken: a pose arriving from now on supersedes nothing yet
+                            due.append((at, s, pose, t_pose, source, version, breathing, changed))
                         else:
                             next_due = min(next_due, at)
+                    if due:
+                        # One render per pass, the most overdue stream first (fair between streams), so the
+                        # next stream's pose is read again after this render: latest wins for every stream.
+                        due.sort(key=lambda item: item[0])
+                        first = due[0][1]
+                        due = [d[1:] for d in due
+                               if d[1] is first or (BATCH_SHARED_POSER and d[1].poser is first.poser)]
+                        for d in due:
+                            d[0].pending = False  # taken: a pose arriving from now on supersedes nothing yet
                 if due:
                     self._render(due)
                     continue
