@@ -72,7 +72,7 @@ class Served:
 
 @pytest.fixture(scope="module")
 def shm_daemon(tmp_path_factory):
-    d = Served("--student", "demo", "--student", "twin=demo", "--idle-fps", "5",
+    d = Served("--student", "demo", "--student", "twin=demo", "--alpha", "twin=premultiplied", "--idle-fps", "5",
                log_dir=tmp_path_factory.mktemp("shm"))
     yield d
     files = d.ring_files()
@@ -100,6 +100,7 @@ def test_hello_describes_streams_and_rings(shm_daemon):
     h = shm_daemon.hello
     assert h["proto"] == 1 and len(h["parameter_names"]) == 45
     assert [s["name"] for s in h["streams"]] == ["demo", "twin"]
+    assert [s["alpha"] for s in h["streams"]] == ["straight", "premultiplied"]  # --alpha twin=premultiplied
     for s in h["streams"]:
         assert s["transport"] == "shm" and s["slots"] >= 3 and (s["width"], s["height"]) == (512, 512)
         assert Path(s["path"]).exists() and f"tha4bridge-{shm_daemon.pid}-{s['name']}.ring" in s["path"]

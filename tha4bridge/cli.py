@@ -117,7 +117,7 @@ def serve(
     control: str = typer.Option("tcp://127.0.0.1:5590", help="Control socket endpoint (ZeroMQ ROUTER)."),
     frames: str = typer.Option("tcp://127.0.0.1:5591", help="Frame notification endpoint (ZeroMQ XPUB)."),
     transport: str = typer.Option("shm", help="shm (pixels in shared memory) or inline (pixels in the message)."),
-    alpha: str = typer.Option("straight", help="straight or premultiplied alpha in the frames."),
+    alpha: list[str] = typer.Option(None, help="straight or premultiplied alpha in the frames (default straight); NAME=MODE for one stream. Repeatable."),
     slots: int = typer.Option(4, min=3, help="Ring slots per stream (shm)."),
     vmc_port: int = typer.Option(39539, help="VMC/OSC UDP port (0 = any free port)."),
     ifm_port: int = typer.Option(49983, help="iFacialMocap UDP port (0 = any free port)."),
@@ -130,9 +130,16 @@ def serve(
     """Run the headless daemon: tracker poses in, RGBA frames out over shared memory + ZeroMQ."""
     from .daemon import DaemonConfig, serve as run
 
+    default_alpha, stream_alpha = "straight", {}
+    for a in alpha or []:
+        name, sep, value = a.rpartition("=")
+        if sep:
+            stream_alpha[name] = value
+        else:
+            default_alpha = value
     cfg = DaemonConfig(students=[_parse_student(s) for s in (student or ["demo"])], device=device, mode=mode,
                        fps=fps, idle_fps=idle_fps, breathing_period=breathing_period, control=control,
-                       frames=frames, transport=transport, alpha=alpha, slots=slots, trackers=not no_trackers,
+                       frames=frames, transport=transport, alpha=default_alpha, stream_alpha=stream_alpha, slots=slots, trackers=not no_trackers,
                        vmc_port=vmc_port, ifm_port=ifm_port, ifm_phone=ifm_phone, mapping_file=mapping_file,
                        calibration_file=calibration_file, threads=threads)
     raise typer.Exit(run(cfg))

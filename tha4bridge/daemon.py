@@ -55,6 +55,7 @@ class DaemonConfig:
     frames: str = "tcp://127.0.0.1:5591"
     transport: str = "shm"
     alpha: str = "straight"
+    stream_alpha: dict[str, str] = field(default_factory=dict)  # per stream name, overrides `alpha`
     slots: int = DEFAULT_SLOTS
     trackers: bool = True
     vmc_port: int = 39539
@@ -156,8 +157,9 @@ class Daemon:
     def __init__(self, config: DaemonConfig):
         if config.transport not in ("shm", "inline"):
             raise ValueError(f"--transport must be shm or inline, got {config.transport!r}")
-        if config.alpha not in ALPHA_MODES:
-            raise ValueError(f"--alpha must be straight or premultiplied, got {config.alpha!r}")
+        for alpha in (config.alpha, *config.stream_alpha.values()):
+            if alpha not in ALPHA_MODES:
+                raise ValueError(f"--alpha must be straight or premultiplied, got {alpha!r}")
         self.config = config
         self.lock = threading.Lock()
         self.wake = threading.Event()
@@ -194,7 +196,8 @@ class Daemon:
         self.publisher = FramePublisher(self.config.frames, self.ctx)
         self.control = ControlServer(self.config.control, self.ctx)
         for name, spec in self.config.students:
-            self._add_stream(*self._load(name, spec, self.config.alpha))
+            name, spec, poser, _ = self._load(name, spec, self.config.alpha)
+            self._add_stream(name, spec, poser, self.config.stream_alpha.get(name, self.config.alpha))
         if self.config.trackers:
             self._start_trackers()
         self._spawn(self._render_loop, "render")
@@ -690,7 +693,11 @@ COMMANDS = sorted(n[4:] for n in dir(Daemon) if n.startswith("cmd_"))
 def serve(config: DaemonConfig) -> int:
     """Run the daemon until SIGINT/SIGTERM or `shutdown`; returns an exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    daemon = Daemon(config)
+    try:
+        daemon = Daemon(config)
+    except ValueError as e:  # a bad option: one line, no traceback
+        log.error("%s", e)
+        return 2
     daemon.install_signal_handlers()
     try:
         daemon.start()
