@@ -110,7 +110,7 @@ def test_hello_describes_streams_and_rings(shm_daemon):
 def test_two_streams_deliver_frames_with_the_documented_header(shm_daemon):
     keys = set(msgpack.unpackb((VECTORS / "frame_header_shm.msgpack").read_bytes()))
     with FrameSubscriber(shm_daemon.frames) as sub:
-        seen = {}
+        seen, last = {}, {}
         end = time.monotonic() + 60
         while len(seen) < 2 or min(len(v) for v in seen.values()) < 2:
             assert time.monotonic() < end, f"frames seen: { {k: len(v) for k, v in seen.items()} }"
@@ -122,7 +122,13 @@ def test_two_streams_deliver_frames_with_the_documented_header(shm_daemon):
             assert f.header["t_pose"] <= f.header["t_render_start"] <= f.header["t_render_end"] \
                 <= f.header["t_published"]
             seen.setdefault(f.stream, []).append(f.seq)
+            last[f.stream] = f
         assert set(seen) == {"demo", "twin"}
+        # twin is premultiplied (--alpha twin=premultiplied): no colour exceeds its alpha; demo is straight
+        assert last["twin"].header["alpha"] == "premultiplied" and last["demo"].header["alpha"] == "straight"
+        tw, de = last["twin"].pixels.astype(int), last["demo"].pixels.astype(int)
+        assert (tw[..., :3] <= tw[..., 3:]).all()
+        assert (de[..., :3] > de[..., 3:]).any()
         for seqs in seen.values():
             assert seqs == sorted(seqs)
         assert sub.stats.invalid == 0
