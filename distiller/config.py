@@ -79,6 +79,7 @@ class DistillConfig:
     image: str = ""  # character PNG (empty with the demo teacher: its own image)
     face_mask: str = ""  # face mask PNG (empty with the demo teacher: its own mask)
     teacher: str = "demo"  # folder of the five official .pt files, a student folder, or "demo"
+    teacher_mode: str = "auto"  # THA4 teacher arithmetic: exact | bf16; auto = bf16 on CUDA, exact on CPU
     poses: str = ""  # optional pose file: official pose_dataset.pt, .npy [N, 45] or JSON
     pose_file_fraction: float = 1.0  # share of each batch drawn from `poses` (the rest from the built-in prior)
     budget: str = "quick"

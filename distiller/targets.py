@@ -110,9 +110,12 @@ class StudentTargets(Targets):
         return BodyTargets(image, blended, warped, grid_change)
 
 
-def make_targets(teacher: str, image_path: str, device: str | torch.device = "cpu") -> Targets:
+def make_targets(teacher: str, image_path: str, device: str | torch.device = "cpu",
+                 teacher_mode: str = "auto") -> Targets:
     """`demo`, a folder of the five official .pt files (needs the character image), or a student folder."""
     device = pick_device(device)
+    if teacher_mode == "auto":
+        teacher_mode = "bf16" if device.type == "cuda" else "exact"
     if teacher == "demo":
         from tha4bridge.demo import DemoPoser
 
@@ -121,7 +124,8 @@ def make_targets(teacher: str, image_path: str, device: str | torch.device = "cp
     if is_teacher_folder(folder):
         if not image_path:
             raise ValueError("--image is needed with the THA4 teacher (the character to distill)")
-        return OfficialTargets(TeacherPoser.load(folder, load_character_png(image_path), device=device))
+        return OfficialTargets(TeacherPoser.load(folder, load_character_png(image_path), device=device,
+                                                 mode=teacher_mode))
     if (folder / "character_model.yaml").is_file():
         return StudentTargets(StudentPoser(folder, device=device, mode="exact"))
     raise ValueError(f"{teacher}: not 'demo', a folder with the five THA4 .pt files, or a student folder "

@@ -135,7 +135,7 @@ class Run:
             tmp.write_text(config.to_yaml())
             os.replace(tmp, saved)
         self.config = config
-        self.targets: Targets = make_targets(config.teacher, config.image, self.device)
+        self.targets: Targets = make_targets(config.teacher, config.image, self.device, config.teacher_mode)
         self.mask = face_mask_for(self.targets, config.face_mask).to(self.device)
         pose_file = load_pose_file(config.poses) if config.poses else None
         self.poses = PoseSource(config.seed, pose_file, config.pose_file_fraction)

@@ -32,7 +32,7 @@ class TransposedConv(nn.ConvTranspose2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu":
+        if x.device.type != "cpu" or torch.is_autocast_enabled("cpu"):
             return super().forward(x)
         return torch.ops.aten.slow_conv_transpose2d(x, self.weight, list(self.kernel_size), self.bias,
                                                     list(self.stride), list(self.padding),

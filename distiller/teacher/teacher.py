@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,21 +160,37 @@ def is_teacher_folder(folder: str | Path) -> bool:
 
 
 class TeacherPoser(Poser):
-    """The THA4 teacher as a Poser for one character image. Slow (seconds per frame on a CPU): a distillation source."""
+    """The THA4 teacher as a Poser for one character image. Slow (seconds per frame on a CPU): a distillation source.
+
+    mode: `exact` — NCHW float32, the official numerics (the reference test runs this). Channels-last float32
+                    was measured no faster on this CPU, so there is no separate fp32 mode.
+          `bf16`  — channels-last with bfloat16 autocast for convolutions and matmuls (AMX on recent Xeons,
+                    tensor cores on CUDA), warps kept in float32: 0.43x the exact mode's time per frame here.
+    """
+
+    MODES = ("exact", "bf16")
 
     def __init__(self, teacher: Teacher, image: torch.Tensor, device: torch.device | str = "cpu",
-                 name: str = "tha4-teacher", channels_last: bool = True):
+                 name: str = "tha4-teacher", mode: str = "exact"):
         super().__init__(name, torch.device(device))
+        if mode not in self.MODES:
+            raise ValueError(f"teacher mode must be one of {', '.join(self.MODES)}, got {mode!r}")
+        self.mode = mode
         self.teacher = teacher.to(self.device).eval().requires_grad_(False)
-        self.channels_last = channels_last and self.device.type == "cpu"
+        self.channels_last = mode == "bf16"
         if self.channels_last:
             self.teacher = self.teacher.to(memory_format=torch.channels_last)
         self.image = image.to(self.device, torch.float32)
         self._decomposed: list[torch.Tensor] | None = None  # step 1 for our one image, computed on first use
 
+    def _autocast(self):
+        if self.mode == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     @classmethod
-    def load(cls, folder: str | Path, image: torch.Tensor, device="cpu") -> "TeacherPoser":
-        return cls(Teacher().load_folder(folder), image, device, name=f"tha4-teacher:{Path(folder).name}")
+    def load(cls, folder: str | Path, image: torch.Tensor, device="cpu", mode: str = "exact") -> "TeacherPoser":
+        return cls(Teacher().load_folder(folder), image, device, name=f"tha4-teacher:{Path(folder).name}", mode=mode)
 
     def rest_image(self) -> torch.Tensor:
         return self.image
@@ -188,24 +205,45 @@ class TeacherPoser(Poser):
         """Step 1 depends on the image only: run it once on one copy and broadcast it over the batch."""
         if self._decomposed is None:
             crop = self._batch_image(1)[:, :, EYEBROW_ROWS, EYEBROW_COLS]
-            self._decomposed = self.teacher.eyebrow_decomposer(crop)
+            with self._autocast():
+                self._decomposed = [t.float() for t in self.teacher.eyebrow_decomposer(crop)]
         return [t.expand(n, -1, -1, -1) for t in self._decomposed]
 
     @torch.inference_mode()
     def outputs(self, pose: torch.Tensor) -> TeacherOutputs:
-        """All intermediate outputs for a sanitized [N, 45] pose (what body distillation needs)."""
+        """All intermediate outputs for a sanitized [N, 45] pose (what body distillation needs), float32."""
         n = pose.shape[0]
-        return self.teacher(self._batch_image(n), pose.to(self.device, torch.float32), self._decomposition(n))
+        with self._autocast():
+            out = self.teacher(self._batch_image(n), pose.to(self.device, torch.float32), self._decomposition(n))
+        if self.mode == "bf16":
+            out = _float32(out)
+        return out
 
     @torch.inference_mode()
     def face_outputs(self, pose: torch.Tensor) -> FaceOutputs:
         """Only the first three steps ("mode_12", for face distillation): much cheaper than `outputs`."""
         n = pose.shape[0]
-        return self.teacher.face_outputs(self._batch_image(n), pose.to(self.device, torch.float32),
-                                         self._decomposition(n))
+        with self._autocast():
+            out = self.teacher.face_outputs(self._batch_image(n), pose.to(self.device, torch.float32),
+                                            self._decomposition(n))
+        if self.mode == "bf16":
+            out = _float32(out)
+        return out
 
     def _render(self, pose: torch.Tensor) -> torch.Tensor:
         return self.outputs(pose).final
 
     def describe(self) -> dict:
-        return {**super().describe(), "networks": list(NETWORKS)}
+        return {**super().describe(), "networks": list(NETWORKS), "mode": self.mode}
+
+
+def _float32(out):
+    """Every tensor of a TeacherOutputs/FaceOutputs as float32 (autocast leaves some in bfloat16)."""
+    for name, value in vars(out).items():
+        if isinstance(value, torch.Tensor):
+            setattr(out, name, value.float())
+        elif isinstance(value, list):
+            setattr(out, name, [t.float() for t in value])
+        elif isinstance(value, FaceOutputs):
+            _float32(value)
+    return out

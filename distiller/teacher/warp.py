@@ -21,5 +21,7 @@ def identity_grid(h: int, w: int, device, dtype) -> torch.Tensor:
 def warp(image: torch.Tensor, grid_change: torch.Tensor) -> torch.Tensor:
     """Sample `image` at identity + grid_change (channel 0 = x offset, 1 = y offset), border padding."""
     n, _, h, w = grid_change.shape
-    grid = identity_grid(h, w, grid_change.device, grid_change.dtype) + grid_change.permute(0, 2, 3, 1)
+    # Always in float32: under bf16/fp16 autocast a half-precision grid would misplace samples by ~0.1 pixel.
+    grid_change, image = grid_change.float(), image.float()
+    grid = identity_grid(h, w, grid_change.device, torch.float32) + grid_change.permute(0, 2, 3, 1)
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
