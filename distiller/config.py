@@ -31,10 +31,11 @@ BODY_PHASES = (
 BODY_TERMS = ("blended", "warped", "grid_change", "color_change")
 FACE_MASK_WEIGHT = 20.0
 
-# Budgets: (face examples, body examples). `quick` is for a CPU in minutes: body examples cost ~10x face ones
-# there, so it does not keep the paper's 2:3 ratio. `standard` is a tenth of the paper (hours on a GPU).
+# Budgets: (face examples, body examples). `quick` is for a CPU in minutes (about 15 with the demo teacher on two
+# cores): body examples cost ~10x face ones there, so it does not keep the paper's 2:3 ratio. `standard` is a tenth
+# of the paper (hours on a GPU).
 BUDGETS = {
-    "quick": (1_600, 320),
+    "quick": (800, 96),
     "standard": (100_000, 150_000),
     "paper": (PAPER_FACE_EXAMPLES, PAPER_BODY_EXAMPLES),
 }
