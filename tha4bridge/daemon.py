@@ -37,6 +37,7 @@ log = logging.getLogger("tha4bridge.serve")
 BREATHING = INDEX["breathing"]
 DEFAULT_HOLD = 5.0
 STATS_WINDOW = 256
+UNWATCHED_INTERVAL = 1.0  # seconds between frames while no client subscribes to frames
 # Render several streams that share one poser (the same student loaded twice) as one batch? Measured in
 # benchmarks/bench_transport.py; on this 2-core CPU a batch of 2 was not faster than two single renders
 # (the work is per pixel), so streams render in turn. Kept switchable for GPUs, where batching wins.
@@ -352,6 +353,11 @@ class Daemon:
                 self._close_retired()
                 if self.publisher.poll_subscriptions():
                     log.info("frame subscribers: %d", self.publisher.subscribers)
+                    for s in self.streams.values():
+                        s.last_render = -math.inf  # someone new is watching: a fresh frame now
+                # Nobody watching: keep the last frame (and its cached header) fresh, but slowly, so an
+                # idle daemon does not spend a core on frames no one sees.
+                unwatched = self.publisher.subscribers == 0
                 mono, now = time.monotonic(), time.time()
                 self._poll_tracker()
                 due, next_due = [], math.inf
@@ -360,7 +366,10 @@ class Daemon:
                     for s in self.streams.values():
                         pose, t_pose, source, version, breathing = self._effective_pose(s, now)
                         changed = version != s.rendered_version
-                        at = s.last_render + (min_interval if changed else idle_interval)
+                        interval = min_interval if changed else idle_interval
+                        if unwatched:
+                            interval = max(interval, UNWATCHED_INTERVAL)
+                        at = s.last_render + interval
                         if mono >= at:
                             due.append((at, s, pose, t_pose, source, version, breathing, changed))
                         else:
