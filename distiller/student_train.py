@@ -31,6 +31,28 @@ def _weight(conv: nn.Conv2d, scale: float = OMEGA0) -> tuple[torch.Tensor, torch
     return conv.weight[:, :, 0, 0] * scale, conv.bias * scale
 
 
+class _SineLinear(torch.autograd.Function):
+    """sin(x·Wᵀ + b) on [P, C] rows. Saves the pre-activation and turns it into the cosine in place during the
+    backward pass (autograd's own sin backward allocates a cosine tensor and a product: two more full passes)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        z = torch.addmm(b, x, w.t())
+        ctx.save_for_backward(x, w, z)
+        return torch.sin(z)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w, z = ctx.saved_tensors
+        gz = z.cos_().mul_(grad)  # z is not needed again: a single backward pass (no double backward here)
+        return gz @ w, gz.t() @ x, gz.sum(0)
+
+
+def _sine_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    n, p, c = h.shape
+    return _SineLinear.apply(h.reshape(n * p, c), w, b).view(n, p, -1)
+
+
 def _sine_level(layers, previous, pos: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
     """One SIREN level on flattened pixels → [N, P, width].
 
@@ -47,7 +69,7 @@ def _sine_level(layers, previous, pos: torch.Tensor, pose: torch.Tensor) -> torc
         z = z + _upsample(x @ w[:, :c].T, size)
     h = torch.sin(z)
     for layer in list(layers)[1:]:
-        h = torch.sin(F.linear(h, *_weight(layer.linear)))
+        h = _sine_linear(h, *_weight(layer.linear))
     return h
 
 
