@@ -150,3 +150,37 @@ def test_ddp_two_gloo_processes(tmp_path):
     assert "2 process(es)" in (out / "distill" / "report.md").read_text()
     assert [int(r["examples"]) for r in _rows(out, "face")] == [0, 16]  # rank 0 alone wrote, once
     StudentPoser(out, device="cpu").render(torch.zeros(45))
+
+
+def test_pose_files_and_prior(tmp_path):
+    from distiller.poses import PoseFileError, PoseSource, load_pose_file, sample_prior
+
+    poses = torch.rand(10, 45)
+    torch.save(poses, tmp_path / "pose_dataset.pt")  # the official file is a tensor (or a tuple of tensors)
+    torch.save((poses,), tmp_path / "tuple.pt")
+    for name in ("pose_dataset.pt", "tuple.pt"):
+        assert torch.equal(load_pose_file(tmp_path / name), poses.clamp(min=torch.tensor(-1.0)))
+    (tmp_path / "rec.json").write_text('{"frames": [{"pose": {"head_x": 2.0, "mouth_aaa": 0.5}}]}')
+    rec = load_pose_file(tmp_path / "rec.json")
+    assert rec.shape == (1, 45) and rec.max() == 1.0  # clamped into range
+    torch.save(torch.zeros(3, 7), tmp_path / "bad.pt")
+    with pytest.raises(PoseFileError, match=r"bad.pt: expected poses of shape \[N, 45\]"):
+        load_pose_file(tmp_path / "bad.pt")
+    source = PoseSource(3, poses, file_fraction=0.5)
+    a, b = source.batch(7, 8), PoseSource(3, poses, file_fraction=0.5).batch(7, 8)
+    assert torch.equal(a, b)  # a pure function of (seed, step): resumes and ranks replay the same examples
+    assert any(torch.equal(a[i], poses[j]) for i in range(4) for j in range(10))
+    prior = sample_prior(512, torch.Generator().manual_seed(0))
+    mouths = (prior[:, 26:32] > 0).sum(1)
+    assert mouths.max() == 1 and (mouths == 1).float().mean() > 0.5  # one mouth shape at a time
+    assert prior[:, 39:44].abs().max() > 0.95 and prior.min() >= -1 and prior.max() <= 1
+
+
+@pytest.mark.skipif(not LAMBDA_00.is_dir(), reason=f"fixture {LAMBDA_00} is absent")
+def test_eval_cli_student_against_itself():
+    result = subprocess.run([sys.executable, "-m", "distiller.cli", "eval", "--student", str(LAMBDA_00),
+                             "--teacher", str(LAMBDA_00), "--poses", "2", "--device", "cpu"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    psnr_db = float(result.stdout.split("PSNR ")[1].split(" dB")[0])
+    assert psnr_db > 50, result.stdout  # the same weights through two code paths
