@@ -160,13 +160,13 @@ class Run:
     @torch.no_grad()
     def _val_student(self, stage: str) -> torch.Tensor:
         p = self.val_poses
-        face = self.face(p)
+        face = TrainableFace(self.face)(p)
         if stage == "face":
             return face
         outs = []
         for i in range(0, len(p), 4):  # the student as it will run: its own face pasted, then the body
             image = paste_face(self.targets.image.expand(len(p[i:i + 4]), -1, -1, -1), face[i:i + 4])
-            outs.append(self.body(image, p[i:i + 4])[0])
+            outs.append(TrainableBody(self.body)(image, p[i:i + 4])[0])
         return torch.cat(outs)
 
     def validate(self, stage: str, examples: int) -> tuple[float, float]:
