@@ -118,7 +118,8 @@ def hardware() -> str:
             f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
 
 
-def final_report(work: Path, rows: list[dict], elapsed: float, world_size: int, config_yaml: str) -> None:
+def final_report(work: Path, rows: list[dict], elapsed: float, world_size: int, config_yaml: str,
+                 note: str = "") -> None:
     """progress.png (loss and validation PSNR against examples, per stage) and report.md."""
     import matplotlib
 
@@ -151,6 +152,9 @@ def final_report(work: Path, rows: list[dict], elapsed: float, world_size: int, 
             lines.append(f"- {stage} morpher: {last['examples']} examples, validation PSNR "
                          f"{float(first['val_psnr']):.2f} → {float(last['val_psnr']):.2f} dB, SSIM "
                          f"{float(first['val_ssim']):.4f} → {float(last['val_ssim']):.4f}")
-    lines += [f"- time: {elapsed / 60:.1f} min on {world_size} process(es)", f"- hardware: {hardware()}", "",
+    lines += [f"- time: {elapsed / 60:.1f} min on {world_size} process(es)", f"- hardware: {hardware()}"]
+    if note:
+        lines += ["", note]
+    lines += ["",
               "![progress](progress.png)", "", "## Configuration", "", "```yaml", config_yaml.rstrip(), "```", ""]
     (work / "report.md").write_text("\n".join(lines))

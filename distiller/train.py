@@ -281,7 +281,10 @@ class Run:
         if self.dist.main:
             export_character_model(self.out, self.face.state_dict(), self.body.state_dict(), self.config.arch,
                                    self.config.image or self.targets.image_path, self.targets.image)
-            final_report(self.work, self.metrics.rows(), elapsed, self.dist.world, self.config.to_yaml())
+            small = self.config.body_examples < 10_000
+            final_report(self.work, self.metrics.rows(), elapsed, self.dist.world, self.config.to_yaml(),
+                         note="This budget checks the pipeline; a student worth using needs `--budget standard` or "
+                              "`paper` (the paper trains 1M face and 1.5M body examples)." if small else "")
             self.log(f"student written to {self.out} (report: {self.work / 'report.md'})")
         barrier(self.dist)
         return self.out
