@@ -88,7 +88,7 @@ class DistillConfig:
     body_examples: int = 0
     batch_size: int = 8  # global batch, split across DDP ranks
     checkpoint_every: int = 0  # examples; 0: a twentieth of the stage (at least one batch, at most 10,000)
-    sample_every: int = 0  # examples between PNG grids + validation lines; 0: a tenth of the stage
+    sample_every: int = 0  # examples between PNG grids + validation lines; 0: a tenth of the stage (≥ 4 batches)
     validation_poses: int = 8
     seed: int = 0
     face_width: int = StudentArch.face_width
@@ -126,7 +126,7 @@ class DistillConfig:
         if kind == "checkpoint":
             n = self.checkpoint_every or min(10_000, total // 20)
         else:
-            n = self.sample_every or total // 10
+            n = self.sample_every or max(total // 10, 4 * self.batch_size)  # a validation costs several steps
         return max(self.batch_size, n // self.batch_size * self.batch_size)
 
     def to_yaml(self) -> str:
