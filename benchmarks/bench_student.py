@@ -71,7 +71,7 @@ def main() -> None:
                            for i in range(0, len(ref_poses), 5))
     exact.render(batch), fast.render(batch)
 
-    # Lever ablation (exact arithmetic): levers 1+2 alone, then + low-res mixing (3), then + bias in GEMM (4).
+    # Lever ablation (exact arithmetic): levers 1+2 alone, then + low-res mixing (3); `exact` has all four.
     ablation = {
         "levers_1_2": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(),
                                     levers=Levers(low_res_mixing=False, bias_in_gemm=False)),
@@ -110,7 +110,7 @@ def main() -> None:
     print(f"{'levers 1+2':<12} {med['levers_1_2']:9.1f} {res['speedup_vs_baseline']['levers_1_2']:11.2f}  channels-last GEMMs, reused buffers, first layers without GEMM")
     print(f"{'+ lever 3':<12} {med['levers_1_2_3']:9.1f} {res['speedup_vs_baseline']['levers_1_2_3']:11.2f}  + mix then upsample (low-res first layers)")
     print(f"{'exact':<12} {med['exact']:9.1f} {res['speedup_vs_baseline']['exact']:11.2f}  "
-          f"+ lever 4 (bias in GEMM) = all levers; {fx}{psnr_exact_vs_base:.1f} dB vs baseline (min)")
+          f"+ lever 4 (bias in GEMM) = all levers, via StudentPoser; {fx}{psnr_exact_vs_base:.1f} dB vs baseline (min)")
     print(f"{'fast':<12} {med['fast']:9.1f} {res['speedup_vs_baseline']['fast']:11.2f}  "
           f"{psnr_fast_vs_exact:.1f} dB vs exact (min over random poses)")
     print(f"{'exact x' + str(args.batch):<12} {med['exact_batch']:9.1f} {res['speedup_vs_baseline']['exact_batch']:11.2f}  per frame, batched")

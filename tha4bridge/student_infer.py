@@ -165,10 +165,13 @@ class SirenRenderer:
 
     # -- buffers ------------------------------------------------------------------------------------
     def _buf(self, n: int) -> dict[str, torch.Tensor]:
-        b = self._buffers.get(n)
+        b = self._buffers.pop(n, None)
         if b is None:
             b = {"image": self.image[None].repeat(n, 1, 1, 1)}  # face region rewritten per frame
-            self._buffers = {n: b}  # keep one batch size: the daemon's is steady
+        # Keep the two most recent batch sizes (e.g. single frames and one batch): reallocating
+        # hundreds of MB per call costs more than the render.
+        self._buffers = {k: v for k, v in list(self._buffers.items())[-1:]}
+        self._buffers[n] = b
         return b
 
     def _tmp(self, buf: dict, key: str, shape, dtype=torch.float32) -> torch.Tensor:
