@@ -213,6 +213,22 @@ def read_character_yaml(folder: str | Path) -> CharacterModel:
     return CharacterModel(folder, *paths, arch=arch)
 
 
+def state_dict_mismatch(module: nn.Module, sd: dict) -> tuple[str, str, tuple | None, tuple | None] | None:
+    """The first difference between `sd` and `module`'s own state dict, as (kind, key, got shape, expected
+    shape) with kind "missing", "shape" or "unexpected"; None when keys and shapes are exactly the same.
+    Shared by the student and teacher loaders, which each word the error for their own files."""
+    want = module.state_dict()
+    for k, v in want.items():
+        if k not in sd:
+            return "missing", k, None, tuple(v.shape)
+        if tuple(sd[k].shape) != tuple(v.shape):
+            return "shape", k, tuple(sd[k].shape), tuple(v.shape)
+    for k in sd:
+        if k not in want:
+            return "unexpected", k, tuple(sd[k].shape), None
+    return None
+
+
 def load_state_dict_file(path: Path, module: nn.Module) -> None:
     """Load a plain state-dict .pt into `module`, refusing anything that is not exactly its keys and shapes."""
     try:
@@ -226,15 +242,14 @@ def load_state_dict_file(path: Path, module: nn.Module) -> None:
         raise ModelFileError(f"{path}: cannot be loaded safely ({first[:200]})") from None
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ModelFileError(f"{path}: not a state dict of tensors")
-    want = module.state_dict()
-    for k, v in want.items():
-        if k not in sd:
-            raise ModelFileError(f"{path}: missing key {k} (expected shape {tuple(v.shape)})")
-        if tuple(sd[k].shape) != tuple(v.shape):
-            raise ModelFileError(f"{path}: key {k} has shape {tuple(sd[k].shape)}, expected {tuple(v.shape)}")
-    extra = [k for k in sd if k not in want]
-    if extra:
-        raise ModelFileError(f"{path}: unexpected key {extra[0]} (shape {tuple(sd[extra[0]].shape)})")
+    problem = state_dict_mismatch(module, sd)
+    if problem is not None:
+        kind, k, got, expected = problem
+        if kind == "missing":
+            raise ModelFileError(f"{path}: missing key {k} (expected shape {expected})")
+        if kind == "shape":
+            raise ModelFileError(f"{path}: key {k} has shape {got}, expected {expected}")
+        raise ModelFileError(f"{path}: unexpected key {k} (shape {got})")
     bad = [k for k, t in sd.items() if not torch.isfinite(t).all()]
     if bad:
         raise ModelFileError(f"{path}: key {bad[0]} holds NaN or infinite values")

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tha4bridge.poser import Poser
+from tha4bridge.student import state_dict_mismatch
 
 from .encoder_decoder import EyebrowDecomposer, EyebrowMorphingCombiner, FaceMorpher
 from .unet import BodyMorpher, Upscaler
@@ -131,16 +132,17 @@ def check_state_dict(module: nn.Module, sd, where: str) -> None:
     """Raise TeacherFileError with one line on the first missing/extra key or wrong shape."""
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise TeacherFileError(f"{where}: not a state dict of tensors (got {type(sd).__name__})")
+    problem = state_dict_mismatch(module, sd)
+    if problem is None:
+        return
+    kind, key, got, want = problem
     expected = module.state_dict()
-    for key, tensor in expected.items():
-        if key not in sd:
-            raise TeacherFileError(f"{where}: missing key '{key}' ({len(set(expected) - set(sd))} missing in all)")
-        if tuple(sd[key].shape) != tuple(tensor.shape):
-            raise TeacherFileError(f"{where}: key '{key}' has shape {list(sd[key].shape)}, "
-                                   f"expected {list(tensor.shape)}")
+    if kind == "missing":
+        raise TeacherFileError(f"{where}: missing key '{key}' ({len(set(expected) - set(sd))} missing in all)")
+    if kind == "shape":
+        raise TeacherFileError(f"{where}: key '{key}' has shape {list(got)}, expected {list(want)}")
     extra = [k for k in sd if k not in expected]
-    if extra:
-        raise TeacherFileError(f"{where}: unexpected key '{extra[0]}' ({len(extra)} unexpected in all)")
+    raise TeacherFileError(f"{where}: unexpected key '{key}' ({len(extra)} unexpected in all)")
 
 
 def load_checked(module: nn.Module, path: Path) -> None:
