@@ -6,11 +6,14 @@
 Baseline step: the student modules' own forward (1x1 convolutions on NCHW maps, as the official code), the official
 loss, backward and an Adam step, batch 1 (the issue's reference: ~3.1 s per example for the body morpher).
 Candidate: distiller.student_train (pixel-major GEMMs, split first layers, low-resolution mixing, ω0 folded).
-Quality: the largest difference between the two forwards' outputs and the relative gradient difference.
+Quality: PSNR and the largest difference between the two forwards' outputs. The batch-8 body step is also timed in
+fresh processes with large tensors on 4 KB pages and on transparent huge pages (the distiller's default).
 """
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,6 +29,7 @@ from distiller.teacher.teacher import TeacherPoser
 from distiller.train import body_loss, face_loss
 from distiller.targets import BodyTargets
 from tha4bridge.demo import demo_face_mask
+from tha4bridge.imaging import psnr
 from tha4bridge.student import BodyMorpher, FaceMorpher
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,6 +55,23 @@ def step_body(forward, params, image, pose, t):
     opt.zero_grad()
     loss.backward()
     opt.step()
+
+
+def _body8_in_subprocess(thp: str) -> float:
+    """Best of 3 batch-8 body steps in a fresh process with THP_MEM_ALLOC_ENABLE=thp (read once, at start)."""
+    env = {**os.environ, "THP_MEM_ALLOC_ENABLE": thp, "PYTHONPATH": str(Path(__file__).resolve().parent)}
+    out = subprocess.run([sys.executable, "-c", "from bench_distill import body8_step; print(body8_step())"],
+                         env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
+
+
+def body8_step(repeats: int = 3) -> float:
+    """Seconds for one batch-8 step of the official-size body student with demo-teacher targets (best of N)."""
+    torch.manual_seed(0)
+    body, demo = BodyMorpher(), make_targets("demo", "", "cpu")
+    poses8 = torch.rand(8, 45)
+    bt = demo.body(poses8)
+    return timed(lambda: step_body(TrainableBody(body), body.parameters(), bt.input, poses8, bt), repeats)
 
 
 def timed(fn, repeats: int) -> float:
@@ -83,19 +104,21 @@ def main():
     target = torch.rand(1, 4, 128, 128) * 2 - 1
     base_f = timed(lambda: step_face(face, face.parameters(), pose, target, mask), args.repeats)
     fast_f = timed(lambda: step_face(TrainableFace(face), face.parameters(), pose, target, mask), args.repeats)
-    diff_f = (face(pose) - TrainableFace(face)(pose)).abs().max().item()
+    with torch.no_grad():
+        a, b = face(pose), TrainableFace(face)(pose)
     print(f"  face morpher: baseline {base_f:.3f} s/example, ours {fast_f:.3f} s/example, ratio "
-          f"{fast_f / base_f:.2f}; forward max |Δ| {diff_f:.1e}")
+          f"{fast_f / base_f:.2f}; forward PSNR {psnr(b, a):.1f} dB, max |Δ| {(a - b).abs().max().item():.1e}")
 
     body = BodyMorpher()
     t = BodyTargets(image, torch.rand(1, 4, 512, 512) * 2 - 1, torch.rand(1, 4, 512, 512) * 2 - 1,
                     torch.zeros(1, 2, 512, 512))
     base_b = timed(lambda: step_body(body, body.parameters(), image, pose, t), args.repeats)
     fast_b = timed(lambda: step_body(TrainableBody(body), body.parameters(), image, pose, t), args.repeats)
-    a, b = body(image, pose), TrainableBody(body)(image, pose)
+    with torch.no_grad():
+        a, b = body(image, pose), TrainableBody(body)(image, pose)
     diff_b = max((x - y).abs().max().item() for x, y in zip(a, b))
     print(f"  body morpher: baseline {base_b:.3f} s/example, ours {fast_b:.3f} s/example, ratio "
-          f"{fast_b / base_b:.2f}; forward max |Δ| {diff_b:.1e}")
+          f"{fast_b / base_b:.2f}; forward PSNR {psnr(b[0], a[0]):.1f} dB (blended), max |Δ| {diff_b:.1e}")
 
     # quick: one real batch-8 step of each stage from the demo teacher (targets included).
     demo = make_targets("demo", "", "cpu")
@@ -107,6 +130,9 @@ def main():
         step_body(TrainableBody(body), body.parameters(), bt.input, poses8, bt)
 
     quick_body = timed(body8, 1) / 8
+    pages = {value: _body8_in_subprocess(value) for value in ("0", "1")}
+    print(f"batch-8 body step (demo teacher), large tensors on 4 KB pages {pages['0']:.1f} s, on transparent huge "
+          f"pages {pages['1']:.1f} s (the distiller's default): ratio {pages['1'] / pages['0']:.2f}")
     qf, qb = BUDGETS["quick"]
     print(f"quick budget ({qf} face + {qb} body examples, demo teacher, batch 8): face {1 / quick_face:.2f} "
           f"examples/s, body {1 / quick_body:.2f} examples/s → about {(qf * quick_face + qb * quick_body) / 60:.1f} "

@@ -4,7 +4,7 @@
 
 Baseline: the official way of running it — NCHW float32 under no_grad, one pose at a time, the eyebrow
 decomposer cached (the official poser caches it too): our `exact` mode, which reproduces the official outputs.
-Candidate: `bf16` (channels-last + bfloat16 autocast for convolutions and matmuls: AMX on this Xeon; warps in
+Candidate: `bf16` (channels-last + bfloat16 autocast for convolutions and matmuls: pays off only with AMX, on recent Xeons; warps in
 float32), under inference_mode. Quality: PSNR of each mode's final image against the baseline.
 
 Weights: the deterministic synthetic weights of ../shared/fixtures/tha4/reference/teacher_synthetic when present
