@@ -159,6 +159,7 @@ def test_csharp_decodes_protocol_vectors(core_tests, tmp_path):
                (e["transport"], e["alpha"] == "premultiplied", e["pose_source"]), v.name
         assert (h["path"], h["slot"], h["offset"]) == (e.get("path"), e.get("slot", -1), e.get("offset", -1)), v.name
         assert (h["t_pose"], h["t_published"]) == (e["t_pose"], e["t_published"]), v.name
+        assert h["pose"] == e["pose"] and len(h["pose"]) == 45, v.name  # since protocol 1.1
 
 
 def test_csharp_reads_ring_header_vector(core_tests, tmp_path):

@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from distiller.poses import load_pose_file
 from tha4bridge.client import Control, ControlError, FrameSubscriber, ProtocolMismatch
+from tha4bridge.pose import PARAMETER_NAMES
 from tha4bridge.transport.ring import ring_dir
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -145,6 +147,9 @@ def test_set_pose_wink_changes_the_eye_region_only(shm_daemon):
         after = frame_matching(sub, lambda f: f.header["pose_source"] == "control" and f.header["t_pose"] >= t)
     pose = ctl.get_pose("demo")
     assert pose["source"] == "control" and pose["pose"]["eye_wink_left"] == 1.0
+    shown = dict(zip(PARAMETER_NAMES, after.header["pose"]))  # the header says what the frame shows (1.1)
+    assert (shown["eye_wink_left"], shown["eye_wink_right"]) == (1.0, 1.0)
+    assert dict(zip(PARAMETER_NAMES, before.header["pose"]))["eye_wink_left"] == 0.0
     assert pose["hold_remaining"] == -1.0  # hold 0 = until release
     diff = np.abs(before.pixels.astype(int) - after.pixels.astype(int)).sum(-1)
     rows, cols = np.nonzero(diff)
@@ -344,13 +349,22 @@ def test_snapshot_and_record_commands(shm_daemon, tmp_path):
     with Image.open(png) as im:
         assert im.size == (512, 512) and im.mode == "RGBA"
     out = tmp_path / "rec"
-    r = subprocess.run([sys.executable, "-m", "tha4bridge.cli", "record", "--out", str(out), "--seconds", "2",
-                        "--frames", shm_daemon.frames, "--stream", "demo"], capture_output=True, text=True,
-                       timeout=60)
+    shm_daemon.ctl.set_pose("demo", {"mouth_aaa": 0.75, "head_x": -0.5}, hold=0)
+    try:
+        r = subprocess.run([sys.executable, "-m", "tha4bridge.cli", "record", "--out", str(out), "--seconds", "2",
+                            "--frames", shm_daemon.frames, "--stream", "demo"], capture_output=True, text=True,
+                           timeout=60)
+    finally:
+        shm_daemon.ctl.call("release", stream="demo")
     assert r.returncode == 0, r.stdout + r.stderr
     headers = json.loads((out / "headers.json").read_text())["frames"]
     assert len(headers) >= 2 and all((out / h["file"]).exists() for h in headers)
     assert [h["seq"] for h in headers] == sorted(h["seq"] for h in headers)
+    # A recording is a pose file for the distiller: every frame's pose, as shown.
+    poses = load_pose_file(out / "headers.json")
+    assert poses.shape == (len(headers), len(PARAMETER_NAMES))
+    shown = (poses[:, PARAMETER_NAMES.index("mouth_aaa")] == 0.75) & (poses[:, PARAMETER_NAMES.index("head_x")] == -0.5)
+    assert shown[1:].all(), poses  # the first may be the cached frame from before set_pose
     r = subprocess.run([sys.executable, "-m", "tha4bridge.cli", "watch", "--once", "--control",
                         shm_daemon.control], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "demo" in r.stdout and "twin" in r.stdout, r.stdout + r.stderr

@@ -89,8 +89,9 @@ def synthetic_run():
 # warps by grids of half the image width), so a float32 result depends on the machine's kernels. Our float32 run
 # is 33-72 dB from the exact (float64) result of the very same network, depending on the entry; the official code
 # run here (torch 1.13.1, 2.13 or 2.14) scores the same 35-60 dB against the fixture as ours, and equals ours bit
-# for bit when both use the same transposed-convolution kernel (benchmarks/compare_official_teacher.py). The fixture therefore holds one machine's float32 rounding, and no float32 implementation can be
-# held to 60 dB on every entry of it elsewhere. What is machine-independent is the exact computation: run in
+# for bit when both use the same transposed-convolution kernel (benchmarks/compare_official_teacher.py). The
+# fixture therefore holds one machine's float32 rounding, and no float32 implementation can be held to 60 dB on
+# every entry of it elsewhere. What is machine-independent is the exact computation: run in
 # float64, our network must land as close to the fixture as float32 arithmetic itself gets (our float32 vs our
 # float64, measured in the same test). A wrong architecture detail or data flow scores 6-30 dB there.
 EXACT_POSE = 1  # the hand-set pose: eyebrows, a wink, mouth, iris and every rotation at once

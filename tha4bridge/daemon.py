@@ -404,7 +404,7 @@ class Daemon:
             rgba = to_rgba8(frames, premultiplied=items[0][0].alpha == "premultiplied").cpu()
             t_end = time.time()
             for i, (s, _, t_pose, source, version, _, changed) in enumerate(items):
-                self._publish(s, rgba[i].numpy(), t_pose, t_start, t_end, source, changed)
+                self._publish(s, rgba[i].numpy(), poses[i], t_pose, t_start, t_end, source, changed)
                 s.rendered_version = version
 
     def _with_breathing(self, pose: np.ndarray, explicit: bool) -> np.ndarray:
@@ -420,14 +420,14 @@ class Daemon:
             p[BREATHING] = 0.5 - 0.5 * math.cos(2.0 * math.pi * (time.monotonic() - self.started_mono) / period)
         return p
 
-    def _publish(self, s: Stream, pixels: np.ndarray, t_pose: float, t_start: float, t_end: float,
-                 source: str, changed: bool) -> None:
+    def _publish(self, s: Stream, pixels: np.ndarray, pose: np.ndarray, t_pose: float, t_start: float,
+                 t_end: float, source: str, changed: bool) -> None:
         header = {"proto": PROTO_MAJOR, "proto_minor": PROTO_MINOR, "stream": s.name, "seq": 0,
                   "generation": 0, "width": pixels.shape[1], "height": pixels.shape[0],
                   "stride": pixels.shape[1] * 4, "format": "rgba8", "alpha": s.alpha, "color_space": "srgb",
                   "transport": self.config.transport, "size": pixels.nbytes,
                   "t_pose": t_pose, "t_render_start": t_start, "t_render_end": t_end, "t_published": 0.0,
-                  "pose_source": source}
+                  "pose_source": source, "pose": pose.tolist()}
         if s.ring is not None:
             seq, slot, view = s.ring.begin()
             np.copyto(view, pixels, casting="no")

@@ -20,11 +20,16 @@ HERE = Path(__file__).resolve().parent
 GENERATION = 0x0102030405060708
 T0 = 1764044000.5  # a float64 with an exact binary value
 
-FRAME_SHM = {"proto": 1, "proto_minor": 0, "stream": "demo", "seq": 7, "generation": GENERATION,
+# The pose a frame shows (since 1.1): 45 floats in parameter order; here a wink, an open mouth and a head turn.
+POSE = [0.0] * len(PARAMETER_NAMES)
+for name, value in {"eye_wink_left": 1.0, "mouth_aaa": 0.5, "head_x": -0.25, "breathing": 0.75}.items():
+    POSE[PARAMETER_NAMES.index(name)] = value
+
+FRAME_SHM = {"proto": 1, "proto_minor": 1, "stream": "demo", "seq": 7, "generation": GENERATION,
              "width": 512, "height": 512, "stride": 2048, "format": "rgba8", "alpha": "straight",
              "color_space": "srgb", "transport": "shm", "size": 1048576,
              "t_pose": T0, "t_render_start": T0 + 0.001953125, "t_render_end": T0 + 0.03125,
-             "t_published": T0 + 0.03173828125, "pose_source": "tracker:vmc",
+             "t_published": T0 + 0.03173828125, "pose_source": "tracker:vmc", "pose": POSE,
              "path": "/dev/shm/tha4bridge-4242-demo.ring", "slot": 2, "offset": 2101248}
 FRAME_INLINE = {k: v for k, v in FRAME_SHM.items() if k not in ("path", "slot", "offset")}
 FRAME_INLINE.update(transport="inline", alpha="premultiplied", generation=0, pose_source="control")
@@ -37,14 +42,14 @@ MSGPACK = {
     "frame_header_shm": FRAME_SHM,
     "frame_header_inline": FRAME_INLINE,
     "control_hello_request": {"cmd": "hello", "id": 1, "proto": 1, "client": "unity"},
-    "control_hello_reply": {"ok": True, "proto": 1, "proto_minor": 0, "version": "0.1.0", "pid": 4242,
+    "control_hello_reply": {"ok": True, "proto": 1, "proto_minor": 1, "version": "0.1.0", "pid": 4242,
                             "control": "tcp://127.0.0.1:5590", "frames": "tcp://127.0.0.1:5591",
                             "transport": "shm", "streams": [STREAM], "parameter_names": list(PARAMETER_NAMES),
                             "trackers": {"vmc": 39539, "ifm": 49983}, "shm_dir": "/dev/shm", "id": 1},
     "control_set_pose_request": {"cmd": "set_pose", "id": 2, "stream": "demo",
                                  "pose": {"eye_wink_left": 1.0, "head_x": -0.25}, "hold": 5.0},
     "control_set_pose_reply": {"ok": True, "stream": ["demo"], "applied": 2, "hold": 5.0, "id": 2},
-    "control_version_refusal": {"ok": False, "code": "version", "proto": 1, "proto_minor": 0,
+    "control_version_refusal": {"ok": False, "code": "version", "proto": 1, "proto_minor": 1,
                                 "error": "this daemon speaks tha4bridge protocol 1.x; the client asked for 2",
                                 "id": 3},
     "control_unknown_command_reply": {"ok": False, "code": "unknown_command", "error": "unknown command 'dance'",

@@ -117,8 +117,16 @@ namespace Tha4Bridge.Tests
                     + ", \"transport\": " + Json.Str(h.Transport) + ", \"premultiplied\": " + (h.Premultiplied ? "true" : "false")
                     + ", \"pose_source\": " + Json.Str(h.PoseSource) + ", \"path\": " + (h.Path == null ? "null" : Json.Str(h.Path))
                     + ", \"slot\": " + h.Slot + ", \"offset\": " + h.Offset + ", \"t_pose\": " + D(h.TPose)
-                    + ", \"t_published\": " + D(h.TPublished) + "}");
+                    + ", \"t_published\": " + D(h.TPublished) + ", \"pose\": " + Floats(h.Pose) + "}");
             }
+        }
+
+        static string Floats(float[] values)
+        {
+            if (values == null) return "null";
+            var parts = new string[values.Length];
+            for (int i = 0; i < values.Length; i++) parts[i] = D(values[i]);
+            return "[" + string.Join(", ", parts) + "]";
         }
 
         static void Ring(string path)
@@ -202,6 +210,7 @@ namespace Tha4Bridge.Tests
             Check.Equal("srgb", h.ColorSpace, "color_space");
             Check.Equal((long)512 * 512 * 4, h.Size, "size");
             Check.Equal(shm ? "shm" : "inline", h.Transport, "transport");
+            Check.That(h.Pose != null && h.Pose.Length == 45, "pose: 45 parameters (protocol 1.1)");
             Check.That(h.TRenderStart <= h.TRenderEnd && h.TRenderEnd <= h.TPublished, "t_render_start <= t_render_end <= t_published");
             Check.That(Math.Abs(h.TPublished - (DateTime.UtcNow - new DateTime(1970, 1, 1)).TotalSeconds) < 30, "t_published is wall-clock seconds");
             Check.That(h.PoseSource == "idle" || h.PoseSource == "control" || h.PoseSource.StartsWith("tracker:"), "pose_source '" + h.PoseSource + "'");

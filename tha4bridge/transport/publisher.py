@@ -11,7 +11,7 @@ import msgpack
 import zmq
 
 PROTO_MAJOR = 1
-PROTO_MINOR = 0
+PROTO_MINOR = 1  # 1.1: frame headers carry the `pose` they show
 SNDHWM = 4
 
 

@@ -25,6 +25,8 @@ namespace Tha4Bridge
         public long Offset = -1;
         public double TPose, TRenderStart, TRenderEnd, TPublished;
         public string PoseSource;
+        /// <summary>The 45 THA4 parameters this frame shows, in protocol order (protocol 1.1+; null before).</summary>
+        public float[] Pose;
         public int ProtoMinor;
         /// <summary>True when the rows were flipped bottom-up during the copy (Unity's texture order).</summary>
         public bool RowsFlipped;
@@ -69,6 +71,7 @@ namespace Tha4Bridge
             h.TRenderEnd = OptDouble(map, "t_render_end");
             h.TPublished = OptDouble(map, "t_published");
             h.PoseSource = OptStr(map, "pose_source", "");
+            h.Pose = OptFloats(map, "pose");
             return h;
         }
 
@@ -104,6 +107,21 @@ namespace Tha4Bridge
         {
             object o;
             return map.TryGetValue(key, out o) && o is string ? (string)o : fallback;
+        }
+
+        static float[] OptFloats(Dictionary<object, object> map, string key)
+        {
+            object o;
+            var list = map.TryGetValue(key, out o) ? o as List<object> : null;
+            if (list == null) return null;
+            var values = new float[list.Count];
+            for (int i = 0; i < values.Length; i++)
+            {
+                double v;
+                if (!MsgPack.TryGetDouble(list[i], out v)) return null;  // ill-typed: treated as absent
+                values[i] = (float)v;
+            }
+            return values;
         }
 
         static double OptDouble(Dictionary<object, object> map, string key)
