@@ -66,12 +66,15 @@ def _body8_in_subprocess(thp: str) -> float:
 
 
 def body8_step(repeats: int = 3) -> float:
-    """Seconds for one batch-8 step of the official-size body student with demo-teacher targets (best of N)."""
+    """Seconds for one batch-8 step of the official-size body student, demo-teacher targets included (best of N)."""
     torch.manual_seed(0)
-    body, demo = BodyMorpher(), make_targets("demo", "", "cpu")
-    poses8 = torch.rand(8, 45)
-    bt = demo.body(poses8)
-    return timed(lambda: step_body(TrainableBody(body), body.parameters(), bt.input, poses8, bt), repeats)
+    body, demo, poses8 = BodyMorpher(), make_targets("demo", "", "cpu"), torch.rand(8, 45)
+
+    def step():
+        bt = demo.body(poses8)
+        step_body(TrainableBody(body), body.parameters(), bt.input, poses8, bt)
+
+    return timed(step, repeats)
 
 
 def timed(fn, repeats: int) -> float:
@@ -124,12 +127,7 @@ def main():
     demo = make_targets("demo", "", "cpu")
     poses8 = torch.rand(8, 45)
     quick_face = timed(lambda: step_face(TrainableFace(face), face.parameters(), poses8, demo.face(poses8), mask), 1) / 8
-
-    def body8():
-        bt = demo.body(poses8)
-        step_body(TrainableBody(body), body.parameters(), bt.input, poses8, bt)
-
-    quick_body = timed(body8, 1) / 8
+    quick_body = body8_step(1) / 8
     pages = {value: _body8_in_subprocess(value) for value in ("0", "1")}
     print(f"batch-8 body step (demo teacher), large tensors on 4 KB pages {pages['0']:.1f} s, on transparent huge "
           f"pages {pages['1']:.1f} s (the distiller's default): ratio {pages['1'] / pages['0']:.2f}")

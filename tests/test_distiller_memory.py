@@ -1,6 +1,7 @@
 """The distiller's large CPU tensors sit on transparent huge pages (see distiller/__init__.py for why)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ for line in open('/proc/self/smaps_rollup'):
                     reason="this kernel has transparent huge pages switched off")
 def test_a_large_tensor_lands_on_huge_pages_in_a_distiller_process():
     def huge_mb(env_value: str | None) -> int:
-        env = {k: v for k, v in __import__("os").environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+        env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
         if env_value is not None:
             env["THP_MEM_ALLOC_ENABLE"] = env_value
         out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True)

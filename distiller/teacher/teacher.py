@@ -233,8 +233,8 @@ class TeacherPoser(Poser):
             p = pose[start:start + self.chunk]
             with self._autocast():
                 out = step(self._batch_image(len(p)), p, self._decomposition(len(p)))
-            parts.append(_float32(out) if self.mode == "bf16" else out)
-        return parts[0] if len(parts) == 1 else _concat(parts)
+            parts.append(out)
+        return _join(parts)
 
     def _render(self, pose: torch.Tensor) -> torch.Tensor:
         return self.outputs(pose).final
@@ -243,28 +243,19 @@ class TeacherPoser(Poser):
         return {**super().describe(), "networks": list(NETWORKS), "mode": self.mode}
 
 
-def _concat(parts: list):
-    """TeacherOutputs/FaceOutputs of consecutive pose chunks → one, every tensor joined along the batch."""
-    first = parts[0]
-    joined = {}
-    for name, value in vars(first).items():
+def _join(parts: list):
+    """TeacherOutputs/FaceOutputs of consecutive pose chunks → one, every tensor joined along the batch as float32
+    (bf16 autocast leaves some in bfloat16). A single float32 part comes back as it is, nothing copied."""
+    def tensor(ts) -> torch.Tensor:
+        return ts[0].float() if len(ts) == 1 else torch.cat([t.float() for t in ts])
+
+    fields = {}
+    for name, value in vars(parts[0]).items():
         values = [vars(p)[name] for p in parts]
         if isinstance(value, torch.Tensor):
-            joined[name] = torch.cat(values)
+            fields[name] = tensor(values)
         elif isinstance(value, list):
-            joined[name] = [torch.cat(ts) for ts in zip(*values)]
-        else:  # a nested FaceOutputs
-            joined[name] = _concat(values)
-    return type(first)(**joined)
-
-
-def _float32(out):
-    """Every tensor of a TeacherOutputs/FaceOutputs as float32 (autocast leaves some in bfloat16)."""
-    for name, value in vars(out).items():
-        if isinstance(value, torch.Tensor):
-            setattr(out, name, value.float())
-        elif isinstance(value, list):
-            setattr(out, name, [t.float() for t in value])
-        elif isinstance(value, FaceOutputs):
-            _float32(value)
-    return out
+            fields[name] = [tensor(ts) for ts in zip(*values)]
+        else:  # the nested FaceOutputs
+            fields[name] = _join(values)
+    return type(parts[0])(**fields)
