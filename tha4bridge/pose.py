@@ -37,17 +37,35 @@ UPPER = np.ones(NUM_PARAMETERS, dtype=np.float32)
 # Neutral is all zeros (the official UI shows mouth_aaa = 1.0 as a slider default; the models' rest pose is 0).
 NEUTRAL = np.zeros(NUM_PARAMETERS, dtype=np.float32)
 
-# Which slices the networks read (facts §0).
-EYEBROW = slice(0, 12)
-EYE = slice(12, 24)
-IRIS_SMALL = slice(24, 26)
-MOUTH = slice(26, 37)
-IRIS_ROTATION = slice(37, 39)
-HEAD_NECK = slice(39, 42)
-BODY = slice(42, 44)
-BREATHING = 44
-FACE_INPUT = slice(0, 39)  # student face morpher
-ROTATION_INPUT = slice(39, 45)  # teacher body morpher / upscaler
+
+def _span(first: str, last: str) -> slice:
+    return slice(INDEX[first], INDEX[last] + 1)
+
+
+# The vector's layout, written once (protocols/tha4_model.md, "The pose vector"). Everything that addresses
+# parameters by position — trackers, the daemon, the teacher, the distiller, checks — imports these.
+EYEBROW = _span("eyebrow_troubled_left", "eyebrow_serious_right")  # 0:12, the teacher's eyebrow combiner
+EYE = _span("eye_wink_left", "eye_raised_lower_eyelid_right")  # 12:24
+IRIS_SMALL = _span("iris_small_left", "iris_small_right")  # 24:26
+MOUTH = _span("mouth_aaa", "mouth_smirk")  # 26:37
+IRIS_ROTATION = _span("iris_rotation_x", "iris_rotation_y")  # 37:39
+HEAD_NECK = _span("head_x", "neck_z")  # 39:42
+BODY = _span("body_y", "body_z")  # 42:44
+BREATHING = INDEX["breathing"]  # 44
+# Which slice each network reads.
+FACE_INPUT = slice(0, IRIS_ROTATION.stop)  # student face morpher: expressions and iris, 39 values
+TEACHER_FACE_INPUT = slice(EYE.start, IRIS_ROTATION.stop)  # teacher face morpher: 27 values, no eyebrows
+ROTATION_INPUT = slice(HEAD_NECK.start, NUM_PARAMETERS)  # teacher body morpher / upscaler: 6 values
+# Groups a user names (tracker per-group sources, OSC): index arrays, since "iris" is two separate spans.
+GROUPS: dict[str, np.ndarray] = {
+    "brows": np.arange(EYEBROW.start, EYEBROW.stop),
+    "eyes": np.arange(EYE.start, EYE.stop),
+    "iris": np.r_[IRIS_SMALL.start:IRIS_SMALL.stop, IRIS_ROTATION.start:IRIS_ROTATION.stop],
+    "mouth": np.arange(MOUTH.start, MOUTH.stop),
+    "head": np.arange(HEAD_NECK.start, HEAD_NECK.stop),
+    "body": np.arange(BODY.start, BODY.stop),
+}
+assert (FACE_INPUT, TEACHER_FACE_INPUT, ROTATION_INPUT) == (slice(0, 39), slice(12, 39), slice(39, 45))
 
 
 @dataclass
