@@ -1,8 +1,10 @@
 """TrackerHub: every tracker receiver, which one drives the pose, and the living idle around them.
 
-Receivers run on their own threads and publish finished per-source poses here (mapped, calibrated, smoothed).
-`current()` picks the driving source by policy, blends the idle motion in when tracking is lost, adds
-breathing, applies the /tha4/ parameter overlay, and returns a pose the renderer can use as is.
+Receivers run on their own threads and publish finished per-source poses here (mapped, calibrated, smoothed),
+and each publish calls the listeners (the daemon's scheduler wakes there). `current()` picks the driving
+source by policy, blends the animator's idle motion in when tracking is lost, adds the animator's breathing,
+applies the /tha4/ parameter overlay, and returns the pose. It only reads: calling it from any thread, any
+number of times, changes nothing.
 
 Policies:
 - "last-active": the live source that most recently started delivering drives (start a new tracker and it
@@ -20,31 +22,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..pose import LOWER, UPPER
+from ..animator import Animator
+from ..defaults import IFM_PORT, TRACKER_HOST, VMC_PORT
+from ..pose import BREATHING, GROUPS
 from .calibration import CalibrationStore
 from .filters import SmoothingConfig
-from .idle import BREATHING, IdleConfig, IdleMotion, LostEnvelope
-from .ifacialmocap import DEFAULT_PORT as IFM_PORT
+from .idle import IdleConfig, LostEnvelope
 from .ifacialmocap import IFacialMocapReceiver
 from .mapping import MappingConfig
-from .names import face_warnings
 from .osc import silence_python_osc_warnings
 from .osc_params import OscParamReceiver, OscParamState
 from .pipeline import SourcePipeline
 from .settings import TrackerSettings, load_settings
-from .vmc import DEFAULT_PORT as VMC_PORT
 from .vmc import VmcReceiver
 
 SOURCES = ("vmc", "ifacialmocap")
 POLICIES = ("last-active", "priority", "per-stream")
-GROUPS: dict[str, np.ndarray] = {
-    "brows": np.arange(0, 12),
-    "eyes": np.arange(12, 24),
-    "iris": np.array([24, 25, 37, 38]),
-    "mouth": np.arange(26, 37),
-    "head": np.arange(39, 42),
-    "body": np.arange(42, 44),
-}
 
 
 @dataclass
@@ -59,7 +52,7 @@ class TrackerConfig:
     # for everything OSC); another number opens a socket of its own; None disables it.
     osc_param_port: int | None = VMC_PORT
     osc_param_timeout: float = 0.0  # s after the last /tha4/ message before the overlay lapses; 0 = never
-    host: str = "0.0.0.0"  # trackers listen where phones can reach them
+    host: str = TRACKER_HOST  # trackers listen where phones can reach them
     mapping_file: str | None = None  # TOML (or YAML) with [mapping], [smoothing], [idle]
     policy: str = "last-active"  # or "priority", "per-stream"
     priority: tuple[str, ...] = SOURCES
@@ -115,7 +108,7 @@ class _Source:
 
 
 class TrackerHub:
-    def __init__(self, config: TrackerConfig):
+    def __init__(self, config: TrackerConfig, animator: Animator | None = None):
         config.check()
         self.config = config
         self.settings = config.settings()
@@ -129,14 +122,16 @@ class TrackerHub:
         self._cond = threading.Condition()  # an RLock: notify_all's ownership check is one C call
         self._sources = {name: _Source() for name in SOURCES}
         self._overlay: tuple[np.ndarray, np.ndarray, float] | None = None
-        self._seq = 0
-        self._seen_seq = 0
-        now = time.time()
-        self._idle = IdleMotion(s.idle, now)
+        self.seq = 0  # counts publishes (poses and overlay changes)
+        self._listeners: list = []
+        # The one clock of time-driven motion; the daemon passes its own so control poses breathe in phase.
+        self.animator = animator or Animator(s.idle)
         self._envelope = LostEnvelope(s.idle)
-        self._held: np.ndarray | None = None  # the last driving pose, held and eased out when tracking is lost
-        self._driver: str | None = None
         self._streams = {g: src for g, src in config.streams.items()}
+
+    def add_listener(self, fn) -> None:
+        """`fn()` is called on a receiver thread after every publish (no lock held): wake a render loop."""
+        self._listeners.append(fn)
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -194,25 +189,43 @@ class TrackerHub:
         lost_after = self.settings.idle.lost_after
         with self._cond:
             rec = self._sources[name]
-            if fresh_at is not None and (rec.fresh_at is None or fresh_at - rec.fresh_at > lost_after):
-                rec.activated_at = fresh_at  # (re)started delivering
+            if fresh_at is not None:
+                if not self._live(fresh_at):  # tracking (re)starts: the envelope eases back from here
+                    self._envelope.started(fresh_at, self._last_fresh())
+                if rec.fresh_at is None or fresh_at - rec.fresh_at > lost_after:
+                    rec.activated_at = fresh_at  # this source (re)started delivering
             rec.pose, rec.received_at = pose, t
             if fresh_at is not None:
                 rec.fresh_at = fresh_at
-            self._seq += 1
-            self._cond.notify_all()
+            self._published()
 
     def _publish_overlay(self, values: np.ndarray, mask: np.ndarray, t: float | None) -> None:
         with self._cond:
             self._overlay = (values, mask, time.time() if t is None else t)
-            self._seq += 1
-            self._cond.notify_all()
+            self._published()
 
-    # -- for the render loop -------------------------------------------------------------------------------
+    def _published(self) -> None:
+        """Under the lock: count, wake waiters, and call the listeners once the lock is released."""
+        self.seq += 1
+        self._cond.notify_all()
+        if self._listeners:
+            # An RLock held once: release it around the calls so a listener may take other locks freely.
+            self._cond.release()
+            try:
+                for fn in self._listeners:
+                    fn()
+            finally:
+                self._cond.acquire()
+
+    # -- reading (any thread, no side effects) -------------------------------------------------------------
     def _live(self, now: float) -> dict[str, _Source]:
         lost_after = self.settings.idle.lost_after
         return {n: r for n, r in self._sources.items()
                 if r.pose is not None and r.fresh_at is not None and now - r.fresh_at < lost_after}
+
+    def _last_fresh(self) -> float | None:
+        times = [r.fresh_at for r in self._sources.values() if r.fresh_at is not None]
+        return max(times) if times else None
 
     def _choose(self, live: dict[str, _Source]) -> str | None:
         if not live:
@@ -224,75 +237,66 @@ class TrackerHub:
             return None
         return max(live, key=lambda n: live[n].activated_at)
 
+    def _held(self) -> np.ndarray | None:
+        """With no live source: the pose of the source that delivered last (the one that drove at the end)."""
+        recs = [r for r in self._sources.values() if r.pose is not None and r.fresh_at is not None]
+        return max(recs, key=lambda r: r.fresh_at).pose if recs else None
+
     def current(self) -> TrackedPose:
         now = time.time()
         with self._cond:
             live = self._live(now)
             driver = self._choose(live)
-            if driver is not None:
-                self._held = live[driver].pose
-            self._driver = driver
-            w = self._envelope.update(now, driver is not None)
-            idle = self._idle.pose(now)
-            if self._held is None or w >= 1.0:
+            held = live[driver].pose if driver is not None else self._held()
+            w = self._envelope.weight(now, self._last_fresh())
+            idle = self.animator.idle_pose(now)
+            if held is None or w >= 1.0:
                 pose = idle
             elif w <= 0.0:
-                pose = self._held.copy()
+                pose = held.copy()
             else:
-                pose = self._held * (1.0 - w) + idle * w
+                pose = held * (1.0 - w) + idle * w
             pose[BREATHING] = idle[BREATHING]  # trackers never send breathing; it is always alive
-            if self._streams:
-                for group, src in self._streams.items():
-                    if src in live and src != driver:
-                        pose[GROUPS[group]] = live[src].pose[GROUPS[group]]
+            for group, src in self._streams.items():
+                if src in live and src != driver:
+                    pose[GROUPS[group]] = live[src].pose[GROUPS[group]]
             received_at = live[driver].received_at if driver is not None else now
             source = driver or "idle"
-            overlay = self._overlay
             overlay_on = False
-            if overlay is not None and overlay[1].any():
+            if self._overlay is not None and self._overlay[1].any():
+                values, mask, t_overlay = self._overlay
                 timeout = self.config.osc_param_timeout
-                if timeout <= 0 or now - overlay[2] < timeout:
-                    values, mask, t_overlay = overlay
+                if timeout <= 0 or now - t_overlay < timeout:
                     pose = np.where(mask, values, pose)
                     overlay_on = True
                     source = "osc-params" if driver is None else f"{driver}+osc-params"
                     if driver is None or t_overlay > received_at:
                         received_at = t_overlay
-            self._seen_seq = self._seq
-        pose = pose.astype(np.float32, copy=False)
-        if not np.isfinite(pose.sum()):
-            pose = np.nan_to_num(pose, nan=0.0, posinf=0.0, neginf=0.0)
-        pose = np.clip(pose, LOWER, UPPER)
-        return TrackedPose(pose, source, received_at, driver is not None or overlay_on)
+        # Every term is in range already (mapped and clamped per source, convex blends, clamped overlay); the
+        # render path sanitizes once where the pose enters it (Poser.prepare) and counts what it repaired.
+        return TrackedPose(pose.astype(np.float32, copy=False), source, received_at, driver is not None or overlay_on)
 
-    def wait(self, timeout: float) -> bool:
-        """Block until a pose newer than the one the last `current()` returned arrives, or `timeout` passes."""
+    def wait(self, timeout: float, after: int | None = None) -> bool:
+        """Block until `seq` differs from `after` (default: its value now), or `timeout` passes."""
         with self._cond:
-            if self._seq != self._seen_seq:
-                return True
-            return self._cond.wait_for(lambda: self._seq != self._seen_seq, timeout)
+            seen = self.seq if after is None else after
+            return self._cond.wait_for(lambda: self.seq != seen, timeout)
 
     def stats(self) -> dict:
         now = time.time()
         with self._cond:
-            live = sorted(self._live(now))
-            driver = self._choose(self._live(now))
+            live = self._live(now)
+            driver = self._choose(live)
             overlay = self._overlay
         receivers = {}
         for name, r in self.receivers.items():
-            s = r.stats()
-            s["live"] = name in live or (name == "osc-params" and overlay is not None and bool(overlay[1].any()))
-            receivers[name] = s
-        if "vmc" in self.receivers:
-            v = self.receivers["vmc"]
-            receivers["vmc"].update(ignored=v.ignored, messages=v.messages, tracking_ok=v.state.tracking_ok,
-                                    perfect_sync=v.state.perfect_sync, templates=sum(
-                                        1 for t in v._templates.values() if t is not None),
-                                    warnings=face_warnings(v.state.arkit) if v.state.perfect_sync else [])
+            st = r.stats()  # VMC adds its own keys (perfect sync, templates, warnings)
+            st["live"] = name in live or (name == "osc-params" and overlay is not None and bool(overlay[1].any()))
+            receivers[name] = st
         return {
             "receivers": receivers,
             "live_source": driver,
-            "live_sources": live,
+            "live_sources": sorted(live),
             "policy": self.config.policy,
             "ports": dict(self.ports),
             "overlay_parameters": 0 if overlay is None else int(overlay[1].sum()),

@@ -73,11 +73,11 @@ class SourcePipeline:
         if self.gain_offset is not None:
             g, o = self.gain_offset
             p = p * g + o
-            if not np.isfinite(p.sum()):
-                p = np.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0)
-            np.clip(p, LOWER, UPPER, out=p)
-        # Without gain/offset the mapping is in range by construction (finite inputs, clamped formulas); the hub
-        # clamps and zeroes non-finite values again in current() anyway.
+        # A source's pose leaves here finite and in range (the hub blends and passes it on as is): the mapping
+        # is in range by construction for finite inputs, but gains, offsets and hostile packets are not.
+        if not np.isfinite(p.sum()):
+            p = np.nan_to_num(p, nan=0.0, posinf=0.0, neginf=0.0)
+        np.clip(p, LOWER, UPPER, out=p)
         if self.swap is not None:
             p = p[self.swap]
         if self.filter is not None:
