@@ -53,13 +53,18 @@ class Poser(ABC):
             p = p[None]
         return torch.from_numpy(p).to(self.device)
 
-    @torch.inference_mode()
     def render(self, pose) -> torch.Tensor:
         """Render one pose ([45]) or a batch ([N, 45]); returns float32 [N, 4, H, W] (official convention).
 
         The returned tensor may be a view into a buffer reused by the next call: copy it to keep it.
         """
-        return self._render(self.prepare(pose))
+        return self.render_sanitized(self.prepare(pose))
+
+    @torch.inference_mode()
+    def render_sanitized(self, pose: torch.Tensor) -> torch.Tensor:
+        """`render` for a caller that sanitized already (the daemon does, once, where a pose enters its
+        render path): pose is float32 [N, 45] on self.device, finite and in range."""
+        return self._render(pose)
 
     @abstractmethod
     def _render(self, pose: torch.Tensor) -> torch.Tensor:
