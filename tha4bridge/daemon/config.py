@@ -1,0 +1,52 @@
+"""`serve`'s options as one dataclass, checked before anything binds or loads."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..defaults import CONTROL_ENDPOINT, FRAMES_ENDPOINT, IDLE_FPS, IFM_PORT, TRACKER_HOST, VMC_PORT
+from ..transport.ring import ALPHA_MODES, DEFAULT_SLOTS
+from ..transport.sink import TRANSPORTS
+
+
+@dataclass
+class DaemonConfig:
+    students: list[tuple[str | None, str]] = field(default_factory=lambda: [(None, "demo")])
+    device: str = "auto"
+    mode: str = "exact"
+    fps: float | None = None  # never render a stream faster than this
+    idle_fps: float = IDLE_FPS  # re-render an unchanged pose this often (idle motion keeps going)
+    # Seconds per breath for every pose the daemon shows (tracked, idle, control-held); None = the tracker
+    # settings' idle.breathing_rate (20/min, the official 3 s); 0 = no breathing.
+    breathing_period: float | None = None
+    control: str = CONTROL_ENDPOINT
+    frames: str = FRAMES_ENDPOINT
+    transport: str = "shm"
+    alpha: str = "straight"
+    stream_alpha: dict[str, str] = field(default_factory=dict)  # per stream name, overrides `alpha`
+    slots: int = DEFAULT_SLOTS
+    trackers: bool = True
+    vmc_port: int = VMC_PORT
+    ifm_port: int = IFM_PORT
+    ifm_phone: str | None = None
+    tracker_host: str = TRACKER_HOST
+    mapping_file: str | None = None
+    calibration_file: str | None = None  # None: the tracker hub's default (~/.config/tha4bridge/)
+    threads: int | None = None  # torch CPU threads; None = half the cores (see daemon.set_threads)
+
+    def check(self) -> None:
+        """Refuse a bad option with one sentence (ValueError), before any socket or model."""
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"--transport must be shm or inline, got {self.transport!r}")
+        for alpha in (self.alpha, *self.stream_alpha.values()):
+            if alpha not in ALPHA_MODES:
+                raise ValueError(f"--alpha must be straight or premultiplied, got {alpha!r}")
+        p = self.breathing_period
+        if p is not None and not (math.isfinite(p) and p >= 0):
+            raise ValueError(f"--breathing-period must be a number of seconds >= 0 (0 = off), got {p!r}")
+
+    def breathing_rate(self, default: float) -> float:
+        """Breaths per minute for the animator: from --breathing-period when given, else `default`."""
+        if self.breathing_period is None:
+            return default
+        return 60.0 / self.breathing_period if self.breathing_period > 0 else 0.0

@@ -1,0 +1,197 @@
+"""`tha4bridge serve`: poses in (trackers, control socket), RGBA frames out (shm ring + ZeroMQ, or inline).
+
+The daemon only composes parts, each with one job, along the data path:
+  TrackerHub (trackers/)      UDP packets → the tracked pose; wakes the scheduler after every publish
+  Animator (animator.py)      breathing, blinks, sway: the one clock of time-driven motion
+  StreamRegistry (streams.py) the running streams, their control holds, the shared models
+  RenderScheduler (scheduler.py)  which stream is due and the pose it shows → render → the frame sink
+  FrameSink (transport/sink.py)   rings, the ZeroMQ publisher and the frame header
+  ControlServer + commands.py     the control socket → a table of small command functions
+
+Threads:
+- main: the control socket (ControlServer.poll → commands.dispatch) and signals; a reply never waits for a
+  render or a model load.
+- render: RenderScheduler.run, the only thread that renders and writes to the sink (rings, publisher).
+- tracker receivers (the hub's, one per UDP port): parse and map packets, publish them into the hub, and
+  call the scheduler's listener, which marks streams as having a new pose and wakes the render thread.
+- loader: one per `load` command, so a slow model load never stalls other streams or clients.
+
+Locks: one lock, `StreamRegistry.lock`, guards the streams, their control holds and scheduling flags, the
+model cache, the loads in flight and the streams waiting to close. Nobody holds it during a render, a model
+load, a control reply or a hub read (the hub's own lock is released before it calls listeners, and every
+reader takes the tracked pose before taking this lock). The sink's small lock, taken under it when a stream
+opens, is a leaf: nothing is taken under the sink's.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import threading
+import time
+
+import zmq
+
+from ..animator import Animator, MotionConfig
+from ..transport.control import ControlServer, RequestError
+from ..transport.ring import reclaim_stale
+from ..transport.sink import FrameSink
+from .banner import banner
+from .commands import dispatch
+from .config import DaemonConfig
+from .scheduler import Pacing, RenderScheduler
+from .streams import Stream, StreamRegistry, default_stream_name
+
+log = logging.getLogger("tha4bridge.serve")
+
+
+def set_threads(threads: int | None) -> None:
+    # Measured on the 2-core CI box while other processes ran: the demo render took 151 ms with 1 torch
+    # thread and 3.2 s with 2 (OpenMP workers spin-waiting against other busy processes). A streamer's PC
+    # also runs a game and OBS, so by default leave half the cores to them.
+    import torch
+
+    n = threads or max(1, (os.cpu_count() or 2) // 2)
+    torch.set_num_threads(n)
+    log.info("torch CPU threads: %d", n)
+
+
+def _tracker_hub(c: DaemonConfig):
+    """The animator (one clock) and, when tracker input is on, the hub that shares it (not started yet)."""
+    if not c.trackers:
+        motion = MotionConfig()
+        return Animator(dataclasses.replace(motion, breathing_rate=c.breathing_rate(motion.breathing_rate))), None
+    from ..trackers import TrackerConfig, TrackerHub
+
+    # /tha4/ parameter messages share the VMC port.
+    cfg = TrackerConfig(vmc_port=c.vmc_port, ifm_port=c.ifm_port, ifm_phone=c.ifm_phone, osc_param_port=c.vmc_port,
+                        host=c.tracker_host, mapping_file=c.mapping_file, calibration_file=c.calibration_file)
+    idle = cfg.settings().idle  # the [idle] section of the user's settings file
+    animator = Animator(dataclasses.replace(idle, breathing_rate=c.breathing_rate(idle.breathing_rate)))
+    return animator, TrackerHub(cfg, animator=animator)
+
+
+class Daemon:
+    def __init__(self, config: DaemonConfig):
+        config.check()
+        self.config = config
+        self.stop_event = threading.Event()
+        self.started = time.time()
+        self.ctx = zmq.Context()
+        self.lock = threading.Lock()
+        self.sink: FrameSink | None = None
+        self.control: ControlServer | None = None
+        self.registry: StreamRegistry | None = None
+        self.scheduler: RenderScheduler | None = None
+        self.hub = None
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        c = self.config
+        set_threads(c.threads)
+        if c.transport == "shm":
+            for path in reclaim_stale():
+                log.info("reclaimed stale ring file %s (its daemon is gone)", path)
+        self.sink = FrameSink(c.frames, c.transport, c.slots, self.ctx)
+        self.control = ControlServer(c.control, self.ctx)
+        self.registry = StreamRegistry(self.sink, c.device, c.mode, self.lock)
+        animator, self.hub = _tracker_hub(c)
+        self.scheduler = RenderScheduler(self.registry, self.sink, animator, self.hub, Pacing(c.fps, c.idle_fps))
+        for name, spec in c.students:
+            name = name or default_stream_name(spec)
+            self.add_stream(name, spec, c.stream_alpha.get(name, c.alpha))
+        if self.hub is not None:
+            self.hub.add_listener(self.scheduler.on_tracked)
+            self.hub.start()
+        self._spawn(lambda: self.scheduler.run(self.stop_event), "render")
+        print(banner(self.control.endpoint, self.sink.endpoint, c.transport, self.registry.infos(),
+                     dict(self.hub.ports) if self.hub is not None else None), flush=True)
+
+    def add_stream(self, name: str, spec: str, alpha: str) -> Stream:
+        """Load `spec` (or share its loaded model) and start showing it as stream `name` — may take seconds."""
+        poser = self.registry.poser_for(spec)
+        s = self.registry.add(name, spec, poser, alpha)
+        self.scheduler.wake.set()
+        path = s.info(self.sink)["path"]
+        log.info("stream %s: loaded %s (%s on %s)%s", name, spec, type(poser).__name__, poser.device,
+                 f", ring {path}" if path else "")
+        return s
+
+    def _spawn(self, target, name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def serve_forever(self) -> None:
+        """Answer the control socket until `stop_event` (set by signals, `shutdown`), then clean up."""
+        try:
+            while not self.stop_event.is_set():
+                self.control.poll(self.handle, timeout_ms=100)
+        finally:
+            self.close()
+
+    def handle(self, request):
+        return dispatch(self, request)
+
+    def install_signal_handlers(self) -> None:
+        """SIGINT/SIGTERM stop the daemon cleanly; during start-up (loading models) they abort it, and
+        `serve` removes the ring files created so far."""
+        def on_signal(signum, _frame):
+            log.info("received %s, shutting down", signal.Signals(signum).name)
+            self.stop_event.set()
+            if not self._threads:  # still starting: unwind out of the model load
+                raise KeyboardInterrupt
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                signal.signal(sig, on_signal)
+            except (ValueError, OSError):  # not the main thread / platform without it
+                pass
+
+    def close(self) -> None:
+        self.stop_event.set()
+        if self.scheduler is not None:
+            self.scheduler.wake.set()
+        for t in self._threads:
+            t.join(timeout=10.0)
+        if self.hub is not None:
+            try:
+                self.hub.stop()
+            except Exception as e:
+                log.info("tracker hub stop failed: %s", e)
+        if self.control is not None:
+            self.control.poll(self.handle, timeout_ms=0)  # flush deferred replies (e.g. shutdown)
+            self.control.close()
+        if self.registry is not None:
+            self.registry.close()  # under the lock: a load finishing now can no longer open a ring
+        if self.sink is not None:
+            self.sink.close()  # the publisher and every ring file
+        self.ctx.destroy(linger=0)  # also closes a socket whose bind failed half-way
+        log.info("stopped; ring files removed")
+
+
+def serve(config: DaemonConfig) -> int:
+    """Run the daemon until SIGINT/SIGTERM or `shutdown`; returns an exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:
+        daemon = Daemon(config)
+    except ValueError as e:  # a bad option: one line, no traceback
+        log.error("%s", e)
+        return 2
+    daemon.install_signal_handlers()
+    try:
+        daemon.start()
+    except zmq.ZMQError as e:
+        log.error("cannot bind a socket: %s (is another daemon running on these ports?)", e)
+        daemon.close()
+        return 2
+    except (RequestError, ValueError, OSError) as e:
+        log.error("%s", e)
+        daemon.close()
+        return 2
+    except KeyboardInterrupt:
+        daemon.close()
+        return 0
+    daemon.serve_forever()
+    return 0

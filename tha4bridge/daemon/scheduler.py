@@ -1,0 +1,175 @@
+"""The render scheduler: which stream is due, the pose it should show, and the render loop that shows it.
+
+Each pass takes the *latest* pose of every stream (latest wins: poses that arrived meanwhile were simply
+overwritten) and renders the stream most overdue: one whose pose changed (no faster than --fps), or whose
+idle period passed (the animator keeps an unchanged pose breathing). One render per pass, so the next
+stream's pose is read again after this render, and streams take fair turns.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..animator import Animator
+from ..imaging import to_rgba8
+from ..pose import NEUTRAL, sanitize
+from ..transport.sink import FrameSink, FrameTimes
+from .streams import Stream, StreamRegistry
+
+log = logging.getLogger("tha4bridge.serve")
+
+UNWATCHED_INTERVAL = 1.0  # seconds between frames while no client subscribes to frames
+
+
+@dataclass
+class Pacing:
+    fps: float | None = None  # never render a stream faster than this
+    idle_fps: float = 10.0  # re-render an unchanged pose this often; 0 = never
+
+    @property
+    def min_interval(self) -> float:
+        return 1.0 / self.fps if self.fps else 0.0
+
+    @property
+    def idle_interval(self) -> float:
+        idle = 1.0 / self.idle_fps if self.idle_fps > 0 else math.inf
+        return max(idle, self.min_interval)  # --fps caps idle frames too
+
+
+@dataclass
+class Shown:
+    """What a stream should show at one moment."""
+
+    pose: np.ndarray  # [45], before sanitizing
+    t_pose: float  # when it arrived (time.time())
+    source: str  # the header's pose_source
+    version: tuple  # changes exactly when a new pose arrived
+    breathes: bool  # the pose carries its own breathing (tracked/idle poses, control poses that set it)
+
+
+def shown(s: Stream, tracked, now: float, started: float) -> Shown:
+    """The pose stream `s` shows at `now` (call under the registry lock).
+
+    A live tracker drives the stream unless a control hold is active; when no tracker is live, a control pose
+    stays (a game's NPC keeps its expression); with neither, the hub's idle motion (or neutral) shows.
+    """
+    c = s.control
+    if not c.active(now) and tracked is not None and (tracked.live or c.pose is None):
+        pose = np.asarray(tracked.pose, dtype=np.float32)
+        if tracked.live:
+            return Shown(pose, tracked.received_at, f"tracker:{tracked.source}", ("t", tracked.received_at), True)
+        # the hub's idle motion (breathing, blinks, sway) changes with the clock, not with packets
+        return Shown(pose, tracked.received_at, "idle", ("idle",), True)
+    if c.pose is not None:
+        return Shown(c.pose, c.at, "control", ("c", c.version), "breathing" in c.keys)
+    return Shown(NEUTRAL, started, "idle", ("n", 0), False)
+
+
+class RenderScheduler:
+    def __init__(self, registry: StreamRegistry, sink: FrameSink, animator: Animator, hub, pacing: Pacing):
+        self.registry, self.sink, self.animator, self.hub, self.pacing = registry, sink, animator, hub, pacing
+        self.started = time.time()
+        self.wake = threading.Event()
+        self._tracked = None  # the hub's pose of this pass (to log tracker connect/lost)
+
+    def tracked(self):
+        """The hub's pose now (None without trackers); reading it has no side effects."""
+        return self.hub.current() if self.hub is not None else None
+
+    def frame_pose(self, s: Stream, view: Shown, now: float) -> tuple[np.ndarray, object]:
+        """The pose a frame shows: breathing from the animator's clock unless the pose has its own, then
+        sanitized — the one place a pose is sanitized on the daemon's render path. Returns (pose, fixes)."""
+        pose = view.pose if view.breathes else self.animator.breathe(view.pose, now)
+        return sanitize(pose)
+
+    def on_tracked(self) -> None:
+        """Tracker hub listener (a receiver thread): a new tracked pose for every stream not held."""
+        self.registry.offer_all(time.time())
+        self.wake.set()
+
+    # --- the render thread -------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                idle_for = self._pass()
+                if idle_for > 0:
+                    self.wake.wait(idle_for)
+            except Exception:
+                log.exception("render loop error (continuing)")
+                time.sleep(0.1)
+
+    def _pass(self) -> float:
+        """One scheduling pass; returns how long to wait for a wake-up (0 after a render)."""
+        for s, done in self.registry.close_retired():
+            log.info("stream %s: unloaded", s.name)
+            done(s)
+        if self.sink.poll_subscriptions():
+            log.info("frame subscribers: %d", self.sink.subscribers)
+            with self.registry.lock:
+                for s in self.registry.streams.values():
+                    s.last_render = -math.inf  # someone new is watching: a fresh frame now
+        tracked = self.tracked()
+        self._log_tracker(tracked)
+        due, next_due = self._most_overdue(tracked)
+        if due is None:
+            # Poll at 50 Hz at least: the hub's idle motion and hold expiries move with the clock, unannounced.
+            return min(max(next_due - time.monotonic(), 0.0), 0.02)
+        self._render(*due)
+        return 0.0
+
+    def _most_overdue(self, tracked) -> tuple[tuple[Stream, Shown, bool] | None, float]:
+        """(the most overdue stream, its view, whether its pose changed) or None, and when the next is due."""
+        # Nobody watching: keep the last frame (and its cached header) fresh, but slowly, so an idle daemon does
+        # not spend a core on frames no one sees.
+        unwatched = self.sink.subscribers == 0
+        mono, now = time.monotonic(), time.time()
+        best, next_due = None, math.inf
+        with self.registry.lock:
+            self.wake.clear()
+            for s in self.registry.streams.values():
+                view = shown(s, tracked, now, self.started)
+                changed = view.version != s.rendered_version
+                interval = self.pacing.min_interval if changed else self.pacing.idle_interval
+                if unwatched:
+                    interval = max(interval, UNWATCHED_INTERVAL)
+                at = s.last_render + interval
+                if mono < at:
+                    next_due = min(next_due, at)
+                elif best is None or at < best[0]:
+                    best = (at, s, view, changed)
+            if best is None:
+                return None, next_due
+            best[1].pending = False  # taken: a pose arriving from now on supersedes nothing yet
+        return (best[1], best[2], best[3]), next_due
+
+    def _render(self, s: Stream, view: Shown, changed: bool) -> None:
+        now = time.time()
+        pose, fixes = self.frame_pose(s, view, now)
+        if changed:
+            s.stats.fixes.add(fixes)  # once per arriving pose, not once per idle re-render
+        t_start = time.time()
+        frames = s.poser.render_sanitized(torch.from_numpy(pose[None]).to(s.poser.device))
+        rgba = to_rgba8(frames, premultiplied=s.alpha == "premultiplied").cpu()
+        t_end = time.time()
+        times = FrameTimes(view.t_pose, t_start, t_end)
+        seq, t_published = self.sink.publish(s.name, rgba[0].numpy(), pose, view.source, times)
+        measured = changed and view.source != "idle"
+        with self.registry.lock:
+            s.seq, s.source, s.rendered_version = seq, view.source, view.version
+            s.last_render = time.monotonic()
+            s.stats.frame(view.t_pose, t_start, t_end, t_published, measured)
+
+    def _log_tracker(self, tracked) -> None:
+        was, self._tracked = self._tracked, tracked
+        if tracked is None:
+            return
+        if tracked.live and (was is None or not was.live):
+            log.info("tracker connected (%s)", tracked.source)
+        elif was is not None and was.live and not tracked.live:
+            log.info("tracker lost (%s); idle motion takes over", was.source)
