@@ -18,11 +18,10 @@ import msgpack
 import numpy as np
 import zmq
 
+from .defaults import CONTROL_ENDPOINT as DEFAULT_CONTROL
+from .defaults import FRAMES_ENDPOINT as DEFAULT_FRAMES
 from .transport.publisher import PROTO_MAJOR
 from .transport.ring import RingError, RingReader, TornFrame
-
-DEFAULT_CONTROL = "tcp://127.0.0.1:5590"
-DEFAULT_FRAMES = "tcp://127.0.0.1:5591"
 
 
 class ControlError(RuntimeError):
@@ -290,97 +289,3 @@ def save_frame_png(frame: Frame, path: str | Path) -> None:
     from PIL import Image  # not imaging.save_png: that module imports torch, seconds of start-up for a CLI tool
 
     Image.fromarray(frame.pixels, "RGBA").save(path)
-
-
-# --- the `watch`, `snapshot` and `record` commands ---------------------------------------------------
-
-def _fmt(p: dict | None) -> str:
-    if not p or p.get("p50") is None:
-        return "-"
-    return f"{p['p50']:.1f}/{p['p99']:.1f}"
-
-
-def stats_table(stats: dict):
-    from rich.table import Table
-
-    t = Table(title=f"tha4bridge  up {stats.get('uptime', 0):.0f} s  transport {stats.get('transport')}  "
-                    f"subscribers {stats.get('publisher', {}).get('subscribers', 0)}")
-    for col in ("stream", "fps", "frames", "render ms p50/p99", "latency ms p50/p99", "superseded", "source"):
-        t.add_column(col)
-    for name, s in stats.get("streams", {}).items():
-        t.add_row(name, f"{s['fps']:.1f}", str(s["frames"]), _fmt(s["render_ms"]), _fmt(s["latency_ms"]),
-                  str(s["poses_superseded"]), s.get("source", ""))
-    hub = stats.get("receivers") or {}
-    receivers = hub.get("receivers", {}) if isinstance(hub, dict) else {}
-    if not receivers:
-        return t
-    from rich.console import Group
-
-    r = Table(title=f"trackers  driving: {hub.get('live_source') or 'none (idle motion)'}")
-    for col in ("receiver", "port", "live", "packets", "accepted", "dropped", "malformed", "last packet"):
-        r.add_column(col)
-    for name, v in receivers.items():
-        malformed = v.get("malformed", 0)
-        malformed = sum(malformed.values()) if isinstance(malformed, dict) else malformed
-        age = v.get("last_packet_age")
-        r.add_row(name, str(v.get("port", "")), "yes" if v.get("live") else "no", str(v.get("packets", "")),
-                  str(v.get("accepted", "")), str(v.get("dropped", "")), str(malformed),
-                  "-" if age is None else f"{age:.1f} s ago")
-    return Group(t, r)
-
-
-def watch_stats(endpoint: str, interval: float = 1.0, once: bool = False) -> int:
-    from rich.console import Console
-    from rich.live import Live
-
-    console = Console()
-    with Control(endpoint, timeout=3.0) as ctl:
-        try:
-            if once:
-                console.print(stats_table(ctl.stats()))
-                return 0
-            with Live(stats_table(ctl.stats()), console=console, refresh_per_second=4) as live:
-                while True:
-                    time.sleep(interval)
-                    live.update(stats_table(ctl.stats()))
-        except ControlError as e:
-            console.print(f"[red]{e}[/red]")
-            return 1
-        except KeyboardInterrupt:
-            return 0
-
-
-def snapshot(endpoint: str, out: str | Path, stream: str | None = None, timeout: float = 10.0) -> int:
-    with FrameSubscriber(endpoint, streams=stream) as sub:
-        frame = sub.recv(timeout=timeout)
-    if frame is None:
-        print(f"no frame from {endpoint} within {timeout:g} s (is `tha4bridge serve` running?)")
-        return 1
-    save_frame_png(frame, out)
-    print(f"saved {frame.stream} seq {frame.seq} ({frame.header['width']}x{frame.header['height']}) to {out}")
-    return 0
-
-
-def record(endpoint: str, out: str | Path, seconds: float, stream: str | None = None) -> int:
-    """Frames are kept in memory while recording and written afterwards, so PNG encoding never drops frames."""
-    import json
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    frames: list[Frame] = []
-    with FrameSubscriber(endpoint, streams=stream, rcvhwm=64) as sub:
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            f = sub.recv(timeout=left)
-            if f is not None:
-                frames.append(f)
-        stats = sub.stats
-    headers = []
-    for i, f in enumerate(frames):
-        name = f"frame_{i:06d}.png" if stream else f"{f.stream}_{i:06d}.png"
-        save_frame_png(f, out / name)
-        headers.append({"file": name, **f.header})
-    (out / "headers.json").write_text(json.dumps({"frames": headers, "torn": stats.torn, "dropped": stats.dropped},
-                                                 indent=1))
-    print(f"recorded {len(frames)} frames to {out} (torn {stats.torn}, dropped {stats.dropped})")
-    return 0 if frames else 1

@@ -1,0 +1,55 @@
+"""`serve`: the daemon's options, as one DaemonConfig."""
+from __future__ import annotations
+
+import typer
+
+from ..defaults import CONTROL_ENDPOINT, FRAMES_ENDPOINT, IDLE_FPS, IFM_PORT, VMC_PORT
+from .app import app
+
+def _parse_student(arg: str) -> tuple[str | None, str]:
+    """`DIR`, `demo` or `NAME=DIR` (a path that exists as given wins over the NAME= reading)."""
+    from pathlib import Path
+
+    name, sep, folder = arg.partition("=")
+    if sep and name and not Path(arg).exists():
+        return name, folder
+    return None, arg
+
+
+@app.command()
+def serve(
+    student: list[str] = typer.Option(None, "--student", "-s", help="Student folder, `demo`, or NAME=DIR; repeat for several streams (default: demo)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, mps"),
+    mode: str = typer.Option("exact", help="Student arithmetic: exact or fast."),
+    fps: float = typer.Option(None, help="Never render a stream faster than this."),
+    idle_fps: float = typer.Option(IDLE_FPS, help="Re-render an unchanged pose this often (idle motion keeps moving)."),
+    breathing_period: float = typer.Option(None, help="Seconds per breath, for tracked, idle and control-held poses alike (default: the settings file's idle.breathing_rate, 20/min = 3 s); 0 = no breathing."),
+    control: str = typer.Option(CONTROL_ENDPOINT, help="Control socket endpoint (ZeroMQ ROUTER)."),
+    frames: str = typer.Option(FRAMES_ENDPOINT, help="Frame notification endpoint (ZeroMQ XPUB)."),
+    transport: str = typer.Option("shm", help="shm (pixels in shared memory) or inline (pixels in the message)."),
+    alpha: list[str] = typer.Option(None, help="straight or premultiplied alpha in the frames (default straight); NAME=MODE for one stream. Repeatable."),
+    slots: int = typer.Option(4, min=3, help="Ring slots per stream (shm)."),
+    vmc_port: int = typer.Option(VMC_PORT, help="VMC/OSC UDP port (0 = any free port)."),
+    ifm_port: int = typer.Option(IFM_PORT, help="iFacialMocap UDP port (0 = any free port)."),
+    ifm_phone: str = typer.Option(None, help="iPhone address: the daemon asks iFacialMocap there to send."),
+    mapping_file: str = typer.Option(None, help="Tracker mapping file (see the trackers docs)."),
+    no_trackers: bool = typer.Option(False, "--no-trackers", help="Do not listen for trackers (control socket only)."),
+    calibration_file: str = typer.Option(None, help="Where `calibrate` stores the neutral face (default: ~/.config/tha4bridge/)."),
+    threads: int = typer.Option(None, help="Torch CPU threads (default: half the cores)."),
+) -> None:
+    """Run the headless daemon: tracker poses in, RGBA frames out over shared memory + ZeroMQ."""
+    from ..daemon import DaemonConfig, serve as run
+
+    default_alpha, stream_alpha = "straight", {}
+    for a in alpha or []:
+        name, sep, value = a.rpartition("=")
+        if sep:
+            stream_alpha[name] = value
+        else:
+            default_alpha = value
+    cfg = DaemonConfig(students=[_parse_student(s) for s in (student or ["demo"])], device=device, mode=mode,
+                       fps=fps, idle_fps=idle_fps, breathing_period=breathing_period, control=control,
+                       frames=frames, transport=transport, alpha=default_alpha, stream_alpha=stream_alpha, slots=slots, trackers=not no_trackers,
+                       vmc_port=vmc_port, ifm_port=ifm_port, ifm_phone=ifm_phone, mapping_file=mapping_file,
+                       calibration_file=calibration_file, threads=threads)
+    raise typer.Exit(run(cfg))
