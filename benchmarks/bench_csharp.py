@@ -2,9 +2,9 @@
 
     python benchmarks/bench_csharp.py [--seconds 3] [--copies 2000]
 
-Python plays the daemon's transport with its own classes (tha4bridge.transport.ring.FrameRing and
-FramePublisher) publishing pre-rendered frames as fast as it can, so the numbers measure the client, not
-the renderer. Measured in the same run:
+Python plays the daemon's transport with the daemon's own frame sink (tha4bridge.transport.sink.FrameSink:
+the same rings, publisher and header) publishing pre-rendered frames as fast as it can, so the numbers
+measure the client, not the renderer. Measured in the same run:
   1. copy: FrameRing.TryCopy with the row flip (what Unity gets) vs two baselines, the same copy
      without flip and MemoryMappedViewAccessor.ReadArray; the goal is shm >= 1000 frames/s;
   2. sustained shm: FrameClient.TryGetLatestFrame (notification + seqlock copy + flip) vs the writer;
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from csharp_build import MISSING, SKIP_REASON, build_core, free_port, mcs  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.unity.csharp_build
+from tests.unity.csharp_build import MISSING, SKIP_REASON, build_core, free_port, mcs  # noqa: E402
 
-from tha4bridge.transport.publisher import PROTO_MAJOR, PROTO_MINOR, FramePublisher  # noqa: E402
-from tha4bridge.transport.ring import FrameRing  # noqa: E402
+from tha4bridge.pose import NEUTRAL  # noqa: E402
+from tha4bridge.transport.sink import FrameSink, FrameTimes  # noqa: E402
 
 W = H = 512
 BENCH = Path(__file__).resolve().parent / "csharp" / "Bench.cs"
@@ -43,37 +43,30 @@ class Writer:
 
     def __init__(self, transport: str, pictures: list[np.ndarray]):
         self.transport, self.pictures = transport, pictures
-        self.publisher = FramePublisher(f"tcp://127.0.0.1:{free_port()}")
-        self.ring = FrameRing(f"bench{transport}", W, H) if transport == "shm" else None
+        self.name = f"bench{transport}"
+        self.sink = FrameSink(f"tcp://127.0.0.1:{free_port()}", transport)
+        self.sink.open(self.name, W, H, "straight")
         self.seq = 0
         self.stop = threading.Event()
         self.paused = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
+    @property
+    def endpoint(self) -> str:
+        return self.sink.endpoint
+
+    @property
+    def ring_path(self) -> str:
+        return self.sink.describe(self.name)["path"]
+
     def publish_one(self) -> None:
-        pixels = self.pictures[self.seq % len(self.pictures)]
+        pixels = self.pictures[self.seq % len(self.pictures)]  # never modified: ZeroMQ may hold them (inline)
         now = time.time()
-        header = {"proto": PROTO_MAJOR, "proto_minor": PROTO_MINOR, "stream": f"bench{self.transport}",
-                  "seq": 0, "generation": 0, "width": W, "height": H, "stride": W * 4, "format": "rgba8",
-                  "alpha": "straight", "color_space": "srgb", "transport": self.transport, "size": pixels.nbytes,
-                  "t_pose": now, "t_render_start": now, "t_render_end": now, "t_published": 0.0,
-                  "pose_source": "idle"}
-        if self.ring is not None:
-            seq, slot = self.ring.write(pixels, t_pose=now, t_render_start=now, t_render_end=now)
-            header.update(seq=seq, generation=self.ring.generation, path=str(self.ring.path), slot=slot,
-                          offset=self.ring.offset(slot))
-            payload = None
-        else:
-            seq = self.seq + 1
-            header["seq"] = seq
-            payload = pixels
-        header["t_published"] = time.time()
-        self.publisher.publish(header["stream"], header, payload)
-        self.seq = seq
+        self.seq, _ = self.sink.publish(self.name, pixels, NEUTRAL, "idle", FrameTimes(now, now, now))
 
     def _run(self) -> None:
         while not self.stop.is_set():
-            self.publisher.poll_subscriptions()
+            self.sink.poll_subscriptions()
             if self.paused.is_set():
                 time.sleep(0.005)
                 continue
@@ -83,9 +76,7 @@ class Writer:
         self.stop.set()
         if self.thread.is_alive():
             self.thread.join(5)
-        if self.ring is not None:
-            self.ring.close()
-        self.publisher.close()
+        self.sink.close()
 
 
 def run(exe: Path, *args: str) -> dict:
@@ -113,13 +104,13 @@ def main() -> None:
     shm = Writer("shm", pictures)
     for _ in range(len(pictures)):
         shm.publish_one()
-    copy = run(exe, "copy", str(shm.ring.path), str(args.copies))["copy"]
+    copy = run(exe, "copy", shm.ring_path, str(args.copies))["copy"]
     assert copy["ok_plain"] == copy["ok_flip"] == copy["n"], copy
 
     # 2. Sustained shm with the writer unthrottled.
     shm.thread.start()
     t0, s0 = time.perf_counter(), shm.seq
-    sustained_shm = run(exe, "sustained", shm.publisher.endpoint, str(args.seconds))["sustained"]
+    sustained_shm = run(exe, "sustained", shm.endpoint, str(args.seconds))["sustained"]
     writer_shm_fps = (shm.seq - s0) / (time.perf_counter() - t0)
     shm.close()
 
@@ -127,7 +118,7 @@ def main() -> None:
     inline = Writer("inline", pictures)
     inline.thread.start()
     t0, s0 = time.perf_counter(), inline.seq
-    sustained_inline = run(exe, "sustained", inline.publisher.endpoint, str(args.seconds))["sustained"]
+    sustained_inline = run(exe, "sustained", inline.endpoint, str(args.seconds))["sustained"]
     writer_inline_fps = (inline.seq - s0) / (time.perf_counter() - t0)
     inline.close()
 

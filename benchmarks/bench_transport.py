@@ -21,8 +21,8 @@ import numpy as np
 import zmq
 
 from tha4bridge.client import Control, FrameSubscriber
-from tha4bridge.transport.publisher import FramePublisher
-from tha4bridge.transport.ring import FrameRing
+from tha4bridge.pose import NEUTRAL
+from tha4bridge.transport.sink import FrameSink, FrameTimes
 
 
 def free_port() -> int:
@@ -155,15 +155,15 @@ def bench_publish(n: int) -> None:
     ctx = zmq.Context()
     results = {}
     for transport in ("inline", "shm"):
-        pub = FramePublisher(f"tcp://127.0.0.1:{free_port()}", ctx)
-        ring = FrameRing(f"bench{free_port()}", 512, 512) if transport == "shm" else None
+        sink = FrameSink(f"tcp://127.0.0.1:{free_port()}", transport, context=ctx)  # the daemon's own path
+        sink.open("bench", 512, 512, "straight")
         stop = threading.Event()
         received = [0]
 
         def drain():  # a reading subscriber, so the messages really go somewhere
             sub = ctx.socket(zmq.SUB)
             sub.setsockopt(zmq.SUBSCRIBE, b"")
-            sub.connect(pub.endpoint)
+            sub.connect(sink.endpoint)
             while not stop.is_set():
                 if sub.poll(50):
                     sub.recv_multipart()
@@ -172,32 +172,20 @@ def bench_publish(n: int) -> None:
 
         t = threading.Thread(target=drain)
         t.start()
-        while pub.subscribers == 0:
-            pub.poll_subscriptions()
+        while sink.subscribers == 0:
+            sink.poll_subscriptions()
             time.sleep(0.01)
         costs = []
         for i in range(n):
             pixels = np.full((512, 512, 4), i % 251, np.uint8)  # a fresh frame, as to_rgba8 gives
-            header = {"proto": 1, "stream": "bench", "seq": i + 1, "width": 512, "height": 512,
-                      "t_pose": time.time(), "t_render_start": time.time(), "t_render_end": time.time()}
+            now = time.time()
             t0 = time.perf_counter()
-            if ring is not None:
-                seq, slot, view = ring.begin()
-                np.copyto(view, pixels, casting="no")
-                ring.commit(seq, slot)
-                header.update(path=str(ring.path), slot=slot, offset=ring.offset(slot))
-                header["t_published"] = time.time()
-                pub.publish("bench", header)
-            else:
-                header["t_published"] = time.time()
-                pub.publish("bench", header, pixels)
+            sink.publish("bench", pixels, NEUTRAL, "idle", FrameTimes(now, now, now))
             costs.append((time.perf_counter() - t0) * 1000)
             time.sleep(0.004)  # ~250 fps: faster than any render, slow enough not to only measure queueing
         stop.set()
         t.join()
-        pub.close()
-        if ring is not None:
-            ring.close()
+        sink.close()
         results[transport] = costs
         print(f"[publish] {transport:6s}: {pct(costs, 50):.3f} / {pct(costs, 99):.3f} ms p50 / p99 per 512x512 "
               f"RGBA frame ({n} frames, subscriber got {received[0]})")
