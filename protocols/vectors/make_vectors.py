@@ -1,8 +1,8 @@
 """Regenerate the protocol test vectors: `python protocols/vectors/make_vectors.py`.
 
 Each `NAME.msgpack` decodes to the value in `NAME.json`; `ring_header_v1.bin` (global header + slot table of a
-4-slot ring) decodes to `ring_header_v1.json`. The vectors are the contract: Python tests (tests/test_transport_
-vectors.py) and the C# tests read them. Change them only additively (new files), never edit a published one.
+4-slot ring) decodes to `ring_header_v1.json`. The vectors are the contract: Python tests
+(tests/transport/test_vectors.py) and the C# tests read them. Change them only additively (new files), never edit a published one.
 """
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import zmq
 
-from csharp_build import MISSING, SKIP_REASON, Daemon, free_port
-from test_csharp_client import core_tests, failures, run_csharp  # noqa: F401  (core_tests is a fixture)
+from tests.unity.csharp_build import MISSING, SKIP_REASON, Daemon, free_port
+from tests.unity.test_client import core_tests, failures, run_csharp  # noqa: F401  (core_tests is a fixture)
 
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=SKIP_REASON)
 

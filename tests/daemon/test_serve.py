@@ -22,10 +22,11 @@ from tha4bridge.client import Control, ControlError, FrameSubscriber, ProtocolMi
 from tha4bridge.pose import PARAMETER_NAMES
 from tha4bridge.transport.ring import ring_dir
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-LAMBDA = SHARED / "fixtures" / "tha4" / "students" / "lambda_00"
-REFERENCE = SHARED / "fixtures" / "tha4" / "reference" / "lambda_00"
-VECTORS = Path(__file__).resolve().parents[1] / "protocols" / "vectors"
+from tests.shared import FIXTURES, LAMBDA_00
+
+LAMBDA = LAMBDA_00
+REFERENCE = FIXTURES / "reference" / "lambda_00"
+VECTORS = Path(__file__).resolve().parents[2] / "protocols" / "vectors"
 NEUTRAL_STILL = {"breathing": 0.0}  # an explicit breathing value turns the idle breathing off: stable pixels
 
 

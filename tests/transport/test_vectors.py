@@ -9,7 +9,7 @@ import pytest
 from tha4bridge.transport.ring import (HEADER_SIZE, SLOT_ENTRY_SIZE, RingError, RingLayout, pack_header,
                                        parse_header)
 
-VECTORS = Path(__file__).resolve().parents[1] / "protocols" / "vectors"
+VECTORS = Path(__file__).resolve().parents[2] / "protocols" / "vectors"
 MSGPACK_FILES = sorted(VECTORS.glob("*.msgpack"))
 
 

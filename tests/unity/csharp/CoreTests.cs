@@ -1,4 +1,4 @@
-// C# test program for the package's core assembly (Tha4Bridge.Core), driven by tests/test_csharp_client.py
+// C# test program for the package's core assembly (Tha4Bridge.Core), driven by tests/unity/test_client.py
 // against a real `tha4bridge serve`. Prints one JSON object per line; exit code 0 = every check passed.
 //   msgpack CASES.msgpack               decode each case (a msgpack array of bin items), print canonical JSON
 //                                        and the bytes our writer produces for the decoded value

@@ -1,6 +1,6 @@
 """Builds the Unity package's C# with Mono's `mcs` (C# 7.2) for the tests and the benchmark.
 
-Shared by tests/test_csharp_*.py and benchmarks/bench_csharp.py; not a test module itself.
+Shared by tests/unity/test_*.py and benchmarks/bench_csharp.py; not a test module itself.
 """
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.shared import LAMBDA_00
+
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "unity_sample"
 CORE_SOURCES = PACKAGE / "Runtime" / "Core"
 UNITY_SOURCES = PACKAGE / "Runtime" / "Unity"
 SAMPLE_SOURCES = PACKAGE / "Samples~" / "BasicViewer"
-CSHARP_TESTS = ROOT / "tests" / "csharp"
-SHARED = ROOT.parent / "shared"
-STUDENT = SHARED / "fixtures" / "tha4" / "students" / "lambda_00"
+CSHARP_TESTS = ROOT / "tests" / "unity" / "csharp"
+STUDENT = LAMBDA_00
 
 MISSING = [tool for tool in ("mcs", "mono") if shutil.which(tool) is None]
 SKIP_REASON = (f"{' and '.join(MISSING)} not installed: apt-get install -y --no-install-recommends "

@@ -1,4 +1,4 @@
-// Runs the package's MonoBehaviours (compiled against tests/csharp/UnityStubs.cs) against a real daemon,
+// Runs the package's MonoBehaviours (compiled against tests/unity/csharp/UnityStubs.cs) against a real daemon,
 // calling their Unity messages the way the engine would: OnEnable, Update per frame, OnDisable, OnDestroy.
 //   receiver FRAMES CONTROL STREAM   Tha4FrameReceiver shows frames; Tha4Expression drives the pose;
 //                                    both stop promptly on disable.

@@ -1,8 +1,7 @@
-"""Client and transport pieces in one process, on real sockets: FrameSubscriber against a FramePublisher and a
-FrameRing (late joiner, exact topic match, torn/dropped counting, version refusal), Control against a
-ControlServer (ids, DEALER and REQ envelopes, a crashing command)."""
+"""The client library in one process, on real sockets: FrameSubscriber against a FramePublisher and a FrameRing
+driven by hand (late joiner, exact topic match, torn/dropped counting, version refusal), Control's timeout.
+Control against a ControlServer is in test_control.py."""
 import socket
-import threading
 import time
 
 import msgpack
@@ -11,9 +10,10 @@ import pytest
 import zmq
 
 from tha4bridge.client import Control, ControlError, FrameSubscriber, ProtocolMismatch
-from tha4bridge.transport.control import DEFERRED, ControlServer, RequestError
+from tha4bridge.pose import NEUTRAL
 from tha4bridge.transport.publisher import FramePublisher
 from tha4bridge.transport.ring import FrameRing
+from tha4bridge.transport.sink import FrameTimes, frame_header
 
 
 def endpoint() -> str:
@@ -23,10 +23,10 @@ def endpoint() -> str:
 
 
 def header(ring: FrameRing, stream: str, seq: int, slot: int, **extra) -> dict:
-    h = {"proto": 1, "proto_minor": 0, "stream": stream, "seq": seq, "generation": ring.generation,
-         "width": 16, "height": 8, "stride": 64, "format": "rgba8", "alpha": "straight", "color_space": "srgb",
-         "transport": "shm", "size": 16 * 8 * 4, "path": str(ring.path), "slot": slot, "offset": ring.offset(slot),
-         "t_pose": 0.0, "t_render_start": 0.0, "t_render_end": 0.0, "t_published": 0.0, "pose_source": "idle"}
+    """The daemon's header for a frame written into `ring` by hand (the sink would write the ring itself)."""
+    h = frame_header(stream, 16, 8, "straight", "shm", FrameTimes(0.0, 0.0, 0.0), "idle", NEUTRAL, seq,
+                     ring.generation)
+    h.update(path=str(ring.path), slot=slot, offset=ring.offset(slot))
     h.update(extra)
     return h
 
@@ -113,52 +113,6 @@ def test_inline_frames_and_invalid_messages(pub_and_ring):
         f = sub.recv(timeout=2)
         assert f.seq == 2 and np.array_equal(f.pixels, pix)
         assert sub.stats.invalid == 2
-
-
-def run_server(server, handler, stop):
-    while not stop.is_set():
-        server.poll(handler, timeout_ms=20)
-
-
-def test_control_server_envelopes_ids_and_crashing_commands():
-    ctx = zmq.Context()
-    server = ControlServer(endpoint(), ctx)
-
-    def handler(request):
-        cmd = request.body.get("cmd")
-        if cmd == "echo":
-            return {"ok": True, "body": request.body}
-        if cmd == "boom":
-            raise ZeroDivisionError("division by zero")
-        if cmd == "later":
-            threading.Timer(0.05, server.reply_later, (request, {"ok": True, "late": True})).start()
-            return DEFERRED
-        raise RequestError("unknown_command", f"unknown command {cmd!r}")
-
-    stop = threading.Event()
-    t = threading.Thread(target=run_server, args=(server, handler, stop))
-    t.start()
-    try:
-        with Control(server.endpoint, timeout=3) as ctl:
-            r = ctl.call("echo", x=1)
-            assert r["body"]["x"] == 1 and r["id"] == r["body"]["id"]
-            r = ctl.request("boom")
-            assert r["ok"] is False and r["code"] == "internal" and "ZeroDivisionError" in r["error"]
-            assert ctl.call("later")["late"] is True
-            with pytest.raises(ControlError) as e:
-                ctl.call("nope")
-            assert e.value.code == "unknown_command"
-        req = ctx.socket(zmq.REQ)  # a plain REQ client (what C# or a script may use)
-        req.connect(server.endpoint)
-        req.send(msgpack.packb({"cmd": "echo"}))
-        assert req.poll(3000) and msgpack.unpackb(req.recv())["ok"] is True
-        req.close(0)
-        assert server.requests >= 5 and server.errors >= 2
-    finally:
-        stop.set()
-        t.join()
-        server.close()
-        ctx.term()
 
 
 def test_control_timeout_is_a_clear_error():

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-VECTORS = Path(__file__).resolve().parents[1] / "protocols" / "vectors"
+VECTORS = Path(__file__).resolve().parents[2] / "protocols" / "vectors"
 
 
 @dataclass

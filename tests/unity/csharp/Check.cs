@@ -50,7 +50,7 @@ namespace Tha4Bridge.Tests
         }
     }
 
-    /// <summary>Canonical JSON of decoded msgpack values; tests/test_csharp_client.py builds the same form from Python.</summary>
+    /// <summary>Canonical JSON of decoded msgpack values; tests/unity/test_client.py builds the same form from Python.</summary>
     static class Json
     {
         public static string Str(string s)

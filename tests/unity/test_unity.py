@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from csharp_build import (CORE_SOURCES, CSHARP_TESTS, MISSING, PACKAGE, SAMPLE_SOURCES, SKIP_REASON, UNITY_SOURCES,
+from tests.unity.csharp_build import (CORE_SOURCES, CSHARP_TESTS, MISSING, PACKAGE, SAMPLE_SOURCES, SKIP_REASON, UNITY_SOURCES,
                           Daemon, build_core, mcs)
-from test_csharp_client import PythonFrames, failures, run_csharp
+from tests.unity.test_client import PythonFrames, failures, run_csharp
 
 needs_mono = pytest.mark.skipif(bool(MISSING), reason=SKIP_REASON)
 

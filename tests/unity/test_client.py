@@ -16,8 +16,8 @@ import msgpack
 import numpy as np
 import pytest
 
-from csharp_build import (CORE_SOURCES, CSHARP_TESTS, MISSING, SKIP_REASON, STUDENT, Daemon, build_core, mcs)
-from csharp_vectors import VECTORS
+from tests.unity.csharp_build import (CORE_SOURCES, CSHARP_TESTS, MISSING, SKIP_REASON, STUDENT, Daemon, build_core, mcs)
+from tests.unity.csharp_vectors import VECTORS
 
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=SKIP_REASON)
 
@@ -131,7 +131,7 @@ def test_csharp_msgpack_matches_python(core_tests, tmp_path):
 
 
 def test_csharp_decodes_protocol_vectors(core_tests, tmp_path):
-    from csharp_vectors import from_csharp, load_vectors, strict_equal
+    from tests.unity.csharp_vectors import from_csharp, load_vectors, strict_equal
 
     vectors = load_vectors()
     if not vectors:
