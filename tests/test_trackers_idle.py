@@ -1,32 +1,34 @@
-"""Tracking lost -> hold -> idle -> return, frozen-sender detection, the living idle, the handshake re-send."""
+"""Tracking lost -> hold -> idle -> return (the envelope alone and through the hub), frozen-sender detection,
+the handshake re-send. The idle motion itself is tested in tests/test_animator.py."""
 from __future__ import annotations
 
 import socket
 import time
 
 import pytest
-from _trackers_util import Sender, bundle, example_packets, make_hub, settle
+from tests._trackers_util import Sender, bundle, example_packets, make_hub, settle
 
 from tha4bridge.pose import INDEX
-from tha4bridge.trackers.idle import IdleConfig, IdleMotion
+from tha4bridge.trackers.idle import IdleConfig, LostEnvelope
 from tha4bridge.trackers.ifacialmocap import START_V1, START_V2
 
 FAST_IDLE = IdleConfig(lost_after=0.25, ease_out=0.25, ease_in=0.0, seed=3, blink_interval_min=0.3,
                        blink_interval_max=0.5)
 
 
-def test_idle_motion_breathes_blinks_and_sways():
-    m = IdleMotion(IdleConfig(seed=1, blink_interval_min=1.0, blink_interval_max=2.0), t0=1000.0)
-    ts = [1000.0 + k / 100 for k in range(1000)]  # 10 s at 100 Hz
-    poses = [m.pose(t) for t in ts]
-    breathing = [p[INDEX["breathing"]] for p in poses]
-    assert min(breathing) < 0.01 and max(breathing) > 0.99  # a full 3 s cycle, never stuck at 0
-    assert breathing[150] == pytest.approx(1.0, abs=1e-3)  # peak at half a period
-    blinks = [p[INDEX["eye_wink_left"]] for p in poses]
-    closed = sum(1 for a, b in zip(blinks, blinks[1:]) if a < 0.5 <= b)
-    assert 4 <= closed <= 11  # every 1-2 s
-    sway = [p[INDEX["head_y"]] for p in poses]
-    assert 0.02 < max(sway) - min(sway) < 0.2
+def test_lost_envelope_is_a_function_of_the_clock():
+    """Hold for lost_after, ease to idle over ease_out, ease back over ease_in; asking never changes it."""
+    env = LostEnvelope(IdleConfig(lost_after=0.5, ease_out=1.0, ease_in=0.25))
+    assert env.weight(10.0, None) == 1.0  # never tracked: idle
+    env.started(10.0, None)  # tracking starts at 10 s: from fully idle, eased back over 0.25 s
+    assert env.level(10.0, 10.0) == 1.0 and env.level(10.125, 10.125) == pytest.approx(0.5)
+    assert env.weight(10.3, 10.3) == 0.0
+    # the last fresh data at 12 s: held until 12.5, then half-way to idle at 13.0, fully idle at 13.5
+    assert env.weight(12.4, 12.0) == 0.0 and env.level(13.0, 12.0) == pytest.approx(0.5)
+    assert env.weight(13.0, 12.0) == pytest.approx(0.5) and env.weight(14.0, 12.0) == 1.0
+    assert [env.weight(13.0, 12.0) for _ in range(3)] == [pytest.approx(0.5)] * 3  # reading changes nothing
+    env.started(13.0, 12.0)  # back at 13 s from level 0.5: 0.125 s of easing in
+    assert env.level(13.0625, 13.0625) == pytest.approx(0.25) and env.weight(13.2, 13.2) == 0.0
 
 
 def test_tracking_lost_holds_then_idles_then_returns(tmp_path):

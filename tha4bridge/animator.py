@@ -6,6 +6,7 @@ character breathes at one configured rate whoever drives it.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import random
 import threading
@@ -48,9 +49,9 @@ class Animator:
     def __init__(self, cfg: MotionConfig | None = None, t0: float | None = None):
         self.cfg = cfg or MotionConfig()
         self.t0 = time.time() if t0 is None else t0
-        self._lock = threading.Lock()  # the blink schedule and the random generator
+        self._lock = threading.Lock()  # the blink schedule and its random generator
         self._rng = random.Random(self.cfg.seed)
-        self._next_blink = self.t0 + self._interval()
+        self._starts = [self.t0 + self._interval()]  # blink start times, ascending, extended on demand
         self.phase = (self._rng.random() * 6.283, self._rng.random() * 6.283, self._rng.random() * 6.283)
 
     def _interval(self) -> float:
@@ -65,15 +66,21 @@ class Animator:
         return (1.0 - math.cos(2.0 * math.pi * frac)) / 2.0
 
     def blink(self, now: float) -> float:
-        """How closed the eyes are (0–1) for an idle blink at `now`; blinks come at random intervals."""
+        """How closed the eyes are (0–1) for an idle blink at `now`; blinks come at random intervals.
+
+        A function of the time alone (the schedule is drawn once, as far as asked), so any thread may ask
+        in any order and two readers of the same moment see the same eyelid.
+        """
         d = self.cfg.blink_duration
         with self._lock:
-            while now >= self._next_blink + d:  # schedule forward (also after a long pause)
-                self._next_blink += d + self._interval()
-                if self._next_blink + d < now - 60.0:
-                    self._next_blink = now + self._interval()
-            start = self._next_blink
-        if now < start:
+            starts = self._starts
+            while starts[-1] <= now:
+                starts.append(starts[-1] + d + self._interval())
+            if starts[0] < now - 120.0 and len(starts) > 2:  # keep two minutes: nobody asks further back
+                del starts[:bisect.bisect_left(starts, now - 120.0)]
+            i = bisect.bisect_right(starts, now) - 1
+            start = starts[i] if i >= 0 else None
+        if start is None or now >= start + d:
             return 0.0
         return math.sin(math.pi * (now - start) / d)
 
