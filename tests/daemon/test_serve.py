@@ -4,7 +4,6 @@ Two daemons are shared by the module (an shm one with two demo streams, an inlin
 (SIGTERM, kill -9 + reclaim) start their own. The student fixture test loads lambda_00 into the running daemon.
 """
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -18,59 +17,16 @@ import pytest
 from PIL import Image
 
 from distiller.poses import load_pose_file
-from tha4bridge.client import Control, ControlError, FrameSubscriber, ProtocolMismatch
+from tha4bridge.client import ControlError, FrameSubscriber, ProtocolMismatch
 from tha4bridge.pose import PARAMETER_NAMES
-from tha4bridge.transport.ring import ring_dir
 
+from tests.daemon.util import Served, frame_matching, free_port
 from tests.shared import FIXTURES, LAMBDA_00
 
 LAMBDA = LAMBDA_00
 REFERENCE = FIXTURES / "reference" / "lambda_00"
 VECTORS = Path(__file__).resolve().parents[2] / "protocols" / "vectors"
 NEUTRAL_STILL = {"breathing": 0.0}  # an explicit breathing value turns the idle breathing off: stable pixels
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Served:
-    def __init__(self, *args, log_dir: Path, trackers: bool = False):
-        self.control = f"tcp://127.0.0.1:{free_port()}"
-        self.frames = f"tcp://127.0.0.1:{free_port()}"
-        self.log = log_dir / f"serve-{free_port()}.log"
-        # trackers on OS-chosen UDP ports (hello reports them); the calibration file stays in the test folder
-        self.calibration = log_dir / "calibration.json"
-        tracker_args = (["--vmc-port", "0", "--ifm-port", "0", "--calibration-file", str(self.calibration)]
-                        if trackers else ["--no-trackers"])
-        cmd = [sys.executable, "-m", "tha4bridge.cli", "serve", *tracker_args, "--device", "cpu",
-               "--control", self.control, "--frames", self.frames, *args]
-        with open(self.log, "w") as f:
-            self.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
-        self.ctl = Control(self.control, timeout=5.0)
-        deadline = time.monotonic() + 90
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
-                self.hello = self.ctl.hello(client="pytest")
-                break
-            except ControlError:
-                if time.monotonic() > deadline:
-                    raise
-        self.pid = self.proc.pid
-
-    def ring_files(self):
-        return sorted(ring_dir().glob(f"tha4bridge-{self.pid}-*.ring"))
-
-    def stop(self, sig=signal.SIGTERM, timeout=20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        rc = self.proc.wait(timeout)
-        self.ctl.close()
-        return rc
 
 
 @pytest.fixture(scope="module")
@@ -88,15 +44,6 @@ def inline_daemon(tmp_path_factory):
     d = Served("--transport", "inline", "--idle-fps", "15", log_dir=tmp_path_factory.mktemp("inline"), trackers=True)
     yield d
     d.stop()
-
-
-def frame_matching(sub: FrameSubscriber, predicate, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        f = sub.recv(timeout=max(end - time.monotonic(), 0.01))
-        if f is not None and predicate(f):
-            return f
-    raise AssertionError("no matching frame arrived")
 
 
 def test_hello_describes_streams_and_rings(shm_daemon):
