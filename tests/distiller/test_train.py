@@ -17,10 +17,9 @@ import yaml
 from distiller.config import DistillConfig, parse_budget
 from distiller.evaluate import evaluate
 from distiller.train import CHECKPOINT_FORMAT, build, load_checkpoint
+from tests.shared import LAMBDA_00, needs_fixtures
+from tha4bridge.pose import BODY, HEAD_NECK, INDEX
 from tha4bridge.student import StudentPoser
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-LAMBDA_00 = SHARED / "fixtures" / "tha4" / "students" / "lambda_00"
 
 TINY = dict(face_width=32, face_layers=3, body_sizes=[128, 256, 512], body_widths=[16, 8, 8], validation_poses=4)
 
@@ -77,7 +76,7 @@ def test_demo_distillation_improves_and_exports(tmp_path):
     assert r["poses"] == 4 and 0 < r["psnr_db"] < 60 and 0 < r["ssim"] <= 1
 
 
-@pytest.mark.skipif(not LAMBDA_00.is_dir(), reason=f"fixture {LAMBDA_00} is absent")
+@needs_fixtures
 def test_redistill_a_student_into_a_smaller_one(tmp_path):
     out = tmp_path / "small"
     cfg = DistillConfig(teacher=str(LAMBDA_00), face_examples=32, body_examples=2, batch_size=2,
@@ -171,12 +170,12 @@ def test_pose_files_and_prior(tmp_path):
     assert torch.equal(a, b)  # a pure function of (seed, step): resumes and ranks replay the same examples
     assert any(torch.equal(a[i], poses[j]) for i in range(4) for j in range(10))
     prior = sample_prior(512, torch.Generator().manual_seed(0))
-    mouths = (prior[:, 26:32] > 0).sum(1)
+    mouths = (prior[:, INDEX["mouth_aaa"]:INDEX["mouth_delta"] + 1] > 0).sum(1)  # the six vowel shapes
     assert mouths.max() == 1 and (mouths == 1).float().mean() > 0.5  # one mouth shape at a time
-    assert prior[:, 39:44].abs().max() > 0.95 and prior.min() >= -1 and prior.max() <= 1
+    assert prior[:, HEAD_NECK.start:BODY.stop].abs().max() > 0.95 and prior.min() >= -1 and prior.max() <= 1
 
 
-@pytest.mark.skipif(not LAMBDA_00.is_dir(), reason=f"fixture {LAMBDA_00} is absent")
+@needs_fixtures
 def test_eval_cli_student_against_itself():
     result = subprocess.run([sys.executable, "-m", "distiller.cli", "eval", "--student", str(LAMBDA_00),
                              "--teacher", str(LAMBDA_00), "--poses", "2", "--device", "cpu"],

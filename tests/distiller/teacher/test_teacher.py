@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,10 +12,9 @@ import torch
 
 from distiller.teacher.encoder_decoder import EyebrowDecomposer, FaceMorpher
 from distiller.teacher.teacher import NETWORKS, Teacher, TeacherFileError, TeacherPoser, load_checked
+from tests.shared import FIXTURES as THA4
 from tha4bridge.imaging import load_character_png, psnr
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-THA4 = SHARED / "fixtures" / "tha4"
 MANIFEST = THA4 / "teacher_state_dict_shapes.json"
 SYNTHETIC = THA4 / "reference" / "teacher_synthetic"
 
