@@ -37,15 +37,33 @@ class ProtocolMismatch(ControlError):
     pass
 
 
-class Control:
+class _Client:
+    """One ZeroMQ socket (LINGER 0) and, unless one is given, its own context; a context manager."""
+
+    def __init__(self, kind: int, context: zmq.Context | None):
+        self._own_ctx = context is None
+        self.ctx = context or zmq.Context()
+        self.sock = self.ctx.socket(kind)
+        self.sock.setsockopt(zmq.LINGER, 0)
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+        if self._own_ctx:
+            self.ctx.term()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Control(_Client):
     """Send commands to the daemon's control socket (a DEALER; replies are matched by `id`)."""
 
     def __init__(self, endpoint: str = DEFAULT_CONTROL, timeout: float = 5.0, context: zmq.Context | None = None):
+        super().__init__(zmq.DEALER, context)
         self.endpoint, self.timeout = endpoint, timeout
-        self._own_ctx = context is None
-        self.ctx = context or zmq.Context()
-        self.sock = self.ctx.socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.connect(endpoint)
         self._ids = itertools.count(1)
 
@@ -113,17 +131,6 @@ class Control:
     def shutdown(self) -> dict:
         return self.call("shutdown")
 
-    def close(self) -> None:
-        self.sock.close(linger=0)
-        if self._own_ctx:
-            self.ctx.term()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 @dataclass
 class Frame:
@@ -146,15 +153,12 @@ class SubscriberStats:
     last_seq: dict = field(default_factory=dict)
 
 
-class FrameSubscriber:
+class FrameSubscriber(_Client):
     """Receive frames of one, several or all streams; shm or inline, decided per message by its header."""
 
     def __init__(self, endpoint: str = DEFAULT_FRAMES, streams: list[str] | str | None = None,
                  rcvhwm: int = 4, context: zmq.Context | None = None):
-        self._own_ctx = context is None
-        self.ctx = context or zmq.Context()
-        self.sock = self.ctx.socket(zmq.SUB)
-        self.sock.setsockopt(zmq.LINGER, 0)
+        super().__init__(zmq.SUB, context)
         self.sock.setsockopt(zmq.RCVHWM, rcvhwm)
         if isinstance(streams, str):
             streams = [streams]
@@ -274,15 +278,7 @@ class FrameSubscriber:
         for ring in self._rings.values():
             ring.close()
         self._rings.clear()
-        self.sock.close(linger=0)
-        if self._own_ctx:
-            self.ctx.term()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        super().close()
 
 
 def save_frame_png(frame: Frame, path: str | Path) -> None:

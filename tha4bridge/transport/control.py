@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import msgpack
 import zmq
 
+from .sockets import bind
+
 DEFERRED = object()
 log = logging.getLogger("tha4bridge.serve")
 MAX_REQUEST = 1 << 20  # bytes; the largest real request (a set_pose of all 45 names) is ~2 kB
@@ -48,16 +50,10 @@ def error_reply(code: str, message: str, request_id=None) -> dict:
 class ControlServer:
     def __init__(self, endpoint: str, context: zmq.Context | None = None):
         self.ctx = context or zmq.Context.instance()
-        self.sock = self.ctx.socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 0)  # a vanished client's reply is silently dropped
-        self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST)  # a peer sending more is disconnected by ZeroMQ
-        try:
-            self.sock.bind(endpoint)
-        except zmq.ZMQError:
-            self.sock.close(linger=0)
-            raise
-        self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.sock, self.endpoint = bind(self.ctx, zmq.ROUTER, endpoint, {
+            zmq.ROUTER_MANDATORY: 0,  # a vanished client's reply is silently dropped
+            zmq.MAXMSGSIZE: MAX_REQUEST,  # a peer sending more is disconnected by ZeroMQ
+        })
         self._later: queue.SimpleQueue = queue.SimpleQueue()
         self.requests = 0
         self.errors = 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import msgpack
 import zmq
 
+from .sockets import bind
+
 PROTO_MAJOR = 1
 PROTO_MINOR = 1  # 1.1: frame headers carry the `pose` they show
 SNDHWM = 4
@@ -18,16 +20,10 @@ SNDHWM = 4
 class FramePublisher:
     def __init__(self, endpoint: str, context: zmq.Context | None = None, sndhwm: int = SNDHWM):
         self.ctx = context or zmq.Context.instance()
-        self.sock = self.ctx.socket(zmq.XPUB)
-        self.sock.setsockopt(zmq.SNDHWM, sndhwm)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.XPUB_VERBOSER, 1)  # every (un)subscribe reaches us: count them
-        try:
-            self.sock.bind(endpoint)
-        except zmq.ZMQError:
-            self.sock.close(linger=0)
-            raise
-        self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.sock, self.endpoint = bind(self.ctx, zmq.XPUB, endpoint, {
+            zmq.SNDHWM: sndhwm,
+            zmq.XPUB_VERBOSER: 1,  # every (un)subscribe reaches us: count them
+        })
         self.subscriptions: dict[bytes, int] = {}
         self._latest: dict[str, list] = {}  # stream → its last message parts (the last-value cache)
         self.messages = 0
