@@ -11,12 +11,66 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tha4bridge.pose import INDEX, LOWER, NUM_PARAMETERS, UPPER, pose_from_dict
+from tha4bridge.pose import (BODY, EYE, EYEBROW, HEAD_NECK, INDEX, LOWER, NUM_PARAMETERS, PARAMETER_NAMES, UPPER,
+                             pose_from_dict)
 
-EYEBROW_KINDS = ("troubled", "angry", "lowered", "raised", "happy", "serious")
-EYE_KINDS = ("wink", "happy_wink", "surprised", "relaxed", "unimpressed", "raised_lower_eyelid")
-MOUTH_SHAPES = ("mouth_aaa", "mouth_iii", "mouth_uuu", "mouth_eee", "mouth_ooo", "mouth_delta")
-ROTATIONS = ("head_x", "head_y", "neck_z", "body_y", "body_z")
+
+def _kinds(span: slice, prefix: str) -> tuple[str, ...]:
+    """The kinds of a left/right span, in pose order: "eyebrow_troubled_left" → "troubled"."""
+    return tuple(n[len(prefix):-len("_left")] for n in PARAMETER_NAMES[span] if n.endswith("_left"))
+
+
+EYEBROW_KINDS = _kinds(EYEBROW, "eyebrow_")  # troubled, angry, lowered, raised, happy, serious
+EYE_KINDS = _kinds(EYE, "eye_")  # wink, happy_wink, surprised, relaxed, unimpressed, raised_lower_eyelid
+MOUTH_SHAPES = PARAMETER_NAMES[INDEX["mouth_aaa"]:INDEX["mouth_delta"] + 1]  # the six vowel shapes
+ROTATIONS = PARAMETER_NAMES[HEAD_NECK.start:BODY.stop]  # head_x, head_y, neck_z, body_y, body_z
+
+
+class _Draws:
+    """The prior's random draws from one generator. Their order is part of the training data: (seed, step) must
+    keep giving the same poses, so a change here changes every run's examples."""
+
+    def __init__(self, g: torch.Generator):
+        self.g = g
+
+    def u(self, *shape) -> torch.Tensor:
+        return torch.rand(*shape, generator=self.g)
+
+    def strength(self, k: int) -> torch.Tensor:  # a quarter at full strength, the rest uniform
+        s = self.u(k)
+        return torch.where(self.u(k) < 0.25, torch.ones(k), s)
+
+    def pair(self, row: torch.Tensor, stem: str, kinds: tuple[str, ...], mirror: float) -> None:
+        """One kind of a left/right pair at random strengths; the right copies the left with probability `mirror`."""
+        kind = kinds[int(self.u(1) * len(kinds))]
+        left, right = self.strength(2)
+        if self.u(1) < mirror:
+            right = left
+        row[INDEX[f"{stem}_{kind}_left"]] = left
+        row[INDEX[f"{stem}_{kind}_right"]] = right
+
+
+def _expression(row: torch.Tensor, d: _Draws) -> None:
+    """Sparse expression parameters for one pose, written into `row` (all zeros on entry)."""
+    u = d.u
+    if u(1) < 0.6:  # eyebrows: usually one kind, mirrored with probability 0.7
+        d.pair(row, "eyebrow", EYEBROW_KINDS, 0.7)
+    for _ in range(int(u(1) * 3)):  # eyes: up to two kinds (blinks combine with others), mirrored with p 0.6
+        d.pair(row, "eye", EYE_KINDS, 0.6)
+    if u(1) < 0.3:
+        row[INDEX["iris_small_left"]] = row[INDEX["iris_small_right"]] = u(1)
+    # Mouth: one vowel shape at a time, corners and smirk sometimes.
+    if u(1) < 0.7:
+        row[INDEX[MOUTH_SHAPES[int(u(1) * len(MOUTH_SHAPES))]]] = d.strength(1)
+    if u(1) < 0.3:
+        side = "left" if u(1) < 0.5 else "right"
+        kind = "raised" if u(1) < 0.5 else "lowered"
+        row[INDEX[f"mouth_{kind}_corner_{side}"]] = u(1)
+        if u(1) < 0.6:
+            other = "right" if side == "left" else "left"
+            row[INDEX[f"mouth_{kind}_corner_{other}"]] = row[INDEX[f"mouth_{kind}_corner_{side}"]]
+    if u(1) < 0.1:
+        row[INDEX["mouth_smirk"]] = u(1)
 
 
 def sample_prior(n: int, g: torch.Generator) -> torch.Tensor:
@@ -26,53 +80,17 @@ def sample_prior(n: int, g: torch.Generator) -> torch.Tensor:
     student must also see each parameter alone at full strength, hence the sparse draws with some extremes.
     """
     p = torch.zeros(n, NUM_PARAMETERS)
-
-    def u(*shape):
-        return torch.rand(*shape, generator=g)
-
-    def strength(k):  # a quarter at full strength, the rest uniform
-        s = u(k)
-        return torch.where(u(k) < 0.25, torch.ones(k), s)
-
+    d = _Draws(g)
     for i in range(n):
-        # Eyebrows: usually one kind, mirrored with probability 0.7.
-        if u(1) < 0.6:
-            kind = EYEBROW_KINDS[int(u(1) * len(EYEBROW_KINDS))]
-            left, right = strength(2)
-            if u(1) < 0.7:
-                right = left
-            p[i, INDEX[f"eyebrow_{kind}_left"]] = left
-            p[i, INDEX[f"eyebrow_{kind}_right"]] = right
-        # Eyes: up to two kinds (blinks combine with others), mirrored with probability 0.6.
-        for _ in range(int(u(1) * 3)):
-            kind = EYE_KINDS[int(u(1) * len(EYE_KINDS))]
-            left, right = strength(2)
-            if u(1) < 0.6:
-                right = left
-            p[i, INDEX[f"eye_{kind}_left"]] = left
-            p[i, INDEX[f"eye_{kind}_right"]] = right
-        if u(1) < 0.3:
-            p[i, INDEX["iris_small_left"]] = p[i, INDEX["iris_small_right"]] = u(1)
-        # Mouth: one vowel shape at a time, corners and smirk sometimes.
-        if u(1) < 0.7:
-            p[i, INDEX[MOUTH_SHAPES[int(u(1) * len(MOUTH_SHAPES))]]] = strength(1)
-        if u(1) < 0.3:
-            side = "left" if u(1) < 0.5 else "right"
-            kind = "raised" if u(1) < 0.5 else "lowered"
-            p[i, INDEX[f"mouth_{kind}_corner_{side}"]] = u(1)
-            if u(1) < 0.6:
-                p[i, INDEX[f"mouth_{kind}_corner_{'right' if side == 'left' else 'left'}"]] = p[
-                    i, INDEX[f"mouth_{kind}_corner_{side}"]]
-        if u(1) < 0.1:
-            p[i, INDEX["mouth_smirk"]] = u(1)
+        _expression(p[i], d)
     # Gaze, rotations and breathing are continuous signals: present in every pose.
-    p[:, INDEX["iris_rotation_x"]] = u(n) * 2 - 1
-    p[:, INDEX["iris_rotation_y"]] = u(n) * 2 - 1
+    p[:, INDEX["iris_rotation_x"]] = d.u(n) * 2 - 1
+    p[:, INDEX["iris_rotation_y"]] = d.u(n) * 2 - 1
     for name in ROTATIONS:
-        x = u(n) * 2 - 1
+        x = d.u(n) * 2 - 1
         # Trackers sit near the middle most of the time: shrink half of the draws towards zero.
-        p[:, INDEX[name]] = torch.where(u(n) < 0.5, x * 0.4, x)
-    p[:, INDEX["breathing"]] = u(n)
+        p[:, INDEX[name]] = torch.where(d.u(n) < 0.5, x * 0.4, x)
+    p[:, INDEX["breathing"]] = d.u(n)
     return p.clamp(torch.from_numpy(LOWER), torch.from_numpy(UPPER))
 
 

@@ -1,9 +1,9 @@
 """The three encoder-decoder networks of the THA4 teacher: eyebrow decomposer, eyebrow morphing combiner, face morpher.
 
-All three share one trunk (facts §2.2): a 3x3 conv block, stride-2 downsample blocks to the bottleneck, the pose
-tiled and concatenated there, a conv block plus five residual blocks, and transposed-conv upsample blocks back to
-full size. Heads read the final 64-channel map. Module names mirror the official state-dict keys exactly, so the
-official `.pt` files load with `load_state_dict(strict=True)`.
+All three share one trunk (protocols/tha4_model.md, "Teacher networks"): a 3x3 conv block, stride-2 downsample
+blocks to the bottleneck, the pose tiled and concatenated there, a conv block plus five residual blocks, and
+transposed-conv upsample blocks back to full size. Heads read the final 64-channel map. Module names mirror the
+official state-dict keys exactly, so the official `.pt` files load with `load_state_dict(strict=True)`.
 """
 from __future__ import annotations
 
@@ -115,6 +115,13 @@ def blend(color: torch.Tensor, alpha: torch.Tensor, image: torch.Tensor) -> torc
     return color * alpha + image * (1.0 - alpha)
 
 
+def head_blend(features: torch.Tensor, alpha_head: nn.Module, color_head: nn.Module,
+               image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A colour change and its α from two heads, blended over `image` → (result, α, color)."""
+    alpha, color = alpha_head(features), color_head(features)
+    return blend(color, alpha, image), alpha, color
+
+
 def rgb_only_blend(top: torch.Tensor, bottom: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """Blend RGB of `top` over `bottom` with α; the result keeps the bottom layer's alpha channel."""
     rgb = top[:, :3] * alpha + bottom[:, :3] * (1.0 - alpha)
@@ -134,9 +141,8 @@ class EyebrowDecomposer(nn.Module):
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         f = self.body(image)
-        bg_alpha = self.background_layer_alpha(f)
-        bg_color = self.background_layer_color_change(f)
-        background = blend(bg_color, bg_alpha, image)
+        background, bg_alpha, bg_color = head_blend(f, self.background_layer_alpha,
+                                                    self.background_layer_color_change, image)
         eb_alpha = self.eyebrow_layer_alpha(f)
         eb_color = self.eyebrow_layer_color_change(f)
         # The eyebrow layer swaps the roles: the image is the "color" that α keeps.
@@ -159,9 +165,8 @@ class EyebrowMorphingCombiner(nn.Module):
         f = self.body(torch.cat([background, eyebrow], dim=1), pose)
         grid_change = self.morphed_eyebrow_layer_grid_change(f)
         warped = warp(eyebrow, grid_change)
-        alpha = self.morphed_eyebrow_layer_alpha(f)
-        color = self.morphed_eyebrow_layer_color_change(f)
-        morphed = blend(color, alpha, warped)
+        morphed, alpha, color = head_blend(f, self.morphed_eyebrow_layer_alpha, self.morphed_eyebrow_layer_color_change,
+                                           warped)
         combine_alpha = self.combine_alpha(f)
         eyebrow_image = rgb_only_blend(morphed, background, combine_alpha)
         no_combine_alpha = rgb_only_blend(morphed, background, (morphed[:, 3:4] + 1.0) * 0.5)
@@ -186,10 +191,6 @@ class FaceMorpher(EncoderDecoder):
         f = super().forward(image, pose)
         grid_change = self.iris_mouth_grid_change(f)
         im0 = warp(image, grid_change)
-        im_alpha = self.iris_mouth_alpha(f)
-        im_color = self.iris_mouth_color_change(f)
-        im1 = blend(im_color, im_alpha, im0)
-        eye_alpha = self.eye_alpha(f)
-        eye_color = self.eye_color_change(f)
-        out = blend(eye_color, eye_alpha, im1)
+        im1, im_alpha, im_color = head_blend(f, self.iris_mouth_alpha, self.iris_mouth_color_change, im0)
+        out, eye_alpha, eye_color = head_blend(f, self.eye_alpha, self.eye_color_change, im1)
         return [out, eye_alpha, eye_color, im1, im_alpha, im_color, im0, grid_change]

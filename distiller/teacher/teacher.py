@@ -1,11 +1,13 @@
-"""The full THA4 teacher ("mode_07"): five networks and the data flow that joins them (facts §2.1).
+"""The full THA4 teacher ("mode_07"): five networks and the data flow that joins them
+(protocols/tha4_model.md, "Teacher networks").
 
     image I [N,4,512,512], pose P [N,45]
-    1. eyebrow decomposer on I[64:192, 192:320]           (constant for a fixed image: computed once, cached)
-    2. eyebrow morphing combiner (background, eyebrow, P[0:12]) → index 2, the "no combine alpha" image
-    3. face morpher on I[32:224, 160:352] with step 2 pasted at local [32:160, 32:160], P[12:39] → face @192
+    1. eyebrow decomposer on I[EYEBROW_ROWS, EYEBROW_COLS]   (constant for a fixed image: computed once, cached)
+    2. eyebrow morphing combiner (background, eyebrow, P[EYEBROW]) → index 2, the "no combine alpha" image
+    3. face morpher on I[TEACHER_FACE_ROWS, TEACHER_FACE_COLS] with step 2 pasted at EYEBROW_IN_FACE,
+       P[TEACHER_FACE_INPUT] → face @192
     4. face_morphed_full = I with the face pasted back; face_morphed_half = bilinear resize to 256
-    5. body morpher (half, P[39:45]) @256, then the upscaler @512 → final image
+    5. body morpher (half, P[ROTATION_INPUT]) @256, then the upscaler @512 → final image
 
 `TeacherPoser` renders the final image; `outputs()` returns everything the distiller trains against.
 """
@@ -19,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tha4bridge.pose import EYEBROW, ROTATION_INPUT, TEACHER_FACE_INPUT
 from tha4bridge.poser import Poser
 from tha4bridge.student import state_dict_mismatch
 
@@ -27,8 +30,10 @@ from .unet import BodyMorpher, Upscaler
 
 NETWORKS = ("eyebrow_decomposer", "eyebrow_morphing_combiner", "face_morpher", "body_morpher", "upscaler")
 
+# Crops of the 512 frame the teacher reads (protocols/tha4_model.md, "Image conventions"). The teacher's face crop
+# is larger than the student's (tha4bridge.imaging.STUDENT_FACE_ROWS/COLS, 128 px): 192 px around it.
 EYEBROW_ROWS, EYEBROW_COLS = slice(64, 192), slice(192, 320)
-FACE_ROWS, FACE_COLS = slice(32, 224), slice(160, 352)
+TEACHER_FACE_ROWS, TEACHER_FACE_COLS = slice(32, 224), slice(160, 352)
 EYEBROW_IN_FACE = slice(32, 160)  # the eyebrow crop's place inside the 192 face crop (rows and cols)
 
 
@@ -63,7 +68,7 @@ class TeacherOutputs:
         return self.upscaler[3]
 
     def official_list(self) -> list[torch.Tensor]:
-        """The 33 entries in the official output order (facts §2.1)."""
+        """The 33 entries in the official output order (protocols/tha4_model.md, "Teacher networks")."""
         f = self.face
         return [*self.upscaler, self.face_morphed_full, *self.body_morpher, *f.face_morpher, *f.combiner,
                 *f.decomposer]
@@ -94,19 +99,19 @@ class Teacher(nn.Module):
                      decomposed: list[torch.Tensor] | None = None) -> FaceOutputs:
         if decomposed is None:
             decomposed = self.decompose(image)
-        combined = self.eyebrow_morphing_combiner(decomposed[3], decomposed[0], pose[:, 0:12])
-        face_in = image[:, :, FACE_ROWS, FACE_COLS].clone()
+        combined = self.eyebrow_morphing_combiner(decomposed[3], decomposed[0], pose[:, EYEBROW])
+        face_in = image[:, :, TEACHER_FACE_ROWS, TEACHER_FACE_COLS].clone()
         face_in[:, :, EYEBROW_IN_FACE, EYEBROW_IN_FACE] = combined[2]
-        morphed = self.face_morpher(face_in, pose[:, 12:39])
+        morphed = self.face_morpher(face_in, pose[:, TEACHER_FACE_INPUT])
         return FaceOutputs(morphed[0], morphed, combined, decomposed)
 
     def forward(self, image: torch.Tensor, pose: torch.Tensor,
                 decomposed: list[torch.Tensor] | None = None) -> TeacherOutputs:
         face = self.face_outputs(image, pose, decomposed)
         full = image.clone()
-        full[:, :, FACE_ROWS, FACE_COLS] = face.face
+        full[:, :, TEACHER_FACE_ROWS, TEACHER_FACE_COLS] = face.face
         half = F.interpolate(full, size=(256, 256), mode="bilinear", align_corners=False)
-        rotation = pose[:, 39:45]
+        rotation = pose[:, ROTATION_INPUT]
         body = self.body_morpher(half, rotation)
         coarse_posed = F.interpolate(body[0], size=(512, 512), mode="bilinear", align_corners=False)
         coarse_grid = F.interpolate(body[3], size=(512, 512), mode="bilinear", align_corners=False)

@@ -1,8 +1,9 @@
 """The two U-Nets of the THA4 teacher: body morpher (Morpher00, 256 px) and upscaler (Upscaler02, 512 px).
 
-A diffusion-style U-Net (facts §2.3): GroupNorm + SiLU residual blocks modulated by a time embedding (t is always 0
-here, but its layers exist in the weights and are evaluated) and by the 6 rotation/breathing values, attention at
-16x16 and in the middle. Module names mirror the official state-dict keys.
+A diffusion-style U-Net (protocols/tha4_model.md, "Teacher networks"): GroupNorm + SiLU residual blocks modulated by
+a time embedding (t is always 0 here, but its layers exist in the weights and are evaluated) and by the 6
+rotation/breathing values (pose.ROTATION_INPUT), attention at 16x16 and in the middle. Module names mirror the
+official state-dict keys.
 """
 from __future__ import annotations
 
@@ -201,7 +202,7 @@ def split_output(out: torch.Tensor, image: torch.Tensor) -> list[torch.Tensor]:
 
 
 class BodyMorpher(nn.Module):
-    """Morpher00: face-morphed image at 256 + pose[39:45] → [merged, alpha, warped, grid_change, direct] at 256."""
+    """Morpher00: face-morphed image + pose[ROTATION_INPUT] → [merged, alpha, warped, grid_change, direct], @256."""
 
     def __init__(self):
         super().__init__()

@@ -1,4 +1,7 @@
-"""Image warping by a predicted grid change, as every THA4 network does it (facts §2.1)."""
+"""Image warping by a predicted grid change, as every THA4 network does it.
+
+How the grid is built and sampled: protocols/tha4_model.md, "Teacher networks".
+"""
 from __future__ import annotations
 
 import torch
