@@ -6,7 +6,7 @@ import socket
 import time
 
 import pytest
-from tests._trackers_util import Sender, bundle, example_packets, make_hub, settle
+from tests.trackers.util import Sender, bundle, example_packets, make_hub, settle
 
 from tha4bridge.pose import INDEX
 from tha4bridge.trackers.idle import IdleConfig, LostEnvelope

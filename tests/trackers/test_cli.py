@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from _trackers_util import bundle, example_packets
+from tests.trackers.util import bundle, example_packets
 
 
 def _free_port(kind=socket.SOCK_STREAM) -> int:

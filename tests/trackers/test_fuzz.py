@@ -6,7 +6,7 @@ import struct
 import time
 
 import numpy as np
-from _trackers_util import Sender, bone, bundle, example_packets, make_hub, msg, quat_yaw, settle, wait_for
+from tests.trackers.util import Sender, bone, bundle, example_packets, make_hub, msg, quat_yaw, settle, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -3,19 +3,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _trackers_util import example_packets
+from tests.trackers.util import example_packets
 
 from tha4bridge.pose import INDEX, NUM_PARAMETERS, PARAMETER_NAMES
 from tha4bridge.trackers.calibration import CalibrationStore, SourceCalibration
 from tha4bridge.trackers.filters import OneEuroFilter, SmoothingConfig
 from tha4bridge.trackers.ifacialmocap import IfmFrame
-from tha4bridge.trackers.mapping import MappingConfig, arkit_to_pose, quat_mul, quat_to_unity_euler
+from tha4bridge.trackers.arkit import ArkitConverter, arkit_to_pose
+from tha4bridge.trackers.mapping import MappingConfig
 from tha4bridge.trackers.names import ARKIT_NAMES, classify_blend
 from tha4bridge.trackers.pipeline import SourcePipeline
 from tha4bridge.trackers.settings import load_settings
 from tha4bridge.trackers.vowels import PROTOTYPES, VowelSolver, objective
 
-# Golden official THA4 output (facts §2.4); parameters not listed are 0.
+# The official converter's output for the four example packets (protocols/trackers.md, "Golden vectors");
+# parameters not listed are 0.
 GOLDEN_NEUTRAL = {
     "eyebrow_raised_left": 0.11, "eyebrow_raised_right": 0.11, "eye_wink_left": 0.075, "eye_wink_right": 0.0625,
     "mouth_raised_corner_left": 0.18, "mouth_raised_corner_right": 0.18, "iris_rotation_x": -0.18,
@@ -116,7 +118,8 @@ def test_head_signs_and_saturation():
 
 
 def test_vowel_solver_matches_scipy():
-    """Our exact active-set solver against the official SciPy L-BFGS-B fit (facts §3.7), within 1e-3.
+    """Our exact active-set solver against the official SciPy L-BFGS-B fit (protocols/trackers.md, "Mouth"),
+    within 1e-3.
 
     L-BFGS-B sometimes stops early on this non-smooth cost; where it differs by more than 1e-3 we require our
     answer to be strictly better by the official cost, and such frames to be rare.
@@ -180,7 +183,7 @@ def test_settings_file_toml_and_errors(tmp_path):
     assert s.mapping.vrm["joy"] == {"eye_happy_wink": 0.5} and "a" in s.mapping.vrm
     assert not s.smoothing.enabled and s.idle.breathing_rate == 12.0
     for text, needle in [("[mapping]\nhead_sing_y = 1\n", "head_sing_y"), ("[mapping.gain]\nmouth_aa = 2\n", "mouth_aa"),
-                         ("[idle]\nbreathing_rate = 0\n", "breathing_rate"), ("[mapping\n", "t.toml"),
+                         ("[idle]\nbreathing_rate = -1\n", "breathing_rate"), ("[mapping\n", "t.toml"),
                          ("[smoothing]\nenabled = 3\n", "enabled"), ("[render]\nx=1\n", "render")]:
         good.write_text(text)
         with pytest.raises(ValueError) as e:
@@ -212,17 +215,6 @@ def test_calibration_math_and_file(tmp_path):
         CalibrationStore(tmp_path / "bad.json").load()
 
 
-def test_unity_euler_and_quaternion_chain():
-    import math
-    h = math.radians(10) / 2
-    yaw = (0.0, math.sin(h), 0.0, math.cos(h))
-    assert quat_to_unity_euler(*yaw)[1] == pytest.approx(10.0)
-    two = quat_mul(yaw, yaw)
-    assert quat_to_unity_euler(*two)[1] == pytest.approx(20.0)
-    pitch = (math.sin(h), 0.0, 0.0, math.cos(h))
-    assert quat_to_unity_euler(*pitch)[0] == pytest.approx(10.0)
-
-
 def test_one_euro_smooths_jitter_and_snaps_blinks():
     f = OneEuroFilter(SmoothingConfig())
     rng = np.random.default_rng(0)
@@ -242,7 +234,6 @@ def test_one_euro_smooths_jitter_and_snaps_blinks():
 
 def test_fast_converter_equals_reference_formulas():
     """ArkitConverter (constants folded, clamps inlined) gives exactly what arkit_to_pose states."""
-    from tha4bridge.trackers.mapping import ArkitConverter
     rng = np.random.default_rng(5)
     configs = [MappingConfig(), MappingConfig(official=True),
                MappingConfig(eyebrow_down_mode="troubled", wink_mode="relaxed", jaw_open_min=0.2, jaw_open_max=0.2,

@@ -7,8 +7,9 @@ import time
 
 import numpy as np
 import pytest
-from _trackers_util import Sender, bone, bundle, example_packets, make_hub, msg, quat_pitch, quat_yaw, settle, wait_for
+from tests.trackers.util import Sender, bone, bundle, example_packets, make_hub, msg, quat_pitch, quat_yaw, settle, wait_for
 
+from tha4bridge.defaults import IFM_PORT, TRACKER_HOST, VMC_PORT
 from tha4bridge.pose import INDEX
 from tha4bridge.trackers import TrackerConfig, TrackerHub
 from tha4bridge.trackers.mapping import MappingConfig
@@ -214,7 +215,8 @@ def test_stop_is_fast_and_idle_pose_is_alive(hub):
 
 def test_default_config_works_without_file():
     cfg = TrackerConfig()
-    assert cfg.vmc_port == 39539 and cfg.ifm_port == 49983 and cfg.host == "0.0.0.0"
+    assert (cfg.vmc_port, cfg.ifm_port, cfg.host) == (VMC_PORT, IFM_PORT, TRACKER_HOST)
+    assert (VMC_PORT, IFM_PORT) == (39539, 49983)  # where senders send by default (protocols/trackers.md)
     h = TrackerHub(TrackerConfig(vmc_port=None, ifm_port=None, osc_param_port=None, calibration_file="/nonexistent/x.json"))
     h.start()
     assert h.ports == {} and h.current().source == "idle"

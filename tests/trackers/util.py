@@ -1,10 +1,10 @@
-"""Helpers for the tracker tests: real UDP senders and the facts doc's example packets."""
+"""Helpers for the tracker tests: real UDP senders, OSC builders, a hub on ephemeral ports, and the four
+iFacialMocap example packets of the gathered protocol facts."""
 from __future__ import annotations
 
 import math
 import socket
 import time
-from pathlib import Path
 
 import pytest
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
@@ -13,12 +13,17 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from tha4bridge.trackers import TrackerConfig, TrackerHub
 from tha4bridge.trackers.filters import SmoothingConfig
 from tha4bridge.trackers.idle import IdleConfig
+from tests.shared import SHARED
 
-FACTS = Path(__file__).resolve().parents[1].parent / "shared" / "docs" / "tracker-protocol-facts.md"
+# Read at test time, not copied: ../shared/docs/tracker-protocol-facts.md holds four example packets (a
+# neutral and a talking face, v1 and v2) with the official converter's output for them, which
+# tests/trackers/test_mapping.py checks ours against (protocols/trackers.md, "iFacialMocap", "Golden
+# vectors"). Tests that use them skip where ../shared is absent (a fresh clone).
+FACTS = SHARED / "docs" / "tracker-protocol-facts.md"
 
 
 def example_packets() -> dict[str, bytes]:
-    """The four iFacialMocap examples of facts §2.4: neutral v1/v2, talking v2/v1."""
+    """The four iFacialMocap example packets: neutral v1/v2, talking v2/v1."""
     if not FACTS.exists():
         pytest.skip(f"facts doc not found at {FACTS} (the shared folder sits next to the repo)")
     lines = [ln.strip().encode() for ln in FACTS.read_text(encoding="utf-8").splitlines()
@@ -88,7 +93,7 @@ def settle(hub: TrackerHub, predicate, timeout: float = 2.0):
     end = time.monotonic() + timeout
     tp = hub.current()
     while not predicate(tp) and time.monotonic() < end:
-        hub.wait(0.02)
+        time.sleep(0.005)  # polling, so these tests do not depend on how the hub wakes its readers
         tp = hub.current()
     return tp
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..pose import INDEX, NUM_PARAMETERS, PARAMETER_NAMES
+from ..pose import EYE, EYEBROW, INDEX, IRIS_ROTATION, MOUTH, NUM_PARAMETERS, PARAMETER_NAMES
 
 DEFAULT_PATH = Path("~/.config/tha4bridge/calibration.json")
 
-# Face parameters that are calibrated: intensities (rescaled) and iris rotation (shifted).
-_RESCALED = np.array([i for i, n in enumerate(PARAMETER_NAMES)
-                      if i < INDEX["iris_rotation_x"] and not n.startswith("iris_small")])
-_SHIFTED = np.array([INDEX["iris_rotation_x"], INDEX["iris_rotation_y"]])
+# Face parameters that are calibrated: intensities (rescaled) and iris rotation (shifted). The iris size is a
+# constant of the mapping, and head, body and breathing are calibrated in degrees or not at all.
+_RESCALED = np.r_[EYEBROW, EYE, MOUTH]
+_SHIFTED = np.r_[IRIS_ROTATION]
 
 
 @dataclass

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..pose import INDEX, NUM_PARAMETERS
+from ..pose import NUM_PARAMETERS
+from .mapping import param_targets
 
 
 @dataclass
@@ -31,12 +32,7 @@ class SmoothingConfig:
 def snap_mask(names: list[str]) -> np.ndarray:
     m = np.zeros(NUM_PARAMETERS, dtype=bool)
     for n in names:
-        if n in INDEX:
-            m[INDEX[n]] = True
-        elif f"{n}_left" in INDEX:
-            m[INDEX[f"{n}_left"]] = m[INDEX[f"{n}_right"]] = True
-        else:
-            raise ValueError(f"unknown pose parameter {n!r} in smoothing.snap")
+        m[param_targets(n, "smoothing.snap")] = True
     return m
 
 

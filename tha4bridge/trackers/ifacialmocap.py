@@ -1,4 +1,4 @@
-"""iFacialMocap's native UDP stream (v1 `name-value`, v2 `name&value`), facts §2.
+"""iFacialMocap's native UDP stream (v1 `name-value`, v2 `name&value`; protocols/trackers.md, "iFacialMocap").
 
 Parsing is tolerant: names in any spelling (`eyeBlink_L`, `eyeBlinkLeft`, `EyeBlinkLeft`), spaces around the
 separator, unknown keys ignored, missing keys keep their last value. A phone sends the same key layout every
@@ -11,16 +11,17 @@ import math
 import operator
 import time
 
+from ..defaults import IFM_PORT
 from .names import ARKIT_NAMES, arkit_index, face_warnings
 from .pipeline import SourcePipeline
 from .udp import Malformed, UdpReceiver
 
 START_V1 = b"iFacialMocap_sahuasouryya9218sauhuiayeta91555dy3719"
 START_V2 = START_V1 + b"|sendDataVersion=v2"
-DEFAULT_PORT = 49983
 MAX_VALUE = 1000.0  # blend values are 0..100; anything past this is garbage, not a face
 MAX_ANGLE = 100000.0  # degrees; wrapped to (-180, 180] below this, garbage above
 
+N_BLEND = len(ARKIT_NAMES)
 _NUMERIC = b"0123456789.-+"
 _ONLY_NUMBERS = bytes(c if c in _NUMERIC else 0x20 for c in range(256))
 _PERCENT = {str(i).encode(): i / 100.0 for i in range(101)}
@@ -58,10 +59,10 @@ def _wrap(a: float) -> float:
 
 
 class IfmFrame:
-    """Parser state for one sender: the 52 ARKit values (0..1) and the head/eye angles in degrees."""
+    """Parser state for one sender: the ARKit values (0..1) and the head/eye angles in degrees."""
 
     def __init__(self):
-        self.blend = [0.0] * 52
+        self.blend = [0.0] * N_BLEND
         self.head = (0.0, 0.0, 0.0)
         self.head_pos = (0.0, 0.0, 0.0)
         self.right_eye = (0.0, 0.0, 0.0)
@@ -104,7 +105,7 @@ class IfmFrame:
                 return False
             self.head = (_wrap(hx), _wrap(hy), _wrap(hz))
         if gather is not None:
-            self.blend = list(gather(new))  # all 52 keys present: one C-level reorder
+            self.blend = list(gather(new))  # every ARKit key present: one C-level reorder
         else:
             b = self.blend
             for i, v in zip(slots, new):
@@ -191,7 +192,7 @@ class IfmFrame:
                 self._templates.clear()
             n_tokens = len(slots) + extra_tokens
             where = {i: k for k, i in enumerate(slots) if i >= 0}  # the last occurrence wins, as in the loop
-            gather = operator.itemgetter(*(where[i] for i in range(52))) if len(where) == 52 else None
+            gather = operator.itemgetter(*(where[i] for i in range(N_BLEND))) if len(where) == N_BLEND else None
             self._templates[data.translate(None, _NUMERIC)] = (n_tokens, tuple(slots), head_tokens, bool(v1), gather)
 
 
@@ -199,7 +200,7 @@ class IFacialMocapReceiver(UdpReceiver):
     name = "ifacialmocap"
 
     def __init__(self, host: str, port: int, pipeline: SourcePipeline, publish,
-                 phone: str | None = None, phone_port: int = DEFAULT_PORT, version: str = "v2",
+                 phone: str | None = None, phone_port: int = IFM_PORT, version: str = "v2",
                  resend_after: float = 2.0, max_datagram: int = 32768):
         super().__init__(host, port, max_datagram)
         self.pipeline, self.publish = pipeline, publish

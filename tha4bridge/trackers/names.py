@@ -69,7 +69,8 @@ def arkit_index(name: str) -> int:
     return _ARKIT_BY_KEY.get(normalise(name), -1)
 
 
-# For the "is half the face switched off on the phone?" check (users hit this, facts §5).
+# For the "is half the face switched off on the phone?" check (users hit this: protocols/trackers.md,
+# "What users run into").
 UPPER_FACE = tuple(i for i, n in enumerate(ARKIT_NAMES) if n.startswith(("brow", "eye")))
 LOWER_FACE = tuple(i for i, n in enumerate(ARKIT_NAMES) if n.startswith(("mouth", "jaw", "cheek")))
 

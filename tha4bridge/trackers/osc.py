@@ -1,16 +1,18 @@
-"""OSC datagrams -> python-osc messages, without letting a hostile datagram reach python-osc's weak spots.
+"""OSC datagrams: the bundle framing walked once, then python-osc for the messages.
 
 python-osc parses well-formed OSC, but a bundle element with a negative size makes its bundle loop spin
 forever, a non-UTF-8 string raises UnicodeDecodeError, and unknown type tags are reported with
-`logging.warning` on the root logger (one line per packet). So we walk the bundle framing ourselves first
-(sizes positive, aligned, inside the datagram), turn every parser exception into `Malformed`, and filter
-python-osc's per-packet warnings out of the log: our receivers count those drops instead.
+`logging.warning` on the root logger (one line per packet). So `frame` walks the bundle framing first (sizes
+positive, aligned, inside the datagram, nesting and message counts bounded) and hands python-osc one message
+at a time; every parser exception becomes `Malformed`, and python-osc's per-packet warnings are filtered out
+of the log: our receivers count those drops instead. The same walk gives the byte template (osc_template.py)
+its message and timetag offsets, so the framing rules live here only (protocols/trackers.md, "OSC framing").
 """
 from __future__ import annotations
 
 import logging
+from typing import NamedTuple
 
-from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_message import OscMessage
 
 from .udp import Malformed
@@ -20,14 +22,27 @@ MAX_DEPTH = 4  # nested bundles
 MAX_MESSAGES = 2048  # per datagram
 
 
-def check_framing(data: bytes, depth: int = 0) -> int:
-    """Validate bundle framing; return the number of messages. Raises Malformed."""
-    if data[:8] == BUNDLE_PREFIX:
+class Framing(NamedTuple):
+    messages: list[tuple[int, int]]  # (start, end) byte offsets of every message, bundles flattened in order
+    timetags: list[int]  # byte offset of every bundle's 8-byte timetag
+
+
+def frame(data: bytes) -> Framing:
+    """Walk a datagram's bundle framing. Raises Malformed for anything python-osc must not be given."""
+    out = Framing([], [])
+    _walk(data, 0, len(data), 0, out)
+    return out
+
+
+def _walk(data: bytes, start: int, end: int, depth: int, out: Framing) -> None:
+    # Offsets instead of slices: a 3 kB bundle of 60 messages is walked without copying it.
+    if data.startswith(BUNDLE_PREFIX, start, end):
         if depth >= MAX_DEPTH:
             raise Malformed("bundle_too_deep")
-        n, i, end = 0, 16, len(data)
-        if end < 16:
+        if end - start < 16:
             raise Malformed("truncated_bundle")
+        out.timetags.append(start + 8)
+        i = start + 16
         while i < end:
             if i + 4 > end:
                 raise Malformed("truncated_bundle")
@@ -35,35 +50,23 @@ def check_framing(data: bytes, depth: int = 0) -> int:
             i += 4
             if size <= 0 or size % 4 or i + size > end:
                 raise Malformed("truncated_bundle")
-            n += check_framing(data[i:i + size], depth + 1)
-            if n > MAX_MESSAGES:
+            _walk(data, i, i + size, depth + 1, out)
+            if len(out.messages) > MAX_MESSAGES:
                 raise Malformed("too_many_messages")
             i += size
-        return n
-    if data[:1] != b"/":
+        return
+    if not data.startswith(b"/", start, end):
         raise Malformed("not_osc")
-    if len(data) % 4:
+    if (end - start) % 4:
         raise Malformed("bad_message")
-    return 1
-
-
-def _flatten(bundle: OscBundle, out: list) -> None:
-    for item in bundle:
-        if isinstance(item, OscBundle):
-            _flatten(item, out)
-        else:
-            out.append(item)
+    out.messages.append((start, end))
 
 
 def parse_messages(data: bytes) -> list[OscMessage]:
     """All messages of a datagram in order (bundles flattened; timetags carry no VMC meaning)."""
-    check_framing(data)
+    spans = frame(data).messages
     try:
-        if data[:8] == BUNDLE_PREFIX:
-            out: list[OscMessage] = []
-            _flatten(OscBundle(data), out)
-            return out
-        return [OscMessage(data)]
+        return [OscMessage(data[s:e]) for s, e in spans]
     except Exception:  # ParseError, UnicodeDecodeError, IndexError, struct.error...
         raise Malformed("bad_message") from None
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..pose import LOWER, NUM_PARAMETERS, UPPER
+from ..pose import BODY, HEAD_NECK, IRIS_ROTATION, IRIS_SMALL, LOWER, NUM_PARAMETERS, UPPER
+from .arkit import ArkitConverter
 from .calibration import CalibrationStore, SourceCalibration
 from .filters import OneEuroFilter, SmoothingConfig
-from .mapping import ArkitConverter, MappingConfig, gain_offset_arrays, head_params, swap_index, vrm_pose_matrix
-
-_IRIS_X, _IRIS_Y = 37, 38
+from .mapping import MappingConfig, gain_offset_arrays, head_params, swap_index, vrm_pose_matrix
 
 
 class SourcePipeline:
@@ -40,7 +39,7 @@ class SourcePipeline:
         """`b`: 52 ARKit values; `head_deg`: iFacialMocap-style (X, Y, Z) degrees; `iris` overrides eyeLook*."""
         o = self.convert(b, self._head(head_deg))
         if iris is not None:
-            o[_IRIS_X], o[_IRIS_Y] = iris
+            o[IRIS_ROTATION] = iris
         self.raw_face = o
         return self._finish(np.array(o, dtype=np.float32), t)
 
@@ -49,12 +48,12 @@ class SourcePipeline:
         """`weights`: values per `names.VRM_PRESETS` (a bone-only sender passes zeros)."""
         p = (weights @ self.vrm_matrix).astype(np.float32)
         hx, hy, nz = head_params(*self._head(head_deg), self.cfg)
-        p[39], p[40], p[41] = hx, hy, nz
+        p[HEAD_NECK] = hx, hy, nz
         f = self.cfg.body_follow
-        p[42], p[43] = hy * f, nz * f
-        p[24], p[25] = self.cfg.iris_small_left, self.cfg.iris_small_right
+        p[BODY] = hy * f, nz * f
+        p[IRIS_SMALL] = self.cfg.iris_small_left, self.cfg.iris_small_right
         if iris is not None:
-            p[_IRIS_X], p[_IRIS_Y] = iris
+            p[IRIS_ROTATION] = iris
         self.raw_face = p.copy()
         return self._finish(p, t)
 

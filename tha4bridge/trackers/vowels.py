@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 VOWELS = ("aaa", "iii", "uuu", "ooo")
-# Prototype per vowel over (open, lowerDown, funnel, pucker) [facts §3.7].
+# Prototype per vowel over (open, lowerDown, funnel, pucker) (protocols/trackers.md, "Mouth").
 PROTOTYPES = np.array([
     [1.0, 1.0, 0.0, 0.0],
     [0.0, 1.0, 0.0, 0.0],
