@@ -68,7 +68,7 @@ class IfmFrame:
         self.right_eye = (0.0, 0.0, 0.0)
         self.left_eye = (0.0, 0.0, 0.0)
         self.bad_items = 0
-        self._templates: dict[bytes, tuple[int, tuple[int, ...], int, bool]] = {}
+        self._templates: dict[bytes, tuple] = {}  # by the datagram without its numbers: _Items.template()
 
     def parse(self, data: bytes) -> None:
         """Update from one datagram; raises Malformed if nothing in it is usable."""
@@ -118,82 +118,103 @@ class IfmFrame:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise Malformed("not_text") from None
-        good = bad = 0
-        slots: list[int] = []
-        layout_ok = True  # every item is a known key or head/eye item with plain numbers, in order
-        head_tokens = -1
-        extra_tokens = 0
-        v1 = None
-        updates: list[tuple[int, float]] = []
-        head = head_pos = reye = leye = None
+        items = _Items()
         for item in text.split("|"):
             item = item.strip()
-            if not item:
-                continue
-            try:
-                if "#" in item:
-                    key, _, rest = item.partition("#")
-                    key = key.strip()
-                    if key == "=head":
-                        vals = _angles(rest, 6)
-                        head, head_pos = vals[:3], vals[3:]
-                        head_tokens = extra_tokens
-                        extra_tokens += 6
-                    elif key in ("rightEye", "leftEye"):
-                        vals = _angles(rest, 3)
-                        if key == "rightEye":
-                            reye = vals
-                        else:
-                            leye = vals
-                        extra_tokens += 3
-                    else:
-                        raise Malformed("unknown_item")
-                else:
-                    sep = item.find("&")
-                    is_v1 = sep < 0
-                    if is_v1:
-                        sep = item.find("-")
-                    if sep <= 0:
-                        raise Malformed("unknown_item")
-                    name = item[:sep].strip()
-                    i = _NAME_CACHE.get(name)
-                    if i is None:
-                        i = arkit_index(name)
-                    v = _number(item[sep + 1:])
-                    if abs(v) > MAX_VALUE:
-                        raise Malformed("absurd_value")
-                    if extra_tokens or (v1 is not None and v1 != is_v1) or v < 0:
-                        layout_ok = False  # blends after the angles, mixed separators, signs: no template
-                    if i < 0 and any(c in _NUMERIC for c in name.encode()):
-                        layout_ok = False  # digits in a name would shift the numbers
-                    v1 = is_v1
-                    slots.append(i)
-                    if i < 0:  # trackingStatus, FM_* extras, ...: ignored, not an error
-                        continue
-                    updates.append((i, v / 100.0))
-                good += 1
-            except Malformed:
-                bad += 1
-                layout_ok = False
-        if good == 0:
-            raise Malformed("no_items" if bad == 0 else "bad_items")
-        self.bad_items += bad
+            if item:
+                items.add(item)
+        if items.good == 0:
+            raise Malformed("no_items" if items.bad == 0 else "bad_items")
+        self.bad_items += items.bad
         b = self.blend
-        for i, v in updates:
+        for i, v in items.updates:
             b[i] = v
-        if head is not None:
-            self.head, self.head_pos = head, head_pos
-        if reye is not None:
-            self.right_eye = reye
-        if leye is not None:
-            self.left_eye = leye
-        if layout_ok:
+        if items.head is not None:
+            self.head, self.head_pos = items.head, items.head_pos
+        if items.reye is not None:
+            self.right_eye = items.reye
+        if items.leye is not None:
+            self.left_eye = items.leye
+        if items.layout_ok:
             if len(self._templates) >= 16:  # a sender changing layouts (or garbage that parsed): start over
                 self._templates.clear()
-            n_tokens = len(slots) + extra_tokens
-            where = {i: k for k, i in enumerate(slots) if i >= 0}  # the last occurrence wins, as in the loop
-            gather = operator.itemgetter(*(where[i] for i in range(N_BLEND))) if len(where) == N_BLEND else None
-            self._templates[data.translate(None, _NUMERIC)] = (n_tokens, tuple(slots), head_tokens, bool(v1), gather)
+            self._templates[data.translate(None, _NUMERIC)] = items.template()
+
+
+class _Items:
+    """What the items of one datagram say, and whether its layout can serve as a template."""
+
+    def __init__(self):
+        self.good = self.bad = 0
+        self.slots: list[int] = []  # per blend item in order: its ARKit index, or -1 for an ignored key
+        self.layout_ok = True  # every item is a known key or head/eye item with plain numbers, in order
+        self.head_tokens = -1  # where the head's numbers start among the numbers after the blends
+        self.extra_tokens = 0  # numbers in head/eye items so far
+        self.v1: bool | None = None  # the separator seen: '-' (v1) or '&' (v2)
+        self.updates: list[tuple[int, float]] = []
+        self.head = self.head_pos = self.reye = self.leye = None
+
+    def add(self, item: str) -> None:
+        try:
+            if "#" in item:
+                self._angle_item(item)
+            elif not self._blend_item(item):
+                return  # trackingStatus, FM_* extras, ...: ignored, neither good nor bad
+            self.good += 1
+        except Malformed:
+            self.bad += 1
+            self.layout_ok = False
+
+    def _angle_item(self, item: str) -> None:
+        key, _, rest = item.partition("#")
+        key = key.strip()
+        if key == "=head":
+            vals = _angles(rest, 6)
+            self.head, self.head_pos = vals[:3], vals[3:]
+            self.head_tokens = self.extra_tokens
+            self.extra_tokens += 6
+        elif key in ("rightEye", "leftEye"):
+            vals = _angles(rest, 3)
+            if key == "rightEye":
+                self.reye = vals
+            else:
+                self.leye = vals
+            self.extra_tokens += 3
+        else:
+            raise Malformed("unknown_item")
+
+    def _blend_item(self, item: str) -> bool:
+        """False for a key that is not one of the ARKit names (ignored)."""
+        sep = item.find("&")
+        is_v1 = sep < 0
+        if is_v1:
+            sep = item.find("-")
+        if sep <= 0:
+            raise Malformed("unknown_item")
+        name = item[:sep].strip()
+        i = _NAME_CACHE.get(name)
+        if i is None:
+            i = arkit_index(name)
+        v = _number(item[sep + 1:])
+        if abs(v) > MAX_VALUE:
+            raise Malformed("absurd_value")
+        if self.extra_tokens or (self.v1 is not None and self.v1 != is_v1) or v < 0:
+            self.layout_ok = False  # blends after the angles, mixed separators, signs: no template
+        if i < 0 and any(c in _NUMERIC for c in name.encode()):
+            self.layout_ok = False  # digits in a name would shift the numbers
+        self.v1 = is_v1
+        self.slots.append(i)
+        if i < 0:
+            return False
+        self.updates.append((i, v / 100.0))
+        return True
+
+    def template(self) -> tuple:
+        """(numbers in the datagram, slots, where the head starts, v1?, a gather when every key is present)."""
+        slots = self.slots
+        where = {i: k for k, i in enumerate(slots) if i >= 0}  # the last occurrence wins, as in the parse
+        gather = operator.itemgetter(*(where[i] for i in range(N_BLEND))) if len(where) == N_BLEND else None
+        return len(slots) + self.extra_tokens, tuple(slots), self.head_tokens, bool(self.v1), gather
 
 
 class IFacialMocapReceiver(UdpReceiver):

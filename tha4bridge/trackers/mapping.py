@@ -42,7 +42,8 @@ DEFAULT_VRM_TABLE: dict[str, dict[str, float]] = {
 @dataclass
 class MappingConfig:
     """Every constant of the mapping. Defaults are the official converter's (protocols/trackers.md, "ARKit to
-    THA4") plus our fixes."""
+    THA4") plus our fixes. (`duplicates` pairs runs of these fields by their shape, `name: float = number`:
+    a list of constants, not repeated logic.)"""
 
     # Official ARKit converter constants.
     smile_threshold_min: float = 0.4

@@ -38,6 +38,20 @@ def _complement_basis(af: np.ndarray | None, m: int) -> np.ndarray:
     return u[:, af.shape[1]:].T
 
 
+def _affine(a: np.ndarray, fixed: np.ndarray, pinv: np.ndarray, proj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Everything before the residual norm is affine in p, so one [m, K*(n+m)] matmul gives, per pattern,
+    the weights before shrinkage and the unexplained part of p: (p @ lin + off)."""
+    m = a.shape[0]
+    k, n = fixed.shape
+    fixed_feat = fixed @ a.T                                   # [K, m]
+    w_lin = np.einsum("kij->jki", pinv).reshape(m, k * n)
+    w_off = fixed - np.einsum("kij,kj->ki", pinv, fixed_feat)
+    perp = np.eye(m)[None] - proj                              # [K, m, m]
+    r_lin = np.einsum("kij->jki", perp).reshape(m, k * m)
+    r_off = -np.einsum("kij,kj->ki", perp, fixed_feat)
+    return np.concatenate([w_lin, r_lin], axis=1), np.concatenate([w_off.reshape(-1), r_off.reshape(-1)])
+
+
 class VowelSolver:
     """Exact minimiser of the official vowel cost for a fixed prototype matrix."""
 
@@ -81,19 +95,8 @@ class VowelSolver:
         self._u = np.array(u)                                      # [K, n]
         self._shrink = np.array(shrink)
         self._usable = np.array(usable)
-        k = len(fixed)
-        # Everything before the residual norm is affine in p, so one [m, K*(n+m)] matmul gives, per pattern,
-        # the weights before shrinkage and the unexplained part of p.
-        fixed_feat = fixed_a @ a.T                                 # [K, m]
-        w_lin = np.einsum("kij->jki", pinv_a).reshape(m, k * n)
-        w_off = fixed_a - np.einsum("kij,kj->ki", pinv_a, fixed_feat)
-        eye = np.eye(m)[None]
-        perp = eye - proj_a                                        # [K, m, m]
-        r_lin = np.einsum("kij->jki", perp).reshape(m, k * m)
-        r_off = -np.einsum("kij,kj->ki", perp, fixed_feat)
-        self._lin = np.concatenate([w_lin, r_lin], axis=1)
-        self._off = np.concatenate([w_off.reshape(-1), r_off.reshape(-1)])
-        self._k, self._m = k, m
+        self._lin, self._off = _affine(a, fixed_a, pinv_a, proj_a)
+        self._k, self._m = len(fixed), m
         self._lam_u = self.lam * self._u
         self._bad = np.where(self._usable, 0.0, np.inf)
         # Interior fast path: with every weight free the residual is zero (A is invertible when square).
