@@ -23,13 +23,13 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from distiller.config import BUDGETS, PAPER_BODY_EXAMPLES, PAPER_FACE_EXAMPLES
+from distiller.losses import body_loss, face_loss
 from distiller.student_train import TrainableBody, TrainableFace
-from distiller.targets import make_targets
+from distiller.targets import BodyTargets, make_targets
 from distiller.teacher.teacher import TeacherPoser
-from distiller.train import body_loss, face_loss
-from distiller.targets import BodyTargets
 from tha4bridge.demo import demo_face_mask
 from tha4bridge.imaging import psnr
+from tha4bridge.pose import NUM_PARAMETERS
 from tha4bridge.student import BodyMorpher, FaceMorpher
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -68,7 +68,7 @@ def _body8_in_subprocess(thp: str) -> float:
 def body8_step(repeats: int = 3) -> float:
     """Seconds for one batch-8 step of the official-size body student, demo-teacher targets included (best of N)."""
     torch.manual_seed(0)
-    body, demo, poses8 = BodyMorpher(), make_targets("demo", "", "cpu"), torch.rand(8, 45)
+    body, demo, poses8 = BodyMorpher(), make_targets("demo", "", "cpu"), torch.rand(8, NUM_PARAMETERS)
 
     def step():
         bt = demo.body(poses8)
@@ -98,7 +98,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
     torch.manual_seed(0)
-    pose = torch.rand(1, 45) * 2 - 1
+    pose = torch.rand(1, NUM_PARAMETERS) * 2 - 1
     image = F.interpolate(torch.rand(1, 4, 16, 16) * 2 - 1, size=(512, 512), mode="bilinear")
     mask = demo_face_mask()[None]
 
@@ -125,7 +125,7 @@ def main():
 
     # quick: one real batch-8 step of each stage from the demo teacher (targets included).
     demo = make_targets("demo", "", "cpu")
-    poses8 = torch.rand(8, 45)
+    poses8 = torch.rand(8, NUM_PARAMETERS)
     quick_face = timed(lambda: step_face(TrainableFace(face), face.parameters(), poses8, demo.face(poses8), mask), 1) / 8
     quick_body = body8_step(1) / 8
     pages = {value: _body8_in_subprocess(value) for value in ("0", "1")}

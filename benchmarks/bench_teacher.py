@@ -25,6 +25,7 @@ import torch
 from distiller.teacher.teacher import Teacher, TeacherPoser
 from tha4bridge.demo import DemoPoser
 from tha4bridge.imaging import load_character_png, psnr
+from tha4bridge.pose import NUM_PARAMETERS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "tha4"
 SYNTHETIC = SHARED / "reference" / "teacher_synthetic"
@@ -63,7 +64,7 @@ def main():
     args = ap.parse_args()
     teacher, image, weights = teacher_and_image()
     poses = torch.from_numpy(np.load(SYNTHETIC / "poses.npy")) if (SYNTHETIC / "poses.npy").is_file() else \
-        torch.rand(3, 45)
+        torch.rand(3, NUM_PARAMETERS)
     poses = poses.repeat((args.frames + len(poses) - 1) // len(poses), 1)[:args.frames]
     print(f"teacher forward, batch 1, {args.frames} frames, {torch.get_num_threads()} threads, weights: {weights}")
     base_t, base = time_mode(teacher, image, "exact", poses)
@@ -73,7 +74,7 @@ def main():
         q = min(psnr(out[i], base[i]) for i in range(len(out)))
         print(f"  {mode:5s}: {t:.2f} s/frame  ratio {t / base_t:.2f} of baseline  "
               f"final image vs baseline {q:.1f} dB (min over frames)")
-    poser, eight = TeacherPoser(teacher, image, mode="exact"), torch.rand(8, 45)
+    poser, eight = TeacherPoser(teacher, image, mode="exact"), torch.rand(8, NUM_PARAMETERS)
     poser.outputs(eight[:1])
     per_frame = {}
     for chunk in (8, 1):

@@ -1,4 +1,5 @@
-"""`distiller check`: find problems with the character image and face mask before hours are spent (facts §5).
+"""`distiller check`: find problems with the character image and face mask before hours are spent
+(protocols/tha4_model.md, "Character checks").
 
 Each problem is one sentence saying what is wrong and what THA4 expects. An empty list means the inputs are usable.
 """
@@ -9,7 +10,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-FACE_BOX = (80, 208, 192, 320)  # rows, rows, cols, cols of the student face region
+from tha4bridge.imaging import STUDENT_FACE_COLS, STUDENT_FACE_ROWS
+
+# rows, rows, cols, cols of the student face region: the only part of the frame the face morpher draws
+FACE_BOX = (STUDENT_FACE_ROWS.start, STUDENT_FACE_ROWS.stop, STUDENT_FACE_COLS.start, STUDENT_FACE_COLS.stop)
+_REGION = "rows {}-{}, columns {}-{}".format(*FACE_BOX)
 # Where the movable parts must be covered by the mask (inside the face box): two eye/eyebrow areas and the mouth.
 MASK_PARTS = {
     "the eye and eyebrow on the image's left": (96, 168, 192, 256),
@@ -18,7 +23,9 @@ MASK_PARTS = {
 }
 
 
-def _open(path: Path, what: str) -> tuple[Image.Image | None, list[str]]:
+def _open(path: str | Path, what: str, size_rule: str) -> tuple[Image.Image | None, list[str]]:
+    """The PNG at `path` if it is one and 512x512; else None and the one sentence saying why not."""
+    path = Path(path)
     if not path.is_file():
         return None, [f"The {what} {path} does not exist."]
     if path.suffix.lower() != ".png":
@@ -26,18 +33,17 @@ def _open(path: Path, what: str) -> tuple[Image.Image | None, list[str]]:
     try:
         im = Image.open(path)
         im.load()
-        return im, []
     except Exception as e:
         return None, [f"The {what} {path} is not a readable PNG ({type(e).__name__})."]
+    if im.size != (512, 512):
+        return None, [f"The {what} is {im.size[0]}x{im.size[1]}; {size_rule}."]
+    return im, []
 
 
 def check_image(path: str | Path) -> list[str]:
-    path = Path(path)
-    im, problems = _open(path, "character image")
+    im, problems = _open(path, "character image", "THA4 needs exactly 512x512")
     if im is None:
         return problems
-    if im.size != (512, 512):
-        return [f"The character image is {im.size[0]}x{im.size[1]}; THA4 needs exactly 512x512."]
     has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
     if not has_alpha:
         return [f"The character image has no transparency (mode {im.mode}); it must be RGBA with the background "
@@ -52,25 +58,22 @@ def check_image(path: str | Path) -> list[str]:
     r0, r1, c0, c1 = FACE_BOX
     face = alpha[r0:r1, c0:c1]
     if (face > 128).mean() < 0.5:
-        problems.append("The face region (rows 80-208, columns 192-320) is mostly transparent; the head must sit "
-                        "in the 128x128 box in the middle of the top half, facing forward.")
+        problems.append(f"The face region ({_REGION}) is mostly transparent; the head must sit in the 128x128 box "
+                        "in the middle of the top half, facing forward.")
     cols = np.nonzero((alpha > 128).any(axis=0))[0]
     if len(cols) and abs((cols[0] + cols[-1]) / 2 - 256) > 96:
         problems.append("The character is not centred horizontally; place it upright in the middle of the image.")
     rows = np.nonzero((alpha[:, c0:c1] > 128).any(axis=1))[0]
     if len(rows) and rows[0] >= r0 + 32:
         problems.append("The top of the head starts below the face region; the head is too low or too small "
-                        "(the face must fill rows 80-208).")
+                        f"(the face must fill rows {r0}-{r1}).")
     return problems
 
 
 def check_mask(path: str | Path) -> list[str]:
-    path = Path(path)
-    im, problems = _open(path, "face mask")
+    im, problems = _open(path, "face mask", "it must be 512x512 like the character image")
     if im is None:
         return problems
-    if im.size != (512, 512):
-        return [f"The face mask is {im.size[0]}x{im.size[1]}; it must be 512x512 like the character image."]
     if im.mode != "RGB":
         return [f"The face mask must be an RGB PNG without alpha (black and white), got mode {im.mode}."]
     rgb = np.asarray(im)
@@ -80,11 +83,11 @@ def check_mask(path: str | Path) -> list[str]:
     r0, r1, c0, c1 = FACE_BOX
     inside = white[r0:r1, c0:c1]
     if not inside.any():
-        return ["The face mask has no white inside the face region (rows 80-208, columns 192-320); cover the "
-                "eyes, eyebrows and mouth there."]
+        return [f"The face mask has no white inside the face region ({_REGION}); cover the eyes, eyebrows and "
+                "mouth there."]
     if white.sum() > inside.sum():
-        problems.append("The face mask has white outside the face region (rows 80-208, columns 192-320); only the "
-                        "face region is used, so that part is ignored.")
+        problems.append(f"The face mask has white outside the face region ({_REGION}); only the face region is "
+                        "used, so that part is ignored.")
     if inside.mean() > 0.9:
         problems.append("The face mask covers almost the whole face region; cover only the movable parts (two eye "
                         "rectangles and the mouth) so the extra weight goes where it matters.")

@@ -1,8 +1,8 @@
 """What a distillation run is: plain dataclasses, the paper's schedules, and budgets that scale them.
 
-The paper (facts §4.3, §4.4) trains the face morpher on 1,000,000 examples and the body morpher on 1,500,000, with
-learning-rate drops and loss-weight phases at fixed example counts. A budget keeps those at the same *fractions*
-of a smaller total, so `quick` runs the same phases in miniature.
+The paper trains the face morpher on 1,000,000 examples and the body morpher on 1,500,000, with learning-rate drops
+and loss-weight phases at fixed example counts (protocols/tha4_model.md, "Distillation"). A budget keeps those at
+the same *fractions* of a smaller total, so `quick` runs the same phases in miniature.
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from tha4bridge.student import StudentArch
 PAPER_FACE_EXAMPLES = 1_000_000
 PAPER_BODY_EXAMPLES = 1_500_000
 
-# (end as a fraction of the stage, learning rate): facts §4.3, boundaries 200k / 500k / 800k / 1M.
+# (end as a fraction of the stage, learning rate): the face schedule, boundaries 200k / 500k / 800k / 1M.
 FACE_PHASES = ((0.2, 1e-4), (0.5, 1e-4 / 3), (0.8, 1e-5), (1.0, 1e-4 / 30))
 
-# (end fraction, lr, weights of blended, warped, grid_change, color_change): facts §4.4, bounds in 1.5M.
+# (end fraction, lr, weights of blended, warped, grid_change, color_change): the body schedule, bounds in 1.5M.
 BODY_PHASES = (
     (200_000 / 1.5e6, 1e-4, 0.25, 0.25, 0.5, 2.0),
     (400_000 / 1.5e6, 3e-5, 0.25, 0.25, 0.5, 2.0),

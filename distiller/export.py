@@ -1,4 +1,5 @@
-"""Write a student in the official character-model folder format (facts §3.6), loadable by StudentPoser/serve.
+"""Write a student in the official character-model folder format (protocols/character_model.md), loadable by
+StudentPoser and `tha4bridge serve`.
 
 character_model.yaml (the three official keys, in order; plus `architecture` for non-default sizes),
 character.png (a byte copy of the input image), face_morpher.pt and body_morpher.pt (plain state dicts).

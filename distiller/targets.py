@@ -1,6 +1,7 @@
 """What the student learns from: training targets from any teacher.
 
-* the THA4 teacher (a folder of the five official .pt files): the official targets (facts §4.3, §4.4);
+* the THA4 teacher (a folder of the five official .pt files): the official targets (protocols/tha4_model.md,
+  "Distillation");
 * a student folder (re-distillation into a smaller student): its own face morpher and body morpher outputs;
 * any other Poser (the built-in demo character): only rendered frames. The face target is the face region of the
   pose rendered with rotations and breathing zeroed (what the face morpher is asked: the expression, in place),
@@ -13,15 +14,21 @@ from pathlib import Path
 
 import torch
 
-from tha4bridge.imaging import FACE_COLS, FACE_ROWS, load_character_png, load_face_mask
+from tha4bridge.imaging import STUDENT_FACE_COLS, STUDENT_FACE_ROWS, load_character_png, load_face_mask
+from tha4bridge.pose import ROTATION_INPUT
 from tha4bridge.poser import Poser, pick_device
 from tha4bridge.student import StudentPoser, paste_face
 
 from .student_train import TrainableBody, TrainableFace
-from .teacher.teacher import TeacherPoser, is_teacher_folder
+from .teacher.teacher import TEACHER_FACE_COLS, TEACHER_FACE_ROWS, TeacherPoser, is_teacher_folder
 
-ROTATION = slice(39, 45)
-FACE_IN_TEACHER_CROP = (slice(48, 176), slice(32, 160))  # student face region inside the teacher's 192 output
+
+def _inside(inner: slice, outer: slice) -> slice:
+    return slice(inner.start - outer.start, inner.stop - outer.start)
+
+
+# The student face region inside the teacher's 192 face output: rows 48:176, cols 32:160.
+FACE_IN_TEACHER_CROP = (_inside(STUDENT_FACE_ROWS, TEACHER_FACE_ROWS), _inside(STUDENT_FACE_COLS, TEACHER_FACE_COLS))
 
 
 @dataclass
@@ -54,17 +61,17 @@ class Targets:
     @torch.inference_mode()
     def _face(self, pose: torch.Tensor) -> torch.Tensor:
         still = pose.clone()
-        still[:, ROTATION] = 0
-        return self.poser.render(still)[:, :, FACE_ROWS, FACE_COLS]
+        still[:, ROTATION_INPUT] = 0
+        return self.poser.render(still)[:, :, STUDENT_FACE_ROWS, STUDENT_FACE_COLS]
 
     @torch.inference_mode()
     def _body(self, pose: torch.Tensor) -> BodyTargets:
         still = pose.clone()
-        still[:, ROTATION] = 0
+        still[:, ROTATION_INPUT] = 0
         return BodyTargets(self.poser.render(still).clone(), self.poser.render(pose).clone())
 
     def face(self, pose: torch.Tensor) -> torch.Tensor:
-        """[n, 4, 128, 128]: the face region (rows 80:208, cols 192:320) for pose[:, :39]."""
+        """[n, 4, 128, 128]: the student face region (STUDENT_FACE_ROWS/COLS) for pose[:, pose.FACE_INPUT]."""
         return _plain(self._face(pose.to(self.device)))
 
     def body(self, pose: torch.Tensor) -> BodyTargets:

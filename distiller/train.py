@@ -17,96 +17,26 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 
-from tha4bridge.imaging import FACE_COLS, FACE_ROWS
 from tha4bridge.poser import pick_device
 from tha4bridge.student import BodyMorpher, FaceMorpher, paste_face
 
-from .config import FACE_MASK_WEIGHT, DistillConfig
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import DistillConfig, StageSchedule
+from .distributed import barrier, finish, init_distributed
 from .export import export_character_model
+from .losses import body_loss, face_loss
 from .poses import PoseSource, load_pose_file
 from .report import MetricsLog, batch_psnr, final_report, progress_bar, save_grid, ssim
 from .student_train import TrainableBody, TrainableFace
 from .targets import Targets, face_mask_for, make_targets
 
-CHECKPOINT_FORMAT = "tha4bridge-distiller-1"
 STAGES = ("face", "body")
 
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: torch.device) -> Dist:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def barrier(d: Dist) -> None:
-    if d.world > 1:
-        dist.barrier()
-
-
-# ---------------------------------------------------------------------------------------------------
-# Checkpoints: one file, written to a temporary name and renamed, so a kill never leaves a torn checkpoint.
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a distiller checkpoint (delete it to start over)")
-    return state
-
-
-# ---------------------------------------------------------------------------------------------------
-# Losses (facts §4.3, §4.4).
-
-def face_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    diff = (pred - target).abs()
-    l1 = diff.mean()
-    masked = (diff * mask).mean()  # a mean over all elements, not normalized by the mask area (official)
-    return l1 + FACE_MASK_WEIGHT * masked, {"l1": l1.item(), "masked_l1": masked.item()}
-
-
-def body_loss(outs: list[torch.Tensor], t, weights: dict[str, float]) -> tuple[torch.Tensor, dict]:
-    blended, _alpha, color_change, warped, grid_change = outs
-    terms = {"blended": F.l1_loss(blended, t.final), "color_change": F.l1_loss(color_change, t.final)}
-    if t.warped is not None:  # a Poser teacher (the demo) has no warp to imitate
-        terms["warped"] = F.l1_loss(warped, t.warped)
-        terms["grid_change"] = F.l1_loss(grid_change, t.grid_change)
-    loss = sum(weights[k] * v for k, v in terms.items())
-    return loss, {k: v.item() for k, v in terms.items()}
-
-
-# ---------------------------------------------------------------------------------------------------
 
 class Run:
     """Everything one `distiller build` needs, created once per process."""
@@ -122,19 +52,7 @@ class Run:
         self.log = log if self.dist.main else (lambda *a, **k: None)
         self.progress = progress and self.dist.main
 
-        # The saved configuration is authoritative on a rerun, as the official distill.py does.
-        saved = self.work / "config.yaml"
-        if saved.is_file():
-            stored = DistillConfig.from_yaml(saved)
-            if stored.to_yaml() != config.to_yaml():
-                self.log(f"resuming with the saved settings in {saved} (delete {self.work} to start over)")
-            config = stored
-        elif self.dist.main:
-            self.work.mkdir(parents=True, exist_ok=True)
-            tmp = saved.with_suffix(".tmp")
-            tmp.write_text(config.to_yaml())
-            os.replace(tmp, saved)
-        self.config = config
+        self.config = config = self._settled_config(config)
         self.targets: Targets = make_targets(config.teacher, config.image, self.device, config.teacher_mode)
         self.mask = face_mask_for(self.targets, config.face_mask).to(self.device)
         pose_file = load_pose_file(config.poses) if config.poses else None
@@ -176,83 +94,114 @@ class Run:
                   size=None if stage == "face" else 256)
         return batch_psnr(student, teacher), ssim(student, teacher)
 
+    def _settled_config(self, config: DistillConfig) -> DistillConfig:
+        """The saved configuration is authoritative on a rerun, as the official distill.py does; else save ours."""
+        saved = self.work / "config.yaml"
+        if saved.is_file():
+            stored = DistillConfig.from_yaml(saved)
+            if stored.to_yaml() != config.to_yaml():
+                self.log(f"resuming with the saved settings in {saved} (delete {self.work} to start over)")
+            return stored
+        if self.dist.main:
+            self.work.mkdir(parents=True, exist_ok=True)
+            tmp = saved.with_suffix(".tmp")
+            tmp.write_text(config.to_yaml())
+            os.replace(tmp, saved)
+        return config
+
     # -- one stage ----------------------------------------------------------------------------------
 
-    def train_stage(self, stage: str, state: dict | None, elapsed_before: float) -> float:
-        cfg, d = self.config, self.dist
-        schedule = cfg.schedule(stage)
-        total = schedule.total
+    def _trainer(self, stage: str, state: dict | None, lr: float) -> tuple[nn.Module, torch.optim.Optimizer, int]:
+        """The stage's trainable forward (DDP-wrapped under torchrun), its Adam and the examples already done."""
         module = TrainableFace(self.face) if stage == "face" else TrainableBody(self.body)
         model = module
-        if d.world > 1:
+        if self.dist.world > 1:
             model = nn.parallel.DistributedDataParallel(
                 module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         params = (self.face if stage == "face" else self.body).parameters()
-        optimizer = torch.optim.Adam(params, lr=schedule.lr(0), betas=(0.9, 0.999), eps=1e-8)
+        optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8)
         examples = 0
         if state is not None and state["stage"] == stage:
             examples = int(state["examples"])
             if state.get("optimizer") is not None:
                 optimizer.load_state_dict(state["optimizer"])
+        return model, optimizer, examples
+
+    def _step(self, stage: str, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: StageSchedule,
+              examples: int, per_rank: int) -> dict[str, float]:
+        """One Adam step on this rank's slice of the global batch that starts at `examples`; the loss terms."""
+        d, per_step = self.dist, per_rank * self.dist.world
+        pose = self.poses.batch(examples // per_step, per_step)[d.rank * per_rank:(d.rank + 1) * per_rank]
+        pose = pose.to(self.device)
+        for group in optimizer.param_groups:
+            group["lr"] = schedule.lr(examples)
+        if stage == "face":
+            target = self.targets.face(pose)
+            loss, terms = face_loss(model(pose), target, self.mask)
+        else:
+            t = self.targets.body(pose)
+            loss, terms = body_loss(model(t.input, pose), t, schedule.weights(examples))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        terms["loss"] = loss.item()
+        return terms
+
+    def _log_start(self, stage: str, schedule: StageSchedule, elapsed: float) -> None:
+        val_psnr, val_ssim = self.validate(stage, 0)
+        self.metrics.append(dict(stage=stage, examples=0, phase=1, lr=schedule.lr(0), val_psnr=val_psnr,
+                                 val_ssim=val_ssim, elapsed_s=elapsed))
+        self.log(f"{stage} morpher: {schedule.total} examples; validation PSNR at start {val_psnr:.2f} dB")
+
+    def _log_progress(self, stage: str, examples: int, total: int, row: dict, running: dict, count: int) -> None:
+        """Validation, a metrics.csv line (`row` plus the mean loss terms since the last one) and a log line."""
+        val_psnr, val_ssim = self.validate(stage, examples)
+        means = {k: v / count for k, v in running.items()}
+        self.metrics.append(dict(stage=stage, examples=examples, **row, val_psnr=val_psnr, val_ssim=val_ssim, **means))
+        self.log(f"{stage} {examples}/{total}: loss {means['loss']:.4f}, val PSNR {val_psnr:.2f} dB, "
+                 f"SSIM {val_ssim:.4f}, {row['examples_per_s']:.2f} examples/s")
+
+    def train_stage(self, stage: str, state: dict | None, elapsed_before: float) -> float:
+        cfg, d = self.config, self.dist
+        schedule = cfg.schedule(stage)
+        total = schedule.total
+        model, optimizer, examples = self._trainer(stage, state, schedule.lr(0))
         per_rank = max(1, cfg.batch_size // d.world)
         per_step = per_rank * d.world
         ckpt_every, sample_every = cfg.interval(stage, "checkpoint"), cfg.interval(stage, "sample")
         start_time, start_examples = time.monotonic(), examples
-
         if examples == 0 and d.main:
-            val_psnr, val_ssim = self.validate(stage, 0)
-            self.metrics.append(dict(stage=stage, examples=0, phase=1, lr=schedule.lr(0), val_psnr=val_psnr,
-                                     val_ssim=val_ssim, elapsed_s=elapsed_before))
-            self.log(f"{stage} morpher: {total} examples; validation PSNR at start {val_psnr:.2f} dB")
+            self._log_start(stage, schedule, elapsed_before)
         bar = progress_bar(f"{stage} morpher", total, examples, self.progress)
         running: dict[str, float] = {}
         count = 0
         while examples < total:
-            step = examples // per_step
-            pose = self.poses.batch(step, per_step)[d.rank * per_rank:(d.rank + 1) * per_rank].to(self.device)
             lr = schedule.lr(examples)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            if stage == "face":
-                target = self.targets.face(pose)
-                loss, terms = face_loss(model(pose), target, self.mask)
-            else:
-                t = self.targets.body(pose)
-                loss, terms = body_loss(model(t.input, pose), t, schedule.weights(examples))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            terms = self._step(stage, model, optimizer, schedule, examples, per_rank)
             before, examples = examples, examples + per_step
-            terms["loss"] = loss.item()
             for k, v in terms.items():
                 running[k] = running.get(k, 0.0) + v
             count += 1
             rate = (examples - start_examples) / max(1e-9, time.monotonic() - start_time)
-            bar.set_postfix(phase=f"{schedule.phase_index(before) + 1}/{len(schedule.phases)}",
-                            loss=f"{terms['loss']:.4f}", lr=f"{lr:.1e}")
+            phase = schedule.phase_index(before) + 1
+            bar.set_postfix(phase=f"{phase}/{len(schedule.phases)}", loss=f"{terms['loss']:.4f}", lr=f"{lr:.1e}")
             bar.update(per_step)
             elapsed = elapsed_before + time.monotonic() - start_time
             done = examples >= total
             if d.main and (done or examples // sample_every > before // sample_every):
-                val_psnr, val_ssim = self.validate(stage, examples)
-                means = {k: v / count for k, v in running.items()}
-                self.metrics.append(dict(stage=stage, examples=examples, phase=schedule.phase_index(before) + 1,
-                                         lr=lr, val_psnr=val_psnr, val_ssim=val_ssim, examples_per_s=rate,
-                                         elapsed_s=elapsed, **means))
-                self.log(f"{stage} {examples}/{total}: loss {means['loss']:.4f}, val PSNR {val_psnr:.2f} dB, "
-                         f"SSIM {val_ssim:.4f}, {rate:.2f} examples/s")
+                row = dict(phase=phase, lr=lr, examples_per_s=rate, elapsed_s=elapsed)
+                self._log_progress(stage, examples, total, row, running, count)
                 running, count = {}, 0
-            if done or examples // ckpt_every > before // ckpt_every:
+            if (done or examples // ckpt_every > before // ckpt_every) and d.main:
                 next_stage = "body" if stage == "face" else "done"
-                if d.main:
-                    save_checkpoint(self.checkpoint_path, self._state(
-                        next_stage if done else stage, 0 if done else examples,
-                        None if done else optimizer.state_dict(), elapsed))
+                save_checkpoint(self.checkpoint_path, self._state(
+                    next_stage if done else stage, 0 if done else examples,
+                    None if done else optimizer.state_dict(), elapsed))
         bar.close()
         return elapsed_before + time.monotonic() - start_time
 
     def _state(self, stage: str, examples: int, optimizer: dict | None, elapsed: float) -> dict:
-        return {"format": CHECKPOINT_FORMAT, "stage": stage, "examples": examples,
+        return {"stage": stage, "examples": examples,
                 "face": self.face.state_dict(), "body": self.body.state_dict(), "optimizer": optimizer,
                 "rng": torch.get_rng_state(), "elapsed": elapsed, "config": self.config.to_yaml()}
 
@@ -299,5 +248,4 @@ def build(config: DistillConfig, out: str | Path, device: str = "auto", progress
     try:
         return run.run()
     finally:
-        if run.dist.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+        finish(run.dist)

@@ -12,7 +12,14 @@ import math
 import torch
 from torch import nn
 
+from tha4bridge.pose import EYEBROW, TEACHER_FACE_INPUT
+
 from .warp import warp
+
+# The pose widths the bottlenecks take, so the weights' shapes too (524 = 512 + 12 and 539 = 512 + 27 input channels):
+# the lengths of the slices the teacher feeds them.
+EYEBROW_POSE_SIZE = EYEBROW.stop - EYEBROW.start  # 12
+FACE_POSE_SIZE = TEACHER_FACE_INPUT.stop - TEACHER_FACE_INPUT.start  # 27
 
 
 def conv3_block(cin: int, cout: int) -> nn.Sequential:
@@ -151,11 +158,12 @@ class EyebrowDecomposer(nn.Module):
 
 
 class EyebrowMorphingCombiner(nn.Module):
-    """(background, eyebrow layer, eyebrow pose [N, 12]) → 8 tensors; index 2 feeds the face morpher."""
+    """(background, eyebrow layer, eyebrow pose P[EYEBROW] [N, 12]) → 8 tensors; index 2 feeds the face morpher."""
 
     def __init__(self):
         super().__init__()
-        self.body = EncoderDecoder(in_channels=8, image_size=128, bottleneck_size=16, pose_size=12)
+        self.body = EncoderDecoder(in_channels=8, image_size=128, bottleneck_size=16,
+                                   pose_size=EYEBROW_POSE_SIZE)
         self.morphed_eyebrow_layer_grid_change = grid_head()
         self.morphed_eyebrow_layer_alpha = alpha_head()
         self.morphed_eyebrow_layer_color_change = color_head()
@@ -174,13 +182,14 @@ class EyebrowMorphingCombiner(nn.Module):
 
 
 class FaceMorpher(EncoderDecoder):
-    """FaceMorpher08: face crop [N, 4, 192, 192] + pose [N, 27] → 8 tensors at 192; index 0 is the face.
+    """FaceMorpher08: face crop [N, 4, 192, 192] + pose P[TEACHER_FACE_INPUT] [N, 27] → 8 tensors at 192; index 0 is
+    the face.
 
     The trunk's blocks sit at the top level (no `body.` prefix in the official keys), hence the subclass.
     """
 
     def __init__(self):
-        super().__init__(in_channels=4, image_size=192, bottleneck_size=24, pose_size=27)
+        super().__init__(in_channels=4, image_size=192, bottleneck_size=24, pose_size=FACE_POSE_SIZE)
         self.iris_mouth_grid_change = grid_head()
         self.iris_mouth_color_change = color_head()
         self.iris_mouth_alpha = alpha_head()

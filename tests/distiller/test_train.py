@@ -14,9 +14,10 @@ import pytest
 import torch
 import yaml
 
+from distiller.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 from distiller.config import DistillConfig, parse_budget
 from distiller.evaluate import evaluate
-from distiller.train import CHECKPOINT_FORMAT, build, load_checkpoint
+from distiller.train import build
 from tests.shared import LAMBDA_00, needs_fixtures
 from tha4bridge.pose import BODY, HEAD_NECK, INDEX
 from tha4bridge.student import StudentPoser
