@@ -29,8 +29,8 @@ def build(
     config: Path = typer.Option(None, help="YAML file of distiller settings (see distiller/config.py)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
     teacher_mode: str = typer.Option(None, "--teacher-mode",
-                                     help="THA4 teacher arithmetic: exact or bf16 (auto: bf16 on CUDA; bf16 is ~2x faster "
-                                          "on CPUs with AMX)."),
+                                     help="THA4 teacher arithmetic: exact or bf16 (auto: bf16 on CUDA; bf16 is ~2x "
+                                          "faster on CPUs with AMX)."),
     poses: str = typer.Option(None, help="Pose file: official pose_dataset.pt, .npy [N,45] or JSON."),
     batch_size: int = typer.Option(None, "--batch-size", help="Global batch (default 8)."),
     face_width: int = typer.Option(None, "--face-width", help="Face morpher width (official 128)."),
@@ -46,8 +46,8 @@ def build(
     from .config import DistillConfig
     from .train import build as run_build
 
-    overrides = dict(teacher=teacher, teacher_mode=teacher_mode, image=image, face_mask=face_mask, budget=budget, poses=poses,
-                     batch_size=batch_size, face_width=face_width, body_widths=_ints(body_widths),
+    overrides = dict(teacher=teacher, teacher_mode=teacher_mode, image=image, face_mask=face_mask, budget=budget,
+                     poses=poses, batch_size=batch_size, face_width=face_width, body_widths=_ints(body_widths),
                      body_sizes=_ints(body_sizes), checkpoint_every=checkpoint_every, sample_every=sample_every,
                      seed=seed)
     try:

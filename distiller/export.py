@@ -24,6 +24,11 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _plain(state: dict) -> OrderedDict:
+    """A state dict as the official files hold it: float32 CPU tensors of their own, nothing else attached."""
+    return OrderedDict((k, v.detach().float().cpu().contiguous().clone()) for k, v in state.items())
+
+
 def export_character_model(out: Path, face_state: dict, body_state: dict, arch: StudentArch,
                            image_path: str | None, image: torch.Tensor) -> Path:
     """`image_path` is copied byte for byte when given; otherwise `image` (official convention) is written."""
@@ -34,9 +39,8 @@ def export_character_model(out: Path, face_state: dict, body_state: dict, arch: 
             shutil.copyfile(image_path, png)
     else:
         save_png(to_rgba8(image[None].float().cpu())[0], png)
-    plain = lambda sd: OrderedDict((k, v.detach().float().cpu().contiguous().clone()) for k, v in sd.items())  # noqa: E731
-    _atomic_save(plain(face_state), out / "face_morpher.pt")
-    _atomic_save(plain(body_state), out / "body_morpher.pt")
+    _atomic_save(_plain(face_state), out / "face_morpher.pt")
+    _atomic_save(_plain(body_state), out / "body_morpher.pt")
     doc = {"character_image_file_name": "character.png", "face_morpher_file_name": "face_morpher.pt",
            "body_morpher_file_name": "body_morpher.pt"}
     if not arch.is_official():

@@ -193,7 +193,9 @@ class UNet(nn.Module):
 
 
 def split_output(out: torch.Tensor, image: torch.Tensor) -> list[torch.Tensor]:
-    """Teacher channel order: direct [0:4), grid change [4:6), alpha logit [6:7). → [merged, α, warped, grid, direct]."""
+    """Teacher channel order: direct [0:4), grid change [4:6), alpha logit [6:7).
+
+    → [merged, α, warped, grid change, direct]."""
     direct, grid_change = out[:, 0:4], out[:, 4:6]
     alpha = torch.sigmoid(out[:, 6:7])
     warped = warp(image, grid_change)
