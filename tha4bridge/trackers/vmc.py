@@ -136,7 +136,7 @@ class VmcReceiver(UdpReceiver):
     def _head_and_iris(self):
         """Head angles in iFacialMocap degrees; the iris from the eye bones unless eyeLook* clips arrive."""
         bones = self.state.bones
-        head_deg = unity_to_ifm(*quat_to_unity_euler(*chain(bones[i] for i in _HEAD_CHAIN if i in bones)))
+        head_deg = unity_to_ifm(*quat_to_unity_euler(*chain([bones[i] for i in _HEAD_CHAIN if i in bones])))
         iris = None
         if not self.state.eye_look:
             angles = [quat_to_unity_euler(*bones[i]) for i in _EYES if i in bones]
