@@ -22,16 +22,15 @@ import numpy as np
 import torch
 
 from tha4bridge.imaging import psnr
-from tha4bridge.pose import LOWER, UPPER
-from tha4bridge.student import StudentPoser
-from tha4bridge.student_infer import Levers, SirenRenderer
+from tha4bridge.pose import LOWER, NUM_PARAMETERS, UPPER
+from tha4bridge.student import Levers, SirenRenderer, StudentPoser
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "tha4"
 
 
 def random_poses(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return (LOWER + (UPPER - LOWER) * rng.random((n, 45))).astype(np.float32)
+    return (LOWER + (UPPER - LOWER) * rng.random((n, NUM_PARAMETERS))).astype(np.float32)
 
 
 def timed(fn) -> float:

@@ -90,7 +90,7 @@ def bench_latency(student: str, n: int) -> None:
     import torch
 
     from tha4bridge.imaging import to_rgba8
-    from tha4bridge.student import load_poser
+    from tha4bridge.load import load_poser
 
     torch.set_num_threads(1)  # the daemon's default on this 2-core box (half the cores)
     poser = load_poser(student, device="cpu")
@@ -242,7 +242,7 @@ def bench_batch(student: str, n: int) -> None:
     import torch
 
     from tha4bridge.imaging import to_rgba8
-    from tha4bridge.student import load_poser
+    from tha4bridge.load import load_poser
 
     torch.set_num_threads(1)
     poser = load_poser(student, device="cpu")

@@ -1,4 +1,4 @@
-"""Training-time forward passes of the student modules (the lead's `tha4bridge.student` modules, official keys).
+"""Training-time forward passes of the student modules (`tha4bridge.student.network`, official keys).
 
 The same arithmetic as `FaceMorpher.forward`/`BodyMorpher.forward`, rearranged for speed while keeping the
 parameters (and so the Adam state, checkpoints and exports) exactly the official ones:
@@ -7,7 +7,10 @@ parameters (and so the Adam state, checkpoints and exports) exactly the official
 * the first layer of every level splits its input [previous features | x, y | pose]: the position part is one
   small product per level, the pose part one vector per example, and the previous features' product is taken
   before the bilinear upsampling (at a quarter of the pixels); level 0 has no per-pixel GEMM in its first layer;
-* ω0 = 30 is multiplied into the weights (a few thousand numbers) instead of into every activation.
+* ω₀ = 30 is multiplied into the weights (a few thousand numbers) instead of into every activation.
+
+The folding, the first-layer split and its position and pose terms are `tha4bridge.student.siren`'s, shared with
+the real-time renderer; what stays here is what training needs (autograd, the fused sine-linear backward).
 
 `TrainableFace`/`TrainableBody` wrap a FaceMorpher/BodyMorpher so DDP can wrap them in turn.
 """
@@ -17,18 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tha4bridge.student import OMEGA0, BodyMorpher, FaceMorpher, position_grid
+from tha4bridge.student.network import (ALPHA, BODY_OUTPUT_CHANNELS, COLOR_CHANGE, GRID_CHANGE, BodyMorpher,
+                                        FaceMorpher)
+from tha4bridge.student.siren import folded, pose_term, position_terms, split_first_layer
 
 from .teacher.warp import identity_grid
-
-
-def _flat_positions(size: int, device) -> torch.Tensor:
-    """[size·size, 2] (x, y) per pixel, row-major."""
-    return position_grid(size, device).permute(1, 2, 0).reshape(size * size, 2)
-
-
-def _weight(conv: nn.Conv2d, scale: float = OMEGA0) -> tuple[torch.Tensor, torch.Tensor]:
-    return conv.weight[:, :, 0, 0] * scale, conv.bias * scale
 
 
 class _SineLinear(torch.autograd.Function):
@@ -53,23 +49,22 @@ def _sine_linear(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Ten
     return _SineLinear.apply(h.reshape(n * p, c), w, b).view(n, p, -1)
 
 
-def _sine_level(layers, previous, pos: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
-    """One SIREN level on flattened pixels → [N, P, width].
+def _sine_level(layers, size: int, pose: torch.Tensor, previous: torch.Tensor | None = None) -> torch.Tensor:
+    """One SIREN level at size × size on flattened pixels → [N, size·size, width].
 
-    previous: None, or (features [N, p·p, C] at the previous size p, this size s). The first layer's product with
-    the previous features is taken at the previous size and then upsampled: bilinear upsampling is linear with
-    weights summing to one, so W·up(x) = up(W·x), at a quarter of the GEMM's cost.
+    previous: None, or the previous level's features [N, p·p, C] at a smaller size p. The first layer's product
+    with them is taken at the previous size and then upsampled: bilinear upsampling is linear with weights summing
+    to one, so W·up(x) = up(W·x), at a quarter of the GEMM's cost.
     """
-    w, b = _weight(layers[0].linear)
-    c = 0 if previous is None else previous[0].shape[-1]
-    # Input channel order is [previous | x, y | pose] (official): split the first layer along it.
-    z = (pos @ w[:, c:c + 2].T)[None] + (pose @ w[:, c + 2:].T + b)[:, None, :]
+    first = split_first_layer(layers[0].linear, 0 if previous is None else previous.shape[-1])
+    cols, rows = position_terms(size, first.x, first.y)  # [size, width] each
+    position = (rows[:, None, :] + cols[None, :, :]).view(1, size * size, -1)
+    z = position + pose_term(pose, first.pose.t(), first.bias)[:, None, :]
     if previous is not None:
-        x, size = previous
-        z = z + _upsample(x @ w[:, :c].T, size)
+        z = z + _upsample(previous @ first.feat.T, size)
     h = torch.sin(z)
     for layer in list(layers)[1:]:
-        h = _sine_linear(h, *_weight(layer.linear))
+        h = _sine_linear(h, *folded(layer.linear))
     return h
 
 
@@ -90,8 +85,8 @@ class TrainableFace(nn.Module):
     def forward(self, pose: torch.Tensor) -> torch.Tensor:
         s = self.face.size
         pose = pose[:, :self.face.pose_size]
-        h = _sine_level(self.face.siren.sine_layers, None, _flat_positions(s, pose.device), pose)
-        out = F.linear(h, *_weight(self.face.siren.last_linear, 1.0))  # [N, P, 4]
+        h = _sine_level(self.face.siren.sine_layers, s, pose)
+        out = F.linear(h, *folded(self.face.siren.last_linear, 1.0))  # [N, P, 4]
         return out.view(-1, s, s, 4).permute(0, 3, 1, 2)
 
 
@@ -101,14 +96,13 @@ class TrainableBody(nn.Module):
         self.body = body
 
     def forward(self, image: torch.Tensor, pose: torch.Tensor) -> list[torch.Tensor]:
-        n = pose.shape[0]
-        x, prev = None, 0
+        n, s = pose.shape[0], self.body.sizes[-1]
+        x = None
         for size, level in zip(self.body.sizes, self.body.siren_layers):
-            x = _sine_level(level, None if x is None else (x, size), _flat_positions(size, pose.device), pose)
-            prev = size
-        out = F.linear(x, *_weight(self.body.last_linear, 1.0)).view(n, prev, prev, 7)
-        grid_change, alpha, color_change = out[..., 0:2], out[..., 2:3], out[..., 3:7]
-        grid = identity_grid(prev, prev, image.device, image.dtype) + grid_change
+            x = _sine_level(level, size, pose, x)
+        out = F.linear(x, *folded(self.body.last_linear, 1.0)).view(n, s, s, BODY_OUTPUT_CHANNELS)
+        grid_change, alpha, color_change = out[..., GRID_CHANGE], out[..., ALPHA], out[..., COLOR_CHANGE]
+        grid = identity_grid(s, s, image.device, image.dtype) + grid_change
         warped = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
         alpha, color_change = alpha.permute(0, 3, 1, 2), color_change.permute(0, 3, 1, 2)
         blended = (1 - alpha) * warped + alpha * color_change

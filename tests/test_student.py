@@ -15,7 +15,8 @@ from PIL import Image
 from tha4bridge.demo import DemoPoser
 from tha4bridge.imaging import load_character_png, psnr, to_rgba8
 from tha4bridge.pose import LOWER, NEUTRAL, PARAMETER_NAMES, UPPER, pose_from_dict, sanitize
-from tha4bridge.student import ModelFileError, StudentPoser, load_poser
+from tha4bridge.load import load_poser
+from tha4bridge.student import ModelFileError, StudentPoser
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "tha4"
 LAMBDA_00 = FIXTURES / "students" / "lambda_00"

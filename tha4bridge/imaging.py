@@ -1,7 +1,7 @@
 """Image conventions: PNG ↔ the official THA4 tensor, and frames → what engines upload.
 
-Official convention (facts §1): float32 CHW, RGBA, RGB converted sRGB→linear, premultiplied by alpha,
-then every channel mapped x → 2x − 1. Engines want 8-bit sRGB RGBA, HWC, with straight or premultiplied
+Official convention (protocols/character_model.md, "Image conventions"): float32 CHW, RGBA, RGB converted
+sRGB→linear, premultiplied by alpha, then every channel mapped x → 2x − 1. Engines want 8-bit sRGB RGBA, HWC, with straight or premultiplied
 alpha; `to_rgba8` does that in one pass with a lookup table (a `pow` per pixel costs more than the render's
 last layer).
 """
@@ -13,8 +13,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-FACE_ROWS = slice(80, 208)  # the student's face region in the 512 frame (facts §1)
-FACE_COLS = slice(192, 320)
+# The student's face crop in the 512 frame, 128×128 (protocols/character_model.md, "The face crop"): the one
+# definition; the teacher's larger crop is distiller.teacher's TEACHER_FACE_ROWS/COLS.
+STUDENT_FACE_ROWS = slice(80, 208)
+STUDENT_FACE_COLS = slice(192, 320)
 
 
 def srgb_to_linear(c: np.ndarray | torch.Tensor):
@@ -65,7 +67,7 @@ def load_face_mask(path: str | Path, size: int = 512) -> torch.Tensor:
         if im.size != (size, size):
             raise ImageError(f"{path}: a face mask must be {size}x{size}, got {im.size[0]}x{im.size[1]}")
         arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    r = torch.from_numpy(np.ascontiguousarray(arr[FACE_ROWS, FACE_COLS, 0]))
+    r = torch.from_numpy(np.ascontiguousarray(arr[STUDENT_FACE_ROWS, STUDENT_FACE_COLS, 0]))
     return r[None].expand(4, -1, -1).contiguous()
 
 

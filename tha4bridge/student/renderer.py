@@ -1,4 +1,4 @@
-"""Real-time student inference: the arithmetic of `student.py`, rearranged for speed.
+"""Real-time student inference: the arithmetic of `network.py`, rearranged for speed.
 
 Same result, less work. Each rearrangement (a "lever") can be switched off through `Levers`, so that
 `benchmarks/bench_student.py` measures what each one buys.
@@ -7,11 +7,11 @@ Same result, less work. Each rearrangement (a "lever") can be switched off throu
    with the weights [C, C']; keeping every activation as one contiguous [pixels, channels] matrix lets
    each layer be one GEMM into a preallocated buffer followed by an in-place `sin`, with no layout copies.
    Buffers are allocated once per batch size; the character image with the face pasted in lives in one
-   buffer whose face region alone is rewritten each frame. ω0 is folded into the weights:
-   sin(30·(Wx + b)) = sin((30W)x + 30b).
+   buffer whose face region alone is rewritten each frame. ω₀ is folded into the weights (`siren.folded`).
 2. First layers without a GEMM. A level's first layer reads [features?, x, y, pose]. Its position part
    is a per-column plus a per-row vector (x varies along columns, y along rows) and its pose part is
-   one bias vector per frame, so it costs two broadcast adds instead of a GEMM over 47 channels.
+   one bias vector per frame (`siren.position_terms`, `siren.pose_term`), so it costs two broadcast adds
+   instead of a GEMM over 47 channels.
 3. Mix, then upsample (`Levers.low_res_mixing`). A 1×1 convolution commutes with bilinear upsampling
    (both are linear and the interpolation weights sum to 1), so the next level's first layer runs on
    the previous level's features at the *lower* resolution and only its result is upsampled: 4× fewer
@@ -25,7 +25,7 @@ Same result, less work. Each rearrangement (a "lever") can be switched off throu
 
 `fast` mode runs the wide hidden layers (≥ 128 inputs, where the GEMM dominates: the face morpher and
 the body's first two levels) as bfloat16 GEMMs (AMX / AVX-512-BF16 on recent CPUs, tensor cores on
-GPUs). A plain bfloat16 cast measured 33 dB because ω0 = 30 amplifies rounding, and letting the bf16
+GPUs). A plain bfloat16 cast measured 33 dB because ω₀ = 30 amplifies rounding, and letting the bf16
 product carry the bias measured 35 dB: here the product carries x·W only and the bias is added in
 float32 before `sin`, which keeps ≥ 40 dB against `exact`. Narrow layers (the 512 level) are bound by
 memory passes, not arithmetic, so they stay float32: the dtype conversions would cost what the GEMM saves.
@@ -38,9 +38,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .imaging import FACE_COLS, FACE_ROWS
-from .pose import NUM_PARAMETERS
-from .student import OMEGA0, BodyMorpher, FaceMorpher
+from ..imaging import STUDENT_FACE_COLS, STUDENT_FACE_ROWS
+from ..pose import NUM_PARAMETERS
+from .network import ALPHA, BODY_OUTPUT_CHANNELS, COLOR_CHANGE, GRID_CHANGE, BodyMorpher, FaceMorpher
+from .siren import folded, pixel_positions, pose_term, position_terms, split_first_layer
 
 HALF_PI = math.pi / 2
 BF16_MIN_WIDTH = 128  # fast mode: GEMMs with at least this many inputs run in bfloat16
@@ -52,11 +53,6 @@ class Levers:
 
     low_res_mixing: bool = True
     bias_in_gemm: bool = True
-
-
-def _axis(size: int, device) -> torch.Tensor:
-    """Pixel-centre coordinates in (-1, 1) (align_corners=False)."""
-    return (2.0 * torch.arange(size, dtype=torch.float32, device=device) + 1.0) / size - 1.0
 
 
 def _with_bias_row(w: torch.Tensor, b: torch.Tensor | None, ones_out: bool) -> torch.Tensor:
@@ -78,31 +74,30 @@ class _FirstLayer:
     Pre-activations have C + 1 columns; the last is π/2 (the column of ones after sin)."""
 
     def __init__(self, conv: torch.nn.Conv2d, n_feat: int, size: int, low_size: int | None, device):
-        w = conv.weight.detach()[:, :, 0, 0].to(device, torch.float32).t() * OMEGA0  # [n_feat + 2 + P, C]
-        pad = lambda t: F.pad(t, (0, 1))  # noqa: E731  (a zero for the ones column)
-        self.width = w.shape[1] + 1
-        self.w_x, self.w_y = pad(w[n_feat]), pad(w[n_feat + 1])  # weights of the x and y inputs
-        self.w_pose = pad(w[n_feat + 2:].contiguous())  # [P, C + 1]
-        self.b = pad(conv.bias.detach().to(device, torch.float32) * OMEGA0)
+        split = split_first_layer(conv, n_feat)
+
+        def pad(t: torch.Tensor) -> torch.Tensor:  # on the device, with a zero for the ones column
+            return F.pad(t.detach().to(device, torch.float32), (0, 1))
+
+        self.width = split.bias.shape[0] + 1
+        self.w_x, self.w_y = pad(split.x), pad(split.y)  # weights of the x and y inputs [C + 1]
+        self.w_pose = pad(split.pose.t())  # [P, C + 1]
+        self.b = pad(split.bias)
         self.b[-1] = HALF_PI
-        self.terms = self._position_terms(size, device)
+        self.terms = position_terms(size, self.w_x, self.w_y)
         if n_feat:
             # The previous level's activations bring their own column of ones: weight 0 (no double bias).
-            self.w_feat = pad(F.pad(w[:n_feat], (0, 0, 0, 1)))  # [n_feat + 1, C + 1]
-            self.low_terms = self._position_terms(low_size, device)
+            self.w_feat = F.pad(pad(split.feat.t()), (0, 0, 0, 1))  # [n_feat + 1, C + 1]
+            self.low_terms = position_terms(low_size, self.w_x, self.w_y)
             # Upsampling ×2 clamps the source index on the border rows/columns, so there it reproduces
             # the first/last low-res coordinate instead of the true one: off by ∓1/(2·low_size).
             self.edge_x, self.edge_y = self.w_x / (2 * low_size), self.w_y / (2 * low_size)
             self.doubling = size == 2 * low_size
 
-    def _position_terms(self, size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-        c = _axis(size, device)[:, None]
-        return c * self.w_x[None, :], c * self.w_y[None, :]  # per column [W, C+1], per row [H, C+1]
-
     def add_position_and_pose(self, out: torch.Tensor, pose: torch.Tensor, terms, first: bool) -> torch.Tensor:
         """out [N, H, W, C + 1] (+)= x term per column + (y term + pose bias + bias) per row."""
         cols, rows = terms
-        pb = torch.addmm(self.b, pose[:, : self.w_pose.shape[0]], self.w_pose)  # [N, C + 1]
+        pb = pose_term(pose, self.w_pose, self.b)  # [N, C + 1]
         rows = (rows[None] + pb[:, None, :])[:, :, None, :]  # [N, H, 1, C + 1]
         if first:
             return torch.add(rows, cols, out=out)
@@ -125,8 +120,8 @@ class SirenRenderer:
 
         def hidden(conv):
             """One hidden sine layer: (GEMM weights, float32 bias added after the GEMM, or None)."""
-            w = conv.weight.detach()[:, :, 0, 0].to(dev, torch.float32).t() * OMEGA0
-            b = conv.bias.detach().to(dev, torch.float32) * OMEGA0
+            w, b = (t.detach().to(dev, torch.float32) for t in folded(conv))
+            w = w.t()
             if mode == "fast" and w.shape[0] >= BF16_MIN_WIDTH:
                 dtype = torch.bfloat16
             elif not levers.bias_in_gemm:
@@ -137,8 +132,8 @@ class SirenRenderer:
             return F.pad(_with_bias_row(w, None, False), (0, 1)).to(dtype), F.pad(b, (0, 1), value=HALF_PI)
 
         def last(conv):
-            w = conv.weight.detach()[:, :, 0, 0].to(dev, torch.float32).t()
-            return _with_bias_row(w, conv.bias.detach().to(dev, torch.float32), False)
+            w, b = (t.detach().to(dev, torch.float32) for t in folded(conv, 1.0))
+            return _with_bias_row(w.t(), b, False)
 
         # Face morpher: one level at 128.
         layers = [m.linear for m in face.siren.sine_layers]
@@ -157,9 +152,7 @@ class SirenRenderer:
             self.levels.append((first, [hidden(c) for c in convs[1:]]))
         self.body_last = last(body.last_linear)
 
-        c = _axis(self.sizes[-1], dev)
-        s = len(c)
-        self.base_grid = torch.stack([c[None, :].expand(s, s), c[:, None].expand(s, s)], dim=-1)  # [H, W, 2]
+        self.base_grid = pixel_positions(self.sizes[-1], dev)  # [H, W, 2], the identity warp
         self.image = image.to(dev, torch.float32)
         self._buffers: dict[int, dict[str, torch.Tensor]] = {}
 
@@ -245,13 +238,13 @@ class SirenRenderer:
             if i + 1 < len(self.sizes):
                 pre = self._next_level_input(x, self.levels[i + 1][0], pose, size, self.sizes[i + 1], buf, f"b{i}")
         s = self.sizes[-1]
-        y = self._tmp(buf, "bout", (x.shape[0], 7))
+        y = self._tmp(buf, "bout", (x.shape[0], BODY_OUTPUT_CHANNELS))
         torch.mm(x, self.body_last, out=y)
-        y = y.view(n, s, s, 7)
-        grid = torch.add(y[..., 0:2], self.base_grid)
+        y = y.view(n, s, s, BODY_OUTPUT_CHANNELS)
+        grid = torch.add(y[..., GRID_CHANGE], self.base_grid)
         warped = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
         warped = warped.permute(0, 2, 3, 1)
-        alpha, color = y[..., 2:3], y[..., 3:7]
+        alpha, color = y[..., ALPHA], y[..., COLOR_CHANGE]
         # blended = (1 − α)·warped + α·color, written channels-last.
         out = self._tmp(buf, "blend", (n, s, s, 4))
         torch.sub(color, warped, out=out)
@@ -259,10 +252,10 @@ class SirenRenderer:
 
     @torch.inference_mode()
     def render(self, pose: torch.Tensor) -> torch.Tensor:
-        """pose [N, 45] float32 on device → [N, 4, 512, 512] (a channels-last view of a reused buffer)."""
+        """pose [N, NUM_PARAMETERS] float32 on device → [N, 4, 512, 512] (a channels-last view of a reused buffer)."""
         n = pose.shape[0]
         buf = self._buf(n)
         face = self.face(pose, buf)
         image = buf["image"]
-        image[:, :, FACE_ROWS, FACE_COLS] = face.permute(0, 3, 1, 2)
+        image[:, :, STUDENT_FACE_ROWS, STUDENT_FACE_COLS] = face.permute(0, 3, 1, 2)
         return self.body(pose, image, buf).permute(0, 3, 1, 2)

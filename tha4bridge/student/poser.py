@@ -1,0 +1,48 @@
+"""StudentPoser: a distilled character (a character-model folder) behind the `Poser` interface."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..poser import Poser, pick_device
+from .folder import load_student_modules
+from .network import paste_face
+from .renderer import SirenRenderer
+
+
+class StudentPoser(Poser):
+    """Renders with `SirenRenderer` in `exact` or `fast` mode; keeps the modules for the reference forward."""
+
+    def __init__(self, folder: str | Path, device: str | torch.device = "auto", mode: str = "exact",
+                 name: str | None = None):
+        self.model, face, body, image = load_student_modules(folder)
+        super().__init__(name or Path(folder).resolve().name, pick_device(device))
+        self.mode = mode
+        self.face_morpher, self.body_morpher = face.to(self.device), body.to(self.device)
+        self._image = image.to(self.device)
+        self.renderer = SirenRenderer(face, body, self._image, mode=mode, device=self.device)
+
+    @staticmethod
+    def load(folder, device="auto", mode="exact", name=None) -> "StudentPoser":
+        return StudentPoser(folder, device=device, mode=mode, name=name)
+
+    def _render(self, pose: torch.Tensor) -> torch.Tensor:
+        return self.renderer.render(pose)
+
+    def rest_image(self) -> torch.Tensor:
+        return self._image
+
+    def reference_forward(self, pose: torch.Tensor) -> list[torch.Tensor]:
+        """The plain module computation (the official data flow): body outputs then the face crop."""
+        pose = self.prepare(pose)
+        with torch.inference_mode():
+            face = self.face_morpher(pose)
+            image = paste_face(self._image.expand(pose.shape[0], -1, -1, -1), face)
+            return self.body_morpher(image, pose) + [face]
+
+    def describe(self) -> dict:
+        d = super().describe()
+        d.update(mode=self.mode, folder=str(self.model.folder),
+                 architecture=self.model.arch.to_dict())
+        return d
