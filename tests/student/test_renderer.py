@@ -1,0 +1,104 @@
+"""SirenRenderer: `exact` faithful to the official outputs and to the plain modules, `fast` close to exact, each
+lever an exact rearrangement, batches equal single frames, bad pose values repaired and counted."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests.shared import LAMBDA_00, needs_fixtures
+from tests.student.util import official_outputs, official_poses, random_poses
+from tha4bridge.imaging import psnr
+from tha4bridge.pose import INDEX, NEUTRAL, pose_from_dict, sanitize
+from tha4bridge.student import Levers, SirenRenderer, StudentPoser
+
+
+@needs_fixtures
+def test_exact_matches_official_outputs_on_all_52_poses(exact):
+    poses = official_poses()
+    ref = official_outputs("blended")
+    scores = []
+    for start in range(0, len(poses), 4):
+        out = exact.render(poses[start:start + 4])
+        scores += [psnr(out[k], ref[start + k].astype(np.float32)) for k in range(out.shape[0])]
+    assert len(scores) == 52
+    worst = min(scores)
+    assert worst >= 60.0, f"worst pose {int(np.argmin(scores))}: {worst:.1f} dB"
+
+
+@needs_fixtures
+def test_renderer_matches_the_plain_module_forward(exact):
+    poses = random_poses(2, seed=1)
+    plain = exact.reference_forward(poses)
+    fast_path = exact.render(poses)
+    for a, b in zip(fast_path, plain[0]):
+        assert psnr(a, b) > 90.0
+
+
+@needs_fixtures
+def test_fast_mode_stays_within_40_db_of_exact(exact):
+    fast = StudentPoser(LAMBDA_00, device="cpu", mode="fast")
+    poses = random_poses(4, seed=2)
+    a, b = exact.render(poses).clone(), fast.render(poses)
+    worst = min(psnr(x, y) for x, y in zip(a, b))
+    assert worst >= 40.0, f"fast vs exact: {worst:.1f} dB"
+
+
+@needs_fixtures
+@pytest.mark.parametrize("levers", [Levers(low_res_mixing=False, bias_in_gemm=False),
+                                    Levers(low_res_mixing=True, bias_in_gemm=False),
+                                    Levers(low_res_mixing=False, bias_in_gemm=True)])
+def test_each_lever_is_an_exact_rearrangement(exact, levers):
+    """Switching levers off (as bench_student's ablation rows do) changes the arithmetic, not the image."""
+    poses = exact.prepare(random_poses(1, seed=5))
+    other = SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(), levers=levers)
+    assert psnr(other.render(poses)[0], exact.renderer.render(poses)[0]) > 90.0
+
+
+@needs_fixtures
+def test_batch_equals_one_at_a_time(exact):
+    poses = random_poses(3, seed=3)
+    batched = exact.render(poses).clone()
+    for k in range(3):
+        assert psnr(exact.render(poses[k])[0], batched[k]) > 100.0
+
+
+@needs_fixtures
+def test_buffers_kept_for_the_two_latest_batch_sizes(exact):
+    """Alternating single frames and a batch reuses both sets of buffers (reallocating costs ~1 GB per call)."""
+    r = exact.renderer
+    poses = exact.prepare(random_poses(2, seed=6))
+    r.render(poses[:1]), r.render(poses)
+    kept = {n: b["image"] for n, b in r._buffers.items()}
+    r.render(poses[:1]), r.render(poses)
+    assert set(r._buffers) == {1, 2} and all(r._buffers[n]["image"] is kept[n] for n in kept)
+
+
+def test_mode_must_be_exact_or_fast():
+    with pytest.raises(ValueError, match="mode must be 'exact' or 'fast'"):
+        SirenRenderer(None, None, torch.zeros(4, 512, 512), mode="quick")
+
+
+@needs_fixtures
+def test_nan_and_out_of_range_are_fixed_and_counted(exact):
+    first, second, head_x = INDEX["eyebrow_troubled_left"], INDEX["eyebrow_troubled_right"], INDEX["head_x"]
+    before = exact.fixes.total
+    p = np.array(NEUTRAL)
+    p[first], p[second], p[head_x] = np.nan, 5.0, -np.inf
+    out = exact.render(p).clone()
+    assert torch.isfinite(out).all()
+    assert exact.fixes.total - before == 3
+    clean = p.copy()
+    clean[first], clean[second], clean[head_x] = 0.0, 1.0, 0.0
+    assert psnr(out[0], exact.render(clean)[0]) > 100.0
+
+
+def test_sanitize_reports_each_fix():
+    brow, head_y, breathing = INDEX["eyebrow_angry_right"], INDEX["head_y"], INDEX["breathing"]
+    p = np.array(NEUTRAL)
+    p[brow], p[head_y], p[breathing] = np.nan, 2.5, -0.5
+    clean, fixes = sanitize(p)
+    assert fixes.non_finite == 1 and fixes.out_of_range == 2
+    assert clean[brow] == 0.0 and clean[head_y] == 1.0 and clean[breathing] == 0.0
+    with pytest.raises(ValueError, match="unknown pose parameter 'eye_wink'"):
+        pose_from_dict({"eye_wink": 1.0})
