@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .imaging import srgb_to_linear
-from .pose import INDEX
+from .imaging import STUDENT_FACE_COLS, STUDENT_FACE_ROWS, srgb_to_linear
+from .pose import INDEX, NUM_PARAMETERS
 from .poser import Poser, pick_device
 
 SIZE = 512
@@ -58,7 +58,7 @@ class DemoPoser(Poser):
 
     def rest_image(self) -> torch.Tensor:
         if self._rest is None:
-            self._rest = self._render(torch.zeros(1, 45, device=self.device))[0].clone()
+            self._rest = self._render(torch.zeros(1, NUM_PARAMETERS, device=self.device))[0].clone()
         return self._rest
 
     def _render(self, pose: torch.Tensor) -> torch.Tensor:
@@ -139,12 +139,19 @@ class DemoPoser(Poser):
         return d
 
 
+# The demo's moving parts as (rows, cols) boxes in the 512 frame, as drawn above.
+_MASK_BOXES = (
+    (slice(115, 180), slice(196, 316)),  # both eyes and brows (brows move up to ~125)
+    (slice(180, 206), slice(222, 290)),  # the mouth, open to its widest
+)
+
+
 def demo_face_mask() -> torch.Tensor:
     """The demo character's face mask in the distiller's form: float32 [4, 128, 128] in {0, 1} (eyes,
-    eyebrows and mouth, inside the student face crop rows 80:208, cols 192:320)."""
-    m = torch.zeros(128, 128)
-    m[115 - 80:180 - 80, 196 - 192:316 - 192] = 1.0  # both eyes and brows (brows move up to ~125)
-    m[185 - 80:206 - 80, 222 - 192:290 - 192] = 1.0  # mouth
-    m[180 - 80:185 - 80, 222 - 192:290 - 192] = 1.0
+    eyebrows and mouth, inside the student face crop imaging.STUDENT_FACE_ROWS/COLS)."""
+    top, left = STUDENT_FACE_ROWS.start, STUDENT_FACE_COLS.start
+    m = torch.zeros(STUDENT_FACE_ROWS.stop - top, STUDENT_FACE_COLS.stop - left)
+    for rows, cols in _MASK_BOXES:
+        m[rows.start - top:rows.stop - top, cols.start - left:cols.stop - left] = 1.0
     return m[None].expand(4, -1, -1).contiguous()
 

@@ -1,9 +1,9 @@
 """Image conventions: PNG ↔ the official THA4 tensor, and frames → what engines upload.
 
-Official convention (protocols/character_model.md, "Image conventions"): float32 CHW, RGBA, RGB converted
-sRGB→linear, premultiplied by alpha, then every channel mapped x → 2x − 1. Engines want 8-bit sRGB RGBA, HWC, with straight or premultiplied
-alpha; `to_rgba8` does that in one pass with a lookup table (a `pow` per pixel costs more than the render's
-last layer).
+Official convention (protocols/tha4_model.md, "Image conventions"): float32 CHW, RGBA, RGB converted
+sRGB→linear, premultiplied by alpha, then every channel mapped x → 2x − 1. Engines want 8-bit sRGB RGBA, HWC,
+with straight or premultiplied alpha; `to_rgba8` does that in one pass with a lookup table (a `pow` per pixel
+costs more than the render's last layer).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 # The student's face crop in the 512 frame, 128×128 (protocols/character_model.md, "The face crop"): the one
-# definition; the teacher's larger crop is distiller.teacher's TEACHER_FACE_ROWS/COLS.
+# definition. The teacher's larger face crop is another region (TEACHER_FACE_ROWS/COLS, distiller/teacher).
 STUDENT_FACE_ROWS = slice(80, 208)
 STUDENT_FACE_COLS = slice(192, 320)
 
