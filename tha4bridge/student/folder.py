@@ -101,7 +101,7 @@ def load_state_dict_file(path: Path, module: nn.Module) -> None:
     """Load a plain state-dict .pt into `module`, refusing anything that is not exactly its keys and shapes."""
     sd = _read_state_dict(path)
     problem = state_dict_mismatch(module, sd)
-    if problem is not None:
+    if problem is not None:  # worded for a character folder (the teacher's loader words the same check its own way)
         kind, k, got, expected = problem
         if kind == "missing":
             raise ModelFileError(f"{path}: missing key {k} (expected shape {expected})")
