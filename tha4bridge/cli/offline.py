@@ -1,4 +1,4 @@
-"""`render`, `bench`, `inspect`: a character without the daemon (the work is in tha4bridge/runtime_tools.py)."""
+"""`render`, `bench`, `inspect`: a character without the daemon (the work is in tha4bridge/cli/offline_tools.py)."""
 from __future__ import annotations
 
 import typer
@@ -31,7 +31,7 @@ def render(
     batch: int = typer.Option(4, min=1, help="Poses rendered per forward pass."),
 ) -> None:
     """Render poses of a character to PNG files or a .npy array."""
-    from ..runtime_tools import read_poses, render_to
+    from .offline_tools import read_poses, render_to
 
     try:
         arr = read_poses(poses)
@@ -55,7 +55,7 @@ def bench(
     """Time rendering one frame at a time: milliseconds per frame (median and 90th percentile)."""
     import json
 
-    from ..runtime_tools import bench as run
+    from .offline_tools import bench as run
 
     r = run(_load(student, device, mode), frames=frames)
     if as_json:
@@ -69,7 +69,7 @@ def bench(
 @app.command()
 def inspect(folder: str = typer.Argument(..., help="A character-model folder to examine.")) -> None:
     """Show what a character-model folder holds (files, sizes, parameter counts) and any problem found."""
-    from ..runtime_tools import inspect_folder
+    from .offline_tools import inspect_folder
 
     info = inspect_folder(folder)
     typer.echo(f"folder: {info['folder']}")

@@ -1,4 +1,4 @@
-"""What the `render`, `bench` and `inspect` commands do, kept out of the CLI so tests and scripts call it."""
+"""What the `render`, `bench` and `inspect` commands do, apart from their Typer shells so tests and scripts call it."""
 from __future__ import annotations
 
 import json
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .imaging import save_png, to_rgba8
-from .pose import NUM_PARAMETERS, pose_from_dict
-from .poser import Poser
+from ..imaging import save_png, to_rgba8
+from ..pose import NUM_PARAMETERS, pose_from_dict
+from ..poser import Poser
 
 
 def read_poses(path: str | Path) -> np.ndarray:
@@ -60,7 +60,7 @@ def render_to(poser: Poser, poses: np.ndarray, out: str | Path, batch: int = 4) 
 
 def bench(poser: Poser, frames: int = 20, warmup: int = 3, seed: int = 0) -> dict:
     """Milliseconds per frame (one pose at a time, as the daemon renders), over random poses."""
-    from .pose import LOWER, UPPER
+    from ..pose import LOWER, UPPER
 
     rng = np.random.default_rng(seed)
     poses = (LOWER + (UPPER - LOWER) * rng.random((frames + warmup, NUM_PARAMETERS))).astype(np.float32)
@@ -87,7 +87,7 @@ def bench(poser: Poser, frames: int = 20, warmup: int = 3, seed: int = 0) -> dic
 
 def inspect_folder(folder: str | Path) -> dict:
     """What a character-model folder holds, and the problems found (never raises for a bad folder)."""
-    from .student import ModelFileError, load_student_modules
+    from ..student.folder import ModelFileError, load_student_modules
 
     folder = Path(folder)
     info: dict = {"folder": str(folder), "files": {}, "problems": []}
