@@ -13,7 +13,7 @@ import zmq
 from .sockets import bind
 
 PROTO_MAJOR = 1
-PROTO_MINOR = 1  # 1.1: frame headers carry the `pose` they show
+PROTO_MINOR = 2  # 1.1: frame headers carry the `pose` they show; 1.2: see "Since 1.2" in frames.md and control.md
 SNDHWM = 4
 
 
