@@ -58,6 +58,12 @@ def read_character_yaml(folder: str | Path) -> CharacterModel:
             arch = StudentArch.from_dict(doc["architecture"])
         except Exception as e:
             raise ModelFileError(f"{y}: bad 'architecture' entry ({e})") from None
+    inside = folder.resolve()
+    for k in YAML_KEYS:  # a model folder is self-contained: a path that leaves it is refused, not followed
+        target = (folder / doc[k]).resolve()
+        if Path(doc[k]).is_absolute() or not target.is_relative_to(inside):
+            raise ModelFileError(f"{y}: {k} '{doc[k]}' points outside the model folder "
+                                 f"(name a file inside {folder})")
     paths = [folder / doc[k] for k in YAML_KEYS]
     for p in paths:
         if not p.is_file():
@@ -81,17 +87,35 @@ def state_dict_mismatch(module: nn.Module, sd: dict) -> tuple[str, str, tuple | 
     return None
 
 
+def _unsafe_global(path: Path) -> str | None:
+    """The first non-tensor global a zip .pt would import (e.g. `posix.system`), read without loading it."""
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # an archive too damaged to list: the caller words that case
+        return None
+    return names[0] if names else None
+
+
 def _read_state_dict(path: Path) -> dict:
-    """torch.load with weights_only=True (a pickled object that would run code is refused, not run)."""
+    """torch.load with weights_only=True (a pickled object that would run code is refused, not run).
+
+    Every failure is worded here, never by torch: its messages suggest turning weights_only off, which is
+    exactly the advice a user must not follow for a file of unknown origin."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not zipfile.is_zipfile(path):
+        if head.startswith(b"PK"):  # a zip's start without its closing directory: cut short
+            raise ModelFileError(f"{path}: truncated (a zip archive without its end; copy the file again)")
+        raise ModelFileError(f"{path}: not a zip archive (PyTorch .pt files are zip archives; "
+                             f"this one is empty, truncated or in another format)")
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
-    except zipfile.BadZipFile:
-        raise ModelFileError(f"{path}: not a PyTorch zip archive (truncated or not a .pt file)") from None
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "zip" in first.lower() or "central directory" in first.lower() or "EOF" in first:
-            raise ModelFileError(f"{path}: truncated or not a PyTorch zip archive ({first})") from None
-        raise ModelFileError(f"{path}: cannot be loaded safely ({first[:200]})") from None
+        name = _unsafe_global(path)
+        if name is not None:
+            raise ModelFileError(f"{path}: holds a non-tensor object `{name}`, refused "
+                                 f"(model files may hold only tensors; nothing from it was run)") from None
+        raise ModelFileError(f"{path}: a damaged PyTorch archive ({type(e).__name__} while reading it)") from None
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ModelFileError(f"{path}: not a state dict of tensors")
     return sd
