@@ -61,6 +61,9 @@ class FrameSink:
         self.publisher = FramePublisher(endpoint, context)
         self._outputs: dict[str, _Output] = {}
         self._lock = threading.Lock()
+        # Called on the render thread after each publish as fn(header, pixels); each must return at once
+        # (copy or queue, never wait): the web feed drops to the newest frame (tha4bridge/web/feed.py).
+        self.listeners: list = []
 
     @property
     def endpoint(self) -> str:
@@ -111,6 +114,8 @@ class FrameSink:
         header["t_published"] = t_published = time.time()
         self.publisher.publish(name, header, payload)
         out.seq = seq
+        for listener in self.listeners:
+            listener(header, pixels)
         return seq, t_published
 
     def close_stream(self, name: str) -> None:

@@ -1,0 +1,343 @@
+"""The HTTP/WebSocket server (protocols/web.md): pages, the frame WebSocket and the JSON API.
+
+It runs an aiohttp application on its own thread and event loop, next to the frame sink and the command
+table; the daemon only starts and stops it. Frames arrive through `FrameFeed` (a sink listener that never
+blocks the render thread). JSON requests go through the same `commands.dispatch` as the ZeroMQ socket — one
+implementation, two encodings — on one "web-commands" worker thread: commands are short and take the
+registry lock, as they do on the main thread, and the event loop never waits on that lock. `load` and
+`unload` answer later through `ctx.control.reply_later`; the commands here see a context whose `control` is
+`_DeferredReplies`, which resolves an asyncio future on this loop instead of queueing a ZeroMQ reply.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import WSMsgType, web
+
+from ..pose import BODY, BREATHING, EYE, EYEBROW, HEAD_NECK, IRIS_ROTATION, IRIS_SMALL, LOWER, MOUTH, \
+    PARAMETER_NAMES, UPPER
+from ..transport.control import DEFERRED, Request, RequestError, error_reply
+from .address import is_loopback
+from .feed import ENCODINGS, FrameFeed, encode
+
+if TYPE_CHECKING:
+    from ..daemon.daemon import Daemon
+
+log = logging.getLogger("tha4bridge.web")
+PAGES = Path(__file__).parent / "pages"
+MAX_BODY = 1 << 20  # bytes, as the control socket's MAX_REQUEST
+DEFERRED_TIMEOUT = 300.0  # seconds a `load` may take before the HTTP reply gives up (the load goes on)
+# RequestError codes (protocols/control.md) → HTTP statuses; anything else is 500.
+STATUS = {"bad_request": 400, "bad_pose": 400, "version": 400, "unauthorized": 401, "forbidden": 403,
+          "unknown_command": 404, "unknown_stream": 404, "not_found": 404, "not_ready": 409,
+          "load_failed": 422, "unavailable": 503, "internal": 500}
+# The panel's slider groups, in the official manual poser's order (its tabs: eyebrow, eye, iris, mouth,
+# then the rotations and breathing).
+PANEL_GROUPS = (("eyebrow", EYEBROW), ("eye", EYE), ("iris", IRIS_SMALL), ("mouth", MOUTH),
+                ("iris rotation", IRIS_ROTATION), ("head and neck", HEAD_NECK), ("body", BODY),
+                ("breathing", slice(BREATHING, BREATHING + 1)))
+
+
+@dataclass
+class WebConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    allow_load: bool = False  # `load` by path over HTTP (a browser could otherwise make us read any file)
+    token: str | None = None  # None: generated when bound beyond loopback, unused on loopback
+
+
+class _DeferredReplies:
+    """What commands see as `ctx.control` over HTTP: `reply_later` resolves the request's future on the
+    web loop; `endpoint` and the counters are the control socket's (hello and stats report them)."""
+
+    def __init__(self, control, loop: asyncio.AbstractEventLoop):
+        self._control, self._loop = control, loop
+        self._futures: dict[int, asyncio.Future] = {}
+
+    def __getattr__(self, name):
+        return getattr(self._control, name)
+
+    def expect(self, request: Request) -> asyncio.Future:
+        future = self._loop.create_future()
+        self._futures[id(request)] = future
+        future.add_done_callback(lambda _: self._futures.pop(id(request), None))
+        return future
+
+    def reply_later(self, request: Request, reply: dict) -> None:  # a loader or the render thread
+        def resolve() -> None:
+            future = self._futures.get(id(request))
+            if future is not None and not future.done():
+                future.set_result(reply)
+
+        self._loop.call_soon_threadsafe(resolve)
+
+
+class _WebContext:
+    """The daemon as the commands see it, with `control` replaced (everything else is the daemon's)."""
+
+    def __init__(self, daemon, control: _DeferredReplies):
+        self._daemon, self.control = daemon, control
+
+    def __getattr__(self, name):
+        return getattr(self._daemon, name)
+
+
+def _json(reply: dict, status: int = 200) -> web.Response:
+    return web.json_response(reply, status=status, dumps=lambda o: json.dumps(o, default=float))
+
+
+def _error(code: str, message: str, request_id=None) -> web.Response:
+    return _json(error_reply(code, message, request_id), STATUS.get(code, 500))
+
+
+class WebServer:
+    def __init__(self, daemon: "Daemon", config: WebConfig):
+        self.daemon, self.config = daemon, config
+        self.loopback = is_loopback(config.host)
+        self.token = None if self.loopback else (config.token or secrets.token_urlsafe(16))
+        self.feed = FrameFeed()
+        self.port = config.port
+        self.requests = 0
+        self._commands = ThreadPoolExecutor(1, thread_name_prefix="web-commands")
+        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="web-encoder")  # one encode per frame/format
+        self._loop = asyncio.new_event_loop()
+        self._replies = _DeferredReplies(daemon.control, self._loop)
+        self._ctx = _WebContext(daemon, self._replies)
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._sockets: set[web.WebSocketResponse] = set()
+
+    # --- life cycle (called from the daemon's main thread) --------------------------------------------
+    def start(self) -> None:
+        """Bind and serve; OSError with one sentence when the address cannot be bound."""
+        started, failure = threading.Event(), []
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            try:
+                self._loop.run_until_complete(self._bind())
+            except Exception as e:
+                failure.append(e)
+                started.set()
+                return
+            started.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="web", daemon=True)
+        self._thread.start()
+        started.wait()
+        if failure:
+            raise OSError(f"--http {self.config.host}:{self.config.port}: cannot listen there ({failure[0]})")
+        self.feed.loop = self._loop
+        self.daemon.sink.listeners.append(self.feed.on_frame)
+
+    async def _bind(self) -> None:
+        app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
+        r = app.router
+        r.add_get("/", self._page("index.html"))
+        r.add_get("/view/{stream}", self._page("view.html"))
+        r.add_get("/panel/{stream}", self._page("panel.html"))
+        r.add_get("/ws/frames/{stream}", self._frames)
+        r.add_get("/api/hello", self._alias("hello"))
+        r.add_get("/api/streams", self._alias("streams"))
+        r.add_get("/api/stats", self._alias("stats"))
+        r.add_get("/api/pose/{stream}", self._alias("get_pose"))
+        r.add_get("/api/parameters", self._parameters)
+        r.add_post("/api/command", self._command)
+        r.add_post("/api/pose/{stream}", self._alias("set_pose", body=True))
+        r.add_post("/api/release/{stream}", self._alias("release"))
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    def stop(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            return
+        if self.feed.on_frame in self.daemon.sink.listeners:
+            self.daemon.sink.listeners.remove(self.feed.on_frame)
+        try:
+            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
+        except Exception as e:
+            log.info("web server stop: %s", e)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._commands.shutdown(wait=False, cancel_futures=True)
+        self._encoder.shutdown(wait=False, cancel_futures=True)
+
+    async def _close(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close()
+        await self._runner.cleanup()
+
+    def urls(self) -> list[str]:
+        """The banner's lines: where the pages are (with the token when one is needed)."""
+        host = self.config.host if self.config.host not in ("0.0.0.0", "::") else "<this computer's address>"
+        host = f"[{host}]" if ":" in host else host
+        q = f"?token={self.token}" if self.token else ""
+        base = f"http://{host}:{self.port}"
+        lines = [f"  http: {base}/{q}"]
+        for name in self.daemon.registry.names():
+            lines.append(f"  OBS browser source ({name}): {base}/view/{name}{q}   panel: {base}/panel/{name}{q}")
+        if self.token:
+            lines.append(f"  http token: {self.token} (bound beyond loopback: every request needs it)")
+        return lines
+
+    # --- who may ask (protocols/web.md, "Who may do what") ----------------------------------------------
+    @web.middleware
+    async def _guard(self, request: web.Request, handler):
+        self.requests += 1
+        host = request.headers.get("Host", "")
+        if self.loopback and not is_loopback(_host_name(host)):
+            # DNS rebinding: a foreign name resolving to 127.0.0.1 must not reach a loopback-only server.
+            return _error("forbidden", f"the Host header {host!r} is not this computer's loopback name")
+        if self.token is not None:
+            given = request.query.get("token") or request.headers.get("Authorization", "").removeprefix("Bearer ")
+            if not secrets.compare_digest(given.encode(), self.token.encode()):
+                return _error("unauthorized", "this server is reachable from the network: add ?token= "
+                                              "(printed by `serve`) to the URL")
+        changes = request.method != "GET" or request.path.startswith("/ws/")
+        origin = request.headers.get("Origin")
+        if changes and origin is not None and origin != f"http://{host}":
+            return _error("forbidden", f"requests from the page {origin!r} may not drive this daemon; "
+                                       "only its own pages and non-browser clients may")
+        return await handler(request)
+
+    # --- pages ---------------------------------------------------------------------------------------
+    def _page(self, name: str):
+        async def handler(request: web.Request) -> web.StreamResponse:
+            stream = request.match_info.get("stream")
+            if stream is not None and stream not in self.daemon.registry.names():
+                return _error("unknown_stream", f"no stream named {stream!r}")
+            return web.FileResponse(PAGES / name, headers={"Cache-Control": "no-cache"})
+
+        return handler
+
+    async def _parameters(self, request: web.Request) -> web.Response:
+        from ..daemon.commands import COMMANDS
+
+        groups = [{"group": g, "names": list(PARAMETER_NAMES[s])} for g, s in PANEL_GROUPS]
+        return _json({"ok": True, "names": list(PARAMETER_NAMES), "lower": LOWER.tolist(),
+                      "upper": UPPER.tolist(), "groups": groups, "commands": sorted(COMMANDS)})
+
+    # --- the JSON API --------------------------------------------------------------------------------
+    async def _command(self, request: web.Request) -> web.Response:
+        try:
+            body = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError) as e:
+            return _error("bad_request", f"the request body is not valid JSON ({e})")
+        if not isinstance(body, dict):
+            return _error("bad_request", f"a request must be a JSON object, got {type(body).__name__}")
+        return await self.dispatch(body)
+
+    def _alias(self, cmd: str, body: bool = False):
+        """GET /api/streams and friends: the command `cmd`, with `stream` from the path."""
+        async def handler(request: web.Request) -> web.Response:
+            fields = {}
+            if body:
+                try:
+                    fields = {"pose": json.loads(await request.read())}
+                except (ValueError, UnicodeDecodeError) as e:
+                    return _error("bad_request", f"the request body is not valid JSON ({e})")
+            if "stream" in request.match_info:
+                fields["stream"] = request.match_info["stream"]
+            if "hold" in request.query:
+                try:
+                    fields["hold"] = float(request.query["hold"])
+                except ValueError:
+                    return _error("bad_request", "'hold' must be a number of seconds >= 0")
+            return await self.dispatch({**fields, "cmd": cmd})
+
+        return handler
+
+    async def dispatch(self, body: dict) -> web.Response:
+        from ..daemon.commands import dispatch
+
+        if body.get("cmd") == "load" and not self.config.allow_load:
+            return _error("forbidden", "'load' over HTTP is off; start serve with --http-allow-load to allow it",
+                          body.get("id"))
+        loop = asyncio.get_running_loop()
+        request = Request([], body)
+        later = self._replies.expect(request)
+
+        def run():  # on the web-commands thread
+            try:
+                return dispatch(self._ctx, request)
+            except RequestError as e:
+                return error_reply(e.code, str(e))
+            except Exception as e:  # a bug in a command must not take the server down
+                log.exception("web: command %r failed", body.get("cmd"))
+                return error_reply("internal", f"internal error: {type(e).__name__}: {e}")
+
+        reply = await loop.run_in_executor(self._commands, run)
+        if reply is DEFERRED:
+            try:
+                reply = await asyncio.wait_for(later, DEFERRED_TIMEOUT)
+            except asyncio.TimeoutError:
+                reply = error_reply("internal", f"no reply within {DEFERRED_TIMEOUT:.0f} s")
+        else:
+            later.cancel()
+        if body.get("id") is not None:
+            reply.setdefault("id", body["id"])
+        status = 200 if reply.get("ok") else STATUS.get(reply.get("code"), 500)
+        return _json(reply, status)
+
+    # --- frames --------------------------------------------------------------------------------------
+    async def _frames(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["stream"]
+        fmt = request.query.get("format", "rgba")
+        if fmt not in ENCODINGS:
+            return _error("bad_request", f"'format' must be one of {', '.join(ENCODINGS)}, got {fmt!r}")
+        if name not in self.daemon.registry.names():
+            return _error("unknown_stream", f"no stream named {name!r}")
+        ws = web.WebSocketResponse(heartbeat=None, max_msg_size=1 << 16)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        event = asyncio.Event()
+        self.feed.watch(name, event)
+        reader = asyncio.ensure_future(self._drain(ws))  # handles the client's close and pings
+        loop = asyncio.get_running_loop()
+        last = None
+        try:
+            while not ws.closed and not reader.done():
+                waiter = asyncio.ensure_future(event.wait())
+                await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                event.clear()
+                frame = self.feed.newest(name)
+                if frame is None or frame is last:
+                    continue
+                last = frame
+                data = await loop.run_in_executor(self._encoder, encode, frame, fmt)
+                # Waits only for this client's socket; meanwhile newer frames replace `frame` in the feed.
+                await ws.send_bytes(data)
+        except (ConnectionError, RuntimeError):  # the client went away mid-send
+            pass
+        finally:
+            self.feed.unwatch(name, event)
+            reader.cancel()
+            self._sockets.discard(ws)
+            await ws.close()
+        return ws
+
+    @staticmethod
+    async def _drain(ws: web.WebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type == WSMsgType.ERROR:
+                return
+
+
+def _host_name(host: str) -> str:
+    """`127.0.0.1:8080` → `127.0.0.1`, `[::1]:8080` → `::1`."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
