@@ -20,6 +20,7 @@ import zmq
 
 from .defaults import CONTROL_ENDPOINT as DEFAULT_CONTROL
 from .defaults import FRAMES_ENDPOINT as DEFAULT_FRAMES
+from .transport.control import HARD_MAX_REQUEST, MAX_REQUEST
 from .transport.publisher import PROTO_MAJOR
 from .transport.ring import RingError, RingReader, TornFrame
 
@@ -71,13 +72,20 @@ class Control(_Client):
         """Send one command, return the reply map as is (ok true or false). Raises ControlError on timeout."""
         rid = next(self._ids)
         body = {"cmd": cmd, "id": rid, "proto": PROTO_MAJOR, **fields}
-        self.sock.send_multipart([b"", msgpack.packb(body, use_bin_type=True)])
+        data = msgpack.packb(body, use_bin_type=True)
+        if len(data) > MAX_REQUEST:  # the daemon would refuse it (or, far above, never see it): say so now
+            raise ControlError(f"the {cmd} request is {len(data)} bytes, over the control socket's limit of "
+                               f"{MAX_REQUEST} bytes (1 MiB); not sent", "too_large")
+        self.sock.send_multipart([b"", data])
         return self._wait(rid, self.timeout if timeout is None else timeout, cmd)
 
     def send_raw(self, frames: list[bytes], timeout: float | None = None) -> dict:
         """Send arbitrary frames after the delimiter and return the next reply (for testing bad input)."""
         self.sock.send_multipart([b""] + list(frames))
-        return self._wait(None, self.timeout if timeout is None else timeout, "raw request")
+        size = sum(len(f) for f in frames)
+        what = (f"raw request of {size} bytes (over {HARD_MAX_REQUEST} bytes ZeroMQ drops it unanswered and "
+                f"closes the connection)" if size > HARD_MAX_REQUEST else "raw request")
+        return self._wait(None, self.timeout if timeout is None else timeout, what)
 
     def _wait(self, rid, timeout: float, what: str) -> dict:
         deadline = time.monotonic() + timeout

@@ -19,6 +19,9 @@ from .sockets import bind
 DEFERRED = object()
 log = logging.getLogger("tha4bridge.serve")
 MAX_REQUEST = 1 << 20  # bytes; the largest real request (a set_pose of all 45 names) is ~2 kB
+# Above MAX_REQUEST we still read the request and answer `too_large`; only above this hard limit does
+# ZeroMQ itself drop the message and the connection (memory stays bounded), unseen by us: protocols/control.md.
+HARD_MAX_REQUEST = 64 << 20
 ERROR_LOG_INTERVAL = 1.0  # at most one log line per second about refused requests (a client may spam)
 
 
@@ -52,11 +55,12 @@ class ControlServer:
         self.ctx = context or zmq.Context.instance()
         self.sock, self.endpoint = bind(self.ctx, zmq.ROUTER, endpoint, {
             zmq.ROUTER_MANDATORY: 0,  # a vanished client's reply is silently dropped
-            zmq.MAXMSGSIZE: MAX_REQUEST,  # a peer sending more is disconnected by ZeroMQ
+            zmq.MAXMSGSIZE: HARD_MAX_REQUEST,  # a peer sending more is disconnected by ZeroMQ
         })
         self._later: queue.SimpleQueue = queue.SimpleQueue()
         self.requests = 0
         self.errors = 0
+        self.too_large = 0  # requests over MAX_REQUEST, answered `too_large` (also counted in errors)
         self._last_error_log = 0.0
         self._unlogged_errors = 0
 
@@ -91,6 +95,10 @@ class ControlServer:
         try:
             if len(payload) != 1:
                 raise RequestError("bad_request", f"a request is one msgpack map, got {len(payload)} frames")
+            if len(payload[0]) > MAX_REQUEST:
+                self.too_large += 1
+                raise RequestError("too_large", f"the request is {len(payload[0])} bytes, over the control "
+                                                f"socket's limit of {MAX_REQUEST} bytes (1 MiB)")
             try:
                 body = msgpack.unpackb(payload[0], raw=False, strict_map_key=False)
             except Exception as e:

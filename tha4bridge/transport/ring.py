@@ -46,7 +46,9 @@ _OFF_LATEST_SEQ = 112
 _OFF_LATEST_SLOT = 120
 _SLOT_TIMES = struct.Struct("<ddd")  # t_pose, t_render_start, t_render_end at slot entry + 8
 
-STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
+# a name made only of dots ("." or "..") reads as a path in logs and tools that join it: refused
+STREAM_NAME = re.compile(r"^(?!\.+$)[A-Za-z0-9_.-]{1,63}$")
+STREAM_NAME_RULE = "must be 1-63 characters of A-Z a-z 0-9 _ . - and not only dots"
 _FILE_NAME = re.compile(r"^tha4bridge-(\d+)-([A-Za-z0-9_.-]{1,63})\.ring$")
 
 
@@ -69,7 +71,7 @@ def ring_path(stream: str, pid: int | None = None, directory: Path | None = None
 def safe_stream_name(name: str) -> str:
     """A folder name → a valid stream name (other characters become `_`)."""
     s = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:63]
-    return s or "stream"
+    return s if STREAM_NAME.match(s) else "stream"
 
 
 @dataclass
@@ -215,7 +217,7 @@ class FrameRing:
     def __init__(self, stream: str, width: int, height: int, alpha: str = "straight",
                  slot_count: int = DEFAULT_SLOTS, directory: Path | None = None):
         if not STREAM_NAME.match(stream):
-            raise ValueError(f"stream name {stream!r} must be 1-63 characters of A-Z a-z 0-9 _ . -")
+            raise ValueError(f"stream name {stream!r} {STREAM_NAME_RULE}")
         if slot_count < 3:
             raise ValueError("a ring needs at least 3 slots")
         if alpha not in ALPHA_MODES:
