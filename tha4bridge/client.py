@@ -10,6 +10,7 @@ Protocols: protocols/control.md and protocols/frames.md.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,10 +69,11 @@ class Control(_Client):
         self.sock.connect(endpoint)
         self._ids = itertools.count(1)
 
-    def request(self, cmd: str, timeout: float | None = None, **fields) -> dict:
-        """Send one command, return the reply map as is (ok true or false). Raises ControlError on timeout."""
+    def request(self, cmd: str, timeout: float | None = None, body: dict | None = None, **fields) -> dict:
+        """Send one command, return the reply map as is (ok true or false). Raises ControlError on timeout.
+        `body`: more fields, for names taken by this signature (the `timeout` field of `inject`)."""
         rid = next(self._ids)
-        body = {"cmd": cmd, "id": rid, "proto": PROTO_MAJOR, **fields}
+        body = {"cmd": cmd, "id": rid, "proto": PROTO_MAJOR, **(body or {}), **fields}
         data = msgpack.packb(body, use_bin_type=True)
         if len(data) > MAX_REQUEST:  # the daemon would refuse it (or, far above, never see it): say so now
             raise ControlError(f"the {cmd} request is {len(data)} bytes, over the control socket's limit of "
@@ -129,6 +131,41 @@ class Control(_Client):
     def stats(self) -> dict:
         return self.call("stats")
 
+    # Layers over the pose (protocols/control.md, since 1.2): expressions, injected parameters, talking.
+    def expressions(self) -> dict[str, dict[str, float]]:
+        return self.call("expressions")["expressions"]
+
+    def set_expression(self, name: str, intensity: float = 1.0, fade: float = 0.3, hold: float | None = None,
+                       stream: str | None = None) -> dict:
+        return self.call("set_expression", **_fields(stream=stream, name=name, intensity=float(intensity),
+                                                     fade=float(fade), hold=hold))
+
+    def inject(self, source: str, params: dict, weight: float = 1.0, mode: str = "set",
+               timeout: float = 1.0, stream: str | None = None) -> dict:
+        """`timeout`: seconds the values last unless re-sent (0 = until `release`)."""
+        return self.call("inject", body={"timeout": float(timeout)}, **_fields(
+            stream=stream, source=source, params={k: float(v) for k, v in params.items()},
+            weight=float(weight), mode=mode))
+
+    def release(self, stream: str | None = None, source: str | None = None) -> dict:
+        return self.call("release", **_fields(stream=stream, source=source))
+
+    def talk(self, on: bool, stream: str | None = None) -> dict:
+        return self.call("talk", **_fields(stream=stream, on=bool(on)))
+
+    def mouth(self, level: float, stream: str | None = None) -> dict:
+        return self.call("mouth", **_fields(stream=stream, level=float(level)))
+
+    def visemes(self, items, start: float | str = "now", stream: str | None = None) -> dict:
+        """`items`: [(t seconds after start, viseme A/I/U/E/O/closed, weight 0-1)]; `start`: "now" or a
+        time.time() moment on the daemon's clock."""
+        return self.call("visemes", **_fields(stream=stream, start=start,
+                                              items=[[float(t), v, float(w)] for t, v, w in items]))
+
+    def speak(self, path: str, start: float | str = "now", stream: str | None = None) -> dict:
+        """The mouth follows the WAV file at `path` (read by the daemon, on its machine)."""
+        return self.call("speak", **_fields(stream=stream, path=str(path), start=start))
+
     def load(self, path: str, name: str | None = None, timeout: float = 120.0, **kw) -> dict:
         return self.call("load", timeout=timeout, path=str(path), **({"name": name} if name else {}), **kw)
 
@@ -138,6 +175,11 @@ class Control(_Client):
 
     def shutdown(self) -> dict:
         return self.call("shutdown")
+
+
+def _fields(**kw) -> dict:
+    """The fields given (None = leave the field out: the daemon's default applies)."""
+    return {k: v for k, v in kw.items() if v is not None}
 
 
 @dataclass
@@ -161,6 +203,9 @@ class SubscriberStats:
     last_seq: dict = field(default_factory=dict)
 
 
+RING_SWEEP_INTERVAL = 1.0  # s between checks for rings that are gone (one stat() per mapped ring)
+
+
 class FrameSubscriber(_Client):
     """Receive frames of one, several or all streams; shm or inline, decided per message by its header."""
 
@@ -176,16 +221,20 @@ class FrameSubscriber(_Client):
         self.sock.connect(endpoint)
         self.stats = SubscriberStats()
         self._rings: dict[str, RingReader] = {}
+        self._swept = time.monotonic()
 
     def recv(self, timeout: float | None = None, latest: bool = False) -> Frame | None:
         """The next valid frame (None after `timeout` seconds). `latest`: skip queued ones, return the newest."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if time.monotonic() - self._swept > RING_SWEEP_INTERVAL:
+                self._drop_gone_rings()
             if deadline is None:
                 parts = self.sock.recv_multipart()
             else:
                 left = deadline - time.monotonic()
                 if left <= 0 or not self.sock.poll(max(int(left * 1000), 0) + 1, zmq.POLLIN):
+                    self._drop_gone_rings()  # nothing arrives: perhaps the daemon is gone, and its rings
                     return None
                 parts = self.sock.recv_multipart()
             if latest:
@@ -274,6 +323,7 @@ class FrameSubscriber(_Client):
             ring.close()
             ring = None
         if ring is None:
+            self._drop_gone_rings()  # a new ring often means an old one ended (restart, reload): unmap it
             ring = RingReader(path)
             if ring.generation != header["generation"]:
                 ring.close()
@@ -281,6 +331,19 @@ class FrameSubscriber(_Client):
                                 f"{header['generation']}")
             self._rings[path] = ring
         return ring
+
+    def _drop_gone_rings(self) -> None:
+        """Unmap rings whose writer closed them or whose file was deleted (a daemon that exited or was
+        killed): a kept mapping holds the deleted file's memory (MBs of tmpfs) until this client exits."""
+        self._swept = time.monotonic()
+        for path, ring in list(self._rings.items()):
+            try:
+                gone = ring.closed_by_writer or os.stat(path).st_ino != ring.inode
+            except OSError:
+                gone = True
+            if gone:
+                ring.close()
+                del self._rings[path]
 
     def close(self) -> None:
         for ring in self._rings.values():

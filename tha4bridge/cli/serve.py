@@ -36,6 +36,9 @@ def serve(
     no_trackers: bool = typer.Option(False, "--no-trackers", help="Do not listen for trackers (control socket only)."),
     calibration_file: str = typer.Option(None, help="Where `calibrate` stores the neutral face (default: ~/.config/tha4bridge/)."),
     threads: int = typer.Option(None, help="Torch CPU threads (default: half the cores)."),
+    http: str = typer.Option(None, help="Serve the viewer (OBS browser source), the panel and the JSON API at [HOST:]PORT (HOST defaults to 127.0.0.1; beyond loopback a token is required). Off by default."),
+    http_allow_load: bool = typer.Option(False, "--http-allow-load", help="Allow `load` by path over HTTP."),
+    expressions: str = typer.Option(None, help="A folder of *.toml expression files adding to or overriding the shipped expressions."),
 ) -> None:
     """Run the headless daemon: tracker poses in, RGBA frames out over shared memory + ZeroMQ."""
     from ..daemon import DaemonConfig, serve as run
@@ -51,5 +54,7 @@ def serve(
                        fps=fps, idle_fps=idle_fps, breathing_period=breathing_period, control=control,
                        frames=frames, transport=transport, alpha=default_alpha, stream_alpha=stream_alpha, slots=slots, trackers=not no_trackers,
                        vmc_port=vmc_port, ifm_port=ifm_port, ifm_phone=ifm_phone, mapping_file=mapping_file,
-                       calibration_file=calibration_file, threads=threads)
+                       calibration_file=calibration_file, threads=threads,
+                       http=http, http_allow_load=http_allow_load,
+                       expressions=expressions)
     raise typer.Exit(run(cfg))

@@ -18,7 +18,9 @@ import numpy as np
 
 from .. import __version__
 from ..defaults import CONTROL_HOLD
+from ..layers import VISEMES, Injection, Look
 from ..pose import INDEX, NEUTRAL, PARAMETER_NAMES, pose_to_dict
+from ..talking import envelope_visemes, wav_envelope
 from ..transport.control import DEFERRED, Request, RequestError
 from ..transport.publisher import PROTO_MAJOR, PROTO_MINOR
 from ..transport.ring import ALPHA_MODES, ring_dir
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tha4bridge.serve")
 _MISSING = object()
+MAX_VISEMES = 20000  # a timeline's items (10 minutes of `speak` at 30 a second fit)
+INJECT_TIMEOUT = 1.0  # s an injection lasts unless re-sent (VTube Studio's convention)
 
 
 class Args:
@@ -60,6 +64,42 @@ class Args:
         if v not in options:
             raise RequestError("bad_request", f"'{key}' must be " + " or ".join(f'"{o}"' for o in options))
         return v
+
+    def number(self, key: str, default=_MISSING, lo: float = -math.inf, hi: float = math.inf) -> float:
+        v = self.body.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+            raise RequestError("bad_request", f"'{key}' must be a number in [{lo:g}, {hi:g}]")
+        return float(v)
+
+    def boolean(self, key: str) -> bool:
+        v = self.body.get(key)
+        if not isinstance(v, bool):
+            raise RequestError("bad_request", f"'{key}' must be true or false")
+        return v
+
+    def injected_values(self, key: str) -> dict[str, float]:
+        """Like pose_values, but finite numbers only and never breathing (the animator's, always alive)."""
+        values = self.pose_values(key)
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            raise RequestError("bad_pose", f"injected values must be finite numbers: {', '.join(bad[:5])}")
+        if "breathing" in values:
+            raise RequestError("bad_pose", "'breathing' cannot be injected: the animator keeps every pose breathing")
+        return values
+
+    def visemes(self, key: str) -> list[tuple[float, str, float]]:
+        items = self.body.get(key)
+        if not isinstance(items, list) or not items or len(items) > MAX_VISEMES:
+            raise RequestError("bad_request", f"'{key}' must be a list of 1-{MAX_VISEMES} [t, viseme, weight] items")
+        out = []
+        for n, it in enumerate(items):
+            ok = isinstance(it, (list, tuple)) and len(it) == 3 and it[1] in VISEMES and all(
+                not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x) for x in (it[0], it[2]))
+            if not ok or it[0] < 0 or not 0 <= it[2] <= 1:
+                raise RequestError("bad_request", f"'{key}' item {n} must be [t >= 0, one of "
+                                                  f"{'/'.join(VISEMES)}, weight 0-1], got {str(it)[:60]}")
+            out.append((float(it[0]), it[1], float(it[2])))
+        return out
 
     def pose_values(self, key: str) -> dict[str, float]:
         values = self.body.get(key)
@@ -126,15 +166,18 @@ def cmd_get_pose(ctx: "Daemon", args: Args, request: Request) -> dict:
         s = ctx.registry.streams[name]
         view = shown(s, tracked, now, ctx.scheduler.started)
         remaining = s.control.remaining(now)
-    pose, _ = ctx.scheduler.frame_pose(s, view, now)
+    layers: dict = {}
+    pose, _ = ctx.scheduler.frame_pose(s, view, now, layers)
     return {"ok": True, "stream": name, "pose": pose_to_dict(pose), "source": view.source,
-            "received_at": view.t_pose, "hold_remaining": remaining}
+            "received_at": view.t_pose, "hold_remaining": remaining, "t": now, "layers": layers}
 
 
 @command
 def cmd_stats(ctx: "Daemon", args: Args, request: Request) -> dict:
     with ctx.registry.lock:
-        streams = {name: s.stats_dict() for name, s in ctx.registry.streams.items()}
+        now = time.time()
+        streams = {name: {**s.stats_dict(), "layers": s.layers.summary(now)}
+                   for name, s in ctx.registry.streams.items()}
     receivers = {}
     if ctx.hub is not None:
         try:
@@ -143,7 +186,8 @@ def cmd_stats(ctx: "Daemon", args: Args, request: Request) -> dict:
             receivers = {"error": str(e)}
     return {"ok": True, "uptime": round(time.time() - ctx.started, 3), "transport": ctx.sink.transport,
             "streams": streams, "publisher": ctx.sink.stats(), "receivers": receivers,
-            "control": {"requests": ctx.control.requests, "errors": ctx.control.errors}}
+            "control": {"requests": ctx.control.requests, "errors": ctx.control.errors,
+                        "too_large": ctx.control.too_large}}
 
 
 # --- poses --------------------------------------------------------------------------------------------------
@@ -170,13 +214,127 @@ def cmd_set_pose(ctx: "Daemon", args: Args, request: Request) -> dict:
 
 @command
 def cmd_release(ctx: "Daemon", args: Args, request: Request) -> dict:
+    """With `source`: that source's injection only; without: the control hold and every injection."""
     names = args.streams(ctx, allow_all=True)
+    source = args.string("source", None)
+    released = []
     with ctx.registry.lock:
         for name in names:
-            ctx.registry.streams[name].control.release()
-            ctx.registry.streams[name].offer()
+            s = ctx.registry.streams[name]
+            if source is None:
+                s.control.release()
+            with s.layers.lock:
+                gone = [source] if source in s.layers.sources else [] if source else list(s.layers.sources)
+                for n in gone:
+                    del s.layers.sources[n]
+                s.layers.changed()
+            released += gone
+            s.offer()
     ctx.scheduler.wake.set()
-    return {"ok": True, "stream": names}
+    return {"ok": True, "stream": names, "released": sorted(set(released))}
+
+
+# --- layers: expressions, injected parameters, talking (layers.py composes them) -------------------------
+def _layers(ctx: "Daemon", names: list[str], change) -> float:
+    """Apply `change(layers, now)` to each stream's layers (called once every field is checked, so a refused
+    request applies nothing); returns `now`, the daemon-clock moment it took effect."""
+    now = time.time()
+    with ctx.registry.lock:
+        for name in names:
+            s = ctx.registry.streams[name]
+            with s.layers.lock:
+                change(s.layers, now)
+                s.layers.changed()
+            s.offer()
+    ctx.scheduler.wake.set()
+    return now
+
+
+@command
+def cmd_expressions(ctx: "Daemon", args: Args, request: Request) -> dict:
+    return {"ok": True, "expressions": ctx.expressions}
+
+
+@command
+def cmd_set_expression(ctx: "Daemon", args: Args, request: Request) -> dict:
+    names = args.streams(ctx, allow_all=True)
+    name = args.string("name", what="an expression name (see the `expressions` command)")
+    if name not in ctx.expressions:
+        raise RequestError("bad_request", f"unknown expression {name!r}; the `expressions` command lists them")
+    intensity = args.number("intensity", 1.0, 0.0, 1.0)
+    fade = args.seconds("fade", 0.3, "the eased fade's length")
+    hold = None if args.body.get("hold") is None else args.seconds("hold", None, "then back to the one before")
+    look = Look.of(name, ctx.expressions[name], intensity)
+    at = _layers(ctx, names, lambda layers, now: layers.expression.set(look, fade, hold, now))
+    return {"ok": True, "stream": names, "name": name, "intensity": intensity, "fade": fade, "hold": hold,
+            "at": at}
+
+
+@command
+def cmd_inject(ctx: "Daemon", args: Args, request: Request) -> dict:
+    names = args.streams(ctx, allow_all=True)
+    source = args.string("source", what="a name for the injecting program")
+    if len(source) > 64:
+        raise RequestError("bad_request", "'source' must be at most 64 characters")
+    values = args.injected_values("params")
+    weight = args.number("weight", 1.0, 0.0, 1.0)
+    mode = args.choice("mode", ("set", "add"), "set")
+    timeout = args.seconds("timeout", INJECT_TIMEOUT, "0 = until released")
+    indexed = {INDEX[k]: v for k, v in values.items()}
+
+    def change(layers, now):
+        until = math.inf if timeout == 0 else now + timeout
+        old = layers.sources.get(source)
+        at = old.at if old is not None and now < old.until else now  # a re-send keeps its place in the order
+        layers.sources[source] = Injection(indexed, weight, mode, at, until)
+
+    at = _layers(ctx, names, change)
+    return {"ok": True, "stream": names, "source": source, "applied": len(values), "timeout": timeout, "at": at}
+
+
+@command
+def cmd_talk(ctx: "Daemon", args: Args, request: Request) -> dict:
+    names = args.streams(ctx, allow_all=True)
+    on = args.boolean("on")
+    at = _layers(ctx, names, lambda layers, now: layers.talking.talk(on, now))
+    return {"ok": True, "stream": names, "on": on, "at": at}
+
+
+@command
+def cmd_mouth(ctx: "Daemon", args: Args, request: Request) -> dict:
+    names = args.streams(ctx, allow_all=True)
+    level = args.number("level", _MISSING, 0.0, 1.0)
+    at = _layers(ctx, names, lambda layers, now: layers.talking.set_level(level, now))
+    return {"ok": True, "stream": names, "level": level, "at": at}
+
+
+def _start(args: Args) -> float:
+    """A timeline's start on the daemon's clock (time.time() seconds), or "now"."""
+    start = args.body.get("start", "now")
+    return time.time() if start == "now" else args.number("start", _MISSING, 0.0)
+
+
+@command
+def cmd_visemes(ctx: "Daemon", args: Args, request: Request) -> dict:
+    names = args.streams(ctx, allow_all=True)
+    items = args.visemes("items")
+    start = _start(args)
+    _layers(ctx, names, lambda layers, now: layers.talking.set_visemes(start, items))
+    return {"ok": True, "stream": names, "start": start, "items": len(items)}
+
+
+@command
+def cmd_speak(ctx: "Daemon", args: Args, request: Request) -> dict:
+    """The mouth follows a WAV file's loudness from `start` (the daemon reads the file; it plays nothing)."""
+    names = args.streams(ctx, allow_all=True)
+    path = args.string("path", what="the path of a WAV file on the daemon's machine")
+    start = _start(args)
+    try:
+        items = envelope_visemes(wav_envelope(path))
+    except ValueError as e:
+        raise RequestError("bad_request", str(e)) from None
+    _layers(ctx, names, lambda layers, now: layers.talking.set_visemes(start, items))
+    return {"ok": True, "stream": names, "start": start, "seconds": items[-1][0] if items else 0.0}
 
 
 # --- streams ------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from ..defaults import CONTROL_ENDPOINT, FRAMES_ENDPOINT, IDLE_FPS, IFM_PORT, TRACKER_HOST, VMC_PORT
 from ..transport.ring import ALPHA_MODES, DEFAULT_SLOTS
 from ..transport.sink import TRANSPORTS
+from ..web.address import parse_http
 
 
 @dataclass
@@ -33,6 +34,9 @@ class DaemonConfig:
     mapping_file: str | None = None
     calibration_file: str | None = None  # None: the tracker hub's default (~/.config/tha4bridge/)
     threads: int | None = None  # torch CPU threads; None = half the cores (see daemon.set_threads)
+    http: str | None = None  # "[HOST:]PORT" of the web server (tha4bridge/web/); None = off
+    http_allow_load: bool = False  # `load` by path over HTTP
+    expressions: str | None = None  # a folder of *.toml expressions adding to / overriding the shipped ones
 
     def check(self) -> None:
         """Refuse a bad option with one sentence (ValueError), before any socket or model."""
@@ -41,6 +45,8 @@ class DaemonConfig:
         for alpha in (self.alpha, *self.stream_alpha.values()):
             if alpha not in ALPHA_MODES:
                 raise ValueError(f"--alpha must be straight or premultiplied, got {alpha!r}")
+        if self.http is not None:
+            parse_http(self.http)
         p = self.breathing_period
         if p is not None and not (math.isfinite(p) and p >= 0):
             raise ValueError(f"--breathing-period must be a number of seconds >= 0 (0 = off), got {p!r}")

@@ -7,6 +7,7 @@ The daemon only composes parts, each with one job, along the data path:
   RenderScheduler (scheduler.py)  which stream is due and the pose it shows → render → the frame sink
   FrameSink (transport/sink.py)   rings, the ZeroMQ publisher and the frame header
   ControlServer + commands.py     the control socket → a table of small command functions
+  WebServer (web/, with --http)   pages, the frame WebSocket (a sink listener) and JSON → the same commands
 
 Threads:
 - main: the control socket (ControlServer.poll → commands.dispatch) and signals; a reply never waits for a
@@ -15,6 +16,8 @@ Threads:
 - tracker receivers (the hub's, one per UDP port): parse and map packets, publish them into the hub, and
   call the scheduler's listener, which marks streams as having a new pose and wakes the render thread.
 - loader: one per `load` command, so a slow model load never stalls other streams or clients.
+- web (with --http): the aiohttp event loop; its JSON commands run on one "web-commands" thread through the
+  same `dispatch` (they take the registry lock like the main thread's), compressed frames on "web-encoder".
 
 Locks: one lock, `StreamRegistry.lock`, guards the streams, their control holds and scheduling flags, the
 model cache, the loads in flight and the streams waiting to close. Nobody holds it during a render, a model
@@ -34,9 +37,11 @@ import time
 import zmq
 
 from ..animator import Animator, MotionConfig
+from ..expressions import load_library
 from ..transport.control import ControlServer, RequestError
 from ..transport.ring import reclaim_stale
 from ..transport.sink import FrameSink
+from ..web import parse_http
 from .banner import banner
 from .commands import dispatch
 from .config import DaemonConfig
@@ -76,6 +81,7 @@ class Daemon:
     def __init__(self, config: DaemonConfig):
         config.check()
         self.config = config
+        self.expressions = load_library(config.expressions)  # a bad file: ValueError, one line, at start-up
         self.stop_event = threading.Event()
         self.started = time.time()
         self.ctx = zmq.Context()
@@ -85,6 +91,7 @@ class Daemon:
         self.registry: StreamRegistry | None = None
         self.scheduler: RenderScheduler | None = None
         self.hub = None
+        self.web = None
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -105,8 +112,16 @@ class Daemon:
             self.hub.add_listener(self.scheduler.on_tracked)
             self.hub.start()
         self._spawn(lambda: self.scheduler.run(self.stop_event), "render")
+        if c.http is not None:
+            from ..web.server import WebConfig, WebServer
+
+            host, port = parse_http(c.http)
+            self.web = WebServer(self, WebConfig(host, port, allow_load=c.http_allow_load))
+            self.web.start()
         print(banner(self.control.endpoint, self.sink.endpoint, c.transport, self.registry.infos(),
                      dict(self.hub.ports) if self.hub is not None else None), flush=True)
+        if self.web is not None:
+            print("\n".join(self.web.urls()), flush=True)
 
     def add_stream(self, name: str, spec: str, alpha: str) -> Stream:
         """Load `spec` (or share its loaded model) and start showing it as stream `name` — may take seconds."""
@@ -155,6 +170,8 @@ class Daemon:
             self.scheduler.wake.set()
         for t in self._threads:
             t.join(timeout=10.0)
+        if self.web is not None:
+            self.web.stop()
         if self.hub is not None:
             try:
                 self.hub.stop()

@@ -18,6 +18,7 @@ import torch
 
 from ..animator import Animator
 from ..imaging import to_rgba8
+from ..layers import compose
 from ..pose import NEUTRAL, sanitize
 from ..transport.sink import FrameSink, FrameTimes
 from .streams import Stream, StreamRegistry
@@ -54,10 +55,17 @@ class Shown:
 
 
 def shown(s: Stream, tracked, now: float, started: float) -> Shown:
-    """The pose stream `s` shows at `now` (call under the registry lock).
+    """The pose stream `s` shows at `now` (call under the registry lock), before its layers; its version also
+    changes whenever the layers (expression, injected, talking) change the frame."""
+    view = _base(s, tracked, now, started)
+    view.version = (view.version, s.layers.key(now))
+    return view
 
-    A live tracker drives the stream unless a control hold is active; when no tracker is live, a control pose
-    stays (a game's NPC keeps its expression); with neither, the hub's idle motion (or neutral) shows.
+
+def _base(s: Stream, tracked, now: float, started: float) -> Shown:
+    """The base layer: a live tracker drives the stream unless a control hold is active; when no tracker is
+    live, a control pose stays (a game's NPC keeps its expression); with neither, the hub's idle motion (or
+    neutral) shows.
     """
     c = s.control
     if not c.active(now) and tracked is not None and (tracked.live or c.pose is None):
@@ -77,16 +85,18 @@ class RenderScheduler:
         self.started = time.time()
         self.wake = threading.Event()
         self._tracked = None  # the hub's pose of this pass (to log tracker connect/lost)
+        self._due = (0.0, 0.0)  # (when the stream taken this pass was due, its interval), for _render
 
     def tracked(self):
         """The hub's pose now (None without trackers); reading it has no side effects."""
         return self.hub.current() if self.hub is not None else None
 
-    def frame_pose(self, s: Stream, view: Shown, now: float) -> tuple[np.ndarray, object]:
-        """The pose a frame shows: breathing from the animator's clock unless the pose has its own, then
-        sanitized — the one place a pose is sanitized on the daemon's render path. Returns (pose, fixes)."""
-        pose = view.pose if view.breathes else self.animator.breathe(view.pose, now)
-        return sanitize(pose)
+    def frame_pose(self, s: Stream, view: Shown, now: float, report: dict | None = None) -> tuple[np.ndarray, object]:
+        """The pose a frame shows: the base composed with the stream's layers in the one documented order
+        (layers.compose; breathing from the animator's clock unless the pose has its own), then sanitized —
+        the one place a pose is sanitized on the daemon's render path. Returns (pose, fixes); `report` gets
+        each layer's contribution."""
+        return sanitize(compose(view.pose, view.source, view.breathes, s.layers, self.animator, now, report))
 
     def on_tracked(self) -> None:
         """Tracker hub listener (a receiver thread): a new tracked pose for every stream not held."""
@@ -142,9 +152,10 @@ class RenderScheduler:
                 if mono < at:
                     next_due = min(next_due, at)
                 elif best is None or at < best[0]:
-                    best = (at, s, view, changed)
+                    best = (at, s, view, changed, interval)
             if best is None:
                 return None, next_due
+            self._due = (best[0], best[4])
             best[1].pending = False  # taken: a pose arriving from now on supersedes nothing yet
         return (best[1], best[2], best[3]), next_due
 
@@ -153,7 +164,7 @@ class RenderScheduler:
         pose, fixes = self.frame_pose(s, view, now)
         if changed:
             s.stats.fixes.add(fixes)  # once per arriving pose, not once per idle re-render
-        t_start = time.time()
+        t_start, mono_start = time.time(), time.monotonic()
         frames = s.poser.render_sanitized(torch.from_numpy(pose[None]).to(s.poser.device))
         rgba = to_rgba8(frames, premultiplied=s.alpha == "premultiplied").cpu()
         t_end = time.time()
@@ -162,7 +173,11 @@ class RenderScheduler:
         measured = changed and view.source != "idle"
         with self.registry.lock:
             s.seq, s.source, s.rendered_version = seq, view.source, view.version
-            s.last_render = time.monotonic()
+            # The next frame is due one interval after this one was *due*, not after it ended: otherwise every
+            # period also holds the render time (--idle-fps 10 with 25 ms renders gave 8 fps). After a stall
+            # longer than an interval the grid restarts from now instead of bursting to catch up.
+            due, interval = self._due
+            s.last_render = due if mono_start - due < interval else mono_start
             s.stats.frame(view.t_pose, t_start, t_end, t_published, measured)
 
     def _log_tracker(self, tracked) -> None:

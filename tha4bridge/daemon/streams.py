@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..layers import Layers
 from ..pose import PoseFixes
 from ..transport.control import RequestError
 from ..transport.ring import STREAM_NAME, safe_stream_name
@@ -111,6 +112,7 @@ class Stream:
     def __init__(self, name: str, spec: str, poser, alpha: str):
         self.name, self.spec, self.poser, self.alpha = name, spec, poser, alpha
         self.control = ControlHold()
+        self.layers = Layers()  # expression, injected sources, talking (layers.py: the composition order)
         self.stats = StreamStats()
         # The scheduler's bookkeeping.
         self.rendered_version = None
@@ -126,10 +128,13 @@ class Stream:
         self.pending = True
 
     def info(self, sink: FrameSink) -> dict:
-        kind = self.poser.describe().get("kind", type(self.poser).__name__)
+        desc = self.poser.describe()
+        kind = desc.get("kind", type(self.poser).__name__)
         d = {"name": self.name, "student": self.spec, "kind": kind, "device": str(self.poser.device),
              "width": self.poser.image_size, "height": self.poser.image_size, "alpha": self.alpha,
              "format": "rgba8"}
+        if "arithmetic" in desc:  # which precision renders this stream, and why (since 1.2)
+            d["arithmetic"] = desc["arithmetic"]
         d.update(sink.describe(self.name))
         return d
 
