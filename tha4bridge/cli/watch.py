@@ -25,11 +25,12 @@ def snapshot(
     stream: str = typer.Option(None, help="Stream name (default: the first frame of any stream)."),
     frames: str = typer.Option(FRAMES_ENDPOINT, help="The daemon's frame endpoint."),
     timeout: float = typer.Option(10.0, help="Give up after this many seconds."),
+    control: str = typer.Option(CONTROL_ENDPOINT, help="The daemon's control endpoint (to check --stream)."),
 ) -> None:
     """Save the next frame as a PNG."""
     from .watch_tools import snapshot as take
 
-    raise typer.Exit(take(frames, out, stream, timeout))
+    raise typer.Exit(take(frames, out, stream, timeout, control))
 
 
 @app.command()
@@ -38,8 +39,9 @@ def record(
     seconds: float = typer.Option(5.0, help="How long to record."),
     stream: str = typer.Option(None, help="Stream name (default: all streams)."),
     frames: str = typer.Option(FRAMES_ENDPOINT, help="The daemon's frame endpoint."),
+    control: str = typer.Option(CONTROL_ENDPOINT, help="The daemon's control endpoint (to check --stream)."),
 ) -> None:
     """Save a PNG sequence and a JSON file of the frame headers."""
     from .watch_tools import record as rec
 
-    raise typer.Exit(rec(frames, out, seconds, stream))
+    raise typer.Exit(rec(frames, out, seconds, stream, control))

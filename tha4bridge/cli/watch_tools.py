@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from ..client import Control, ControlError, Frame, FrameSubscriber, save_frame_png
+from ..defaults import CONTROL_ENDPOINT
 
 def _fmt(p: dict | None) -> str:
     if not p or p.get("p50") is None:
@@ -64,7 +65,28 @@ def watch_stats(endpoint: str, interval: float = 1.0, once: bool = False) -> int
             return 0
 
 
-def snapshot(endpoint: str, out: str | Path, stream: str | None = None, timeout: float = 10.0) -> int:
+def missing_stream(control: str, stream: str | None) -> str | None:
+    """A sentence when the daemon at `control` answers and has no stream `stream` (listing those it has);
+    None when the stream exists, none was asked for, or the control socket does not answer (then the frame
+    wait says what it can)."""
+    if stream is None:
+        return None
+    try:
+        with Control(control, timeout=2.0) as ctl:
+            names = [s["name"] for s in ctl.streams()]
+    except ControlError:
+        return None
+    if stream in names:
+        return None
+    return (f"the daemon at {control} has no stream {stream!r}; its streams: "
+            f"{', '.join(names) if names else '(none)'}")
+
+
+def snapshot(endpoint: str, out: str | Path, stream: str | None = None, timeout: float = 10.0,
+             control: str = CONTROL_ENDPOINT) -> int:
+    if (problem := missing_stream(control, stream)) is not None:
+        print(problem)
+        return 1
     with FrameSubscriber(endpoint, streams=stream) as sub:
         frame = sub.recv(timeout=timeout)
     if frame is None:
@@ -75,8 +97,12 @@ def snapshot(endpoint: str, out: str | Path, stream: str | None = None, timeout:
     return 0
 
 
-def record(endpoint: str, out: str | Path, seconds: float, stream: str | None = None) -> int:
+def record(endpoint: str, out: str | Path, seconds: float, stream: str | None = None,
+           control: str = CONTROL_ENDPOINT) -> int:
     """Frames are kept in memory while recording and written afterwards, so PNG encoding never drops frames."""
+    if (problem := missing_stream(control, stream)) is not None:
+        print(problem)
+        return 1
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     frames: list[Frame] = []

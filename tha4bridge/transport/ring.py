@@ -333,6 +333,7 @@ class RingReader:
         try:
             with open(self.path, "rb") as f:
                 self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                self.inode = os.fstat(f.fileno()).st_ino  # a new file at the same path is another ring
         except FileNotFoundError:
             raise RingError(f"{self.path}: ring file not found (daemon gone or stream unloaded)") from None
         except (OSError, ValueError) as e:

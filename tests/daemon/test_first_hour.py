@@ -1,0 +1,94 @@
+"""Issue 15 against a real `tha4bridge serve`: what a new user and a long-running client run into.
+
+One shared daemon (shm, trackers on, default --idle-fps) serves the snapshot, stream-name, superseded-count
+and idle-rate checks; the restart test starts its own five.
+"""
+import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.daemon.util import Served, free_port
+from tests.trackers.util import Sender, bundle
+from tha4bridge.client import ControlError, FrameSubscriber
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    d = Served(log_dir=tmp_path_factory.mktemp("first_hour"), trackers=True)
+    yield d
+    d.stop()
+
+
+def _ring_maps() -> list[str]:
+    return [ln for ln in Path("/proc/self/maps").read_text().splitlines() if ".ring" in ln]
+
+
+def test_snapshot_of_a_missing_stream_says_so_and_lists_the_streams(daemon, tmp_path):
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "tha4bridge.cli", "snapshot", "--out", str(tmp_path / "x.png"),
+                        "--stream", "nope", "--frames", daemon.frames, "--control", daemon.control],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and not (tmp_path / "x.png").exists()
+    assert r.stdout.strip() == f"the daemon at {daemon.control} has no stream 'nope'; its streams: demo"
+    assert time.monotonic() - t0 < 9  # answered, not the 10 s frame wait
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_load_under_a_name_of_dots_is_refused(daemon, name):
+    with pytest.raises(ControlError) as e:
+        daemon.ctl.load("demo", name=name)
+    assert e.value.code == "bad_request" and repr(name) in str(e.value)
+    assert not [p for p in daemon.ring_files() if p.name.endswith(f"-{name}.ring")]
+    assert [s["name"] for s in daemon.ctl.streams()] == ["demo"]
+
+
+def test_tracker_poses_merged_before_a_render_count_as_superseded(daemon):
+    """60 Hz of VMC against a renderer slower than that: every pose that never reached a frame is counted."""
+    port = daemon.hello["trackers"]["vmc"]
+    sender = Sender()
+    before = daemon.ctl.stats()["streams"]["demo"]
+    with FrameSubscriber(daemon.frames) as sub:
+        sub.recv(timeout=20)  # watched: the daemon renders at full rate
+        end, n = time.monotonic() + 3.0, 0
+        while time.monotonic() < end:
+            v = 0.5 + 0.5 * math.sin(n / 7)
+            sender.send(bundle(("/VMC/Ext/Blend/Val", "A", float(v)), ("/VMC/Ext/Blend/Apply",)), port)
+            n += 1
+            time.sleep(1 / 60)
+        time.sleep(0.3)
+        after = daemon.ctl.stats()["streams"]["demo"]
+    sender.close()
+    superseded = after["poses_superseded"] - before["poses_superseded"]
+    rendered = after["frames"] - before["frames"]
+    # Each pose the hub published either reached a frame or was superseded (a few frames are idle ones
+    # before the first packet, and the receiver may coalesce a packet or two on a loaded machine).
+    assert superseded > 0
+    assert superseded + rendered >= 0.8 * n, (n, superseded, rendered)
+    assert superseded <= n
+
+
+def test_restarted_daemon_leaves_no_deleted_ring_mapped(tmp_path):
+    """kill -9 and SIGTERM in turn, five restarts on the same frame endpoint: the client maps one live ring."""
+    frames = f"tcp://127.0.0.1:{free_port()}"
+    with FrameSubscriber(frames) as sub:
+        for i in range(5):
+            d = Served("--frames", frames, log_dir=tmp_path)  # the later --frames wins: the same endpoint
+            try:
+                f = sub.recv(timeout=30)
+                while f is not None and str(d.pid) not in f.header["path"]:
+                    f = sub.recv(timeout=30)  # (a last frame of the previous daemon may still be queued)
+                assert f is not None
+                maps = _ring_maps()
+                assert not [m for m in maps if "(deleted)" in m], maps
+                assert len(maps) == 1 and f"tha4bridge-{d.pid}-demo.ring" in maps[0], maps
+            finally:
+                # kill -9 leaves its ring file for the next daemon to reclaim (delete) while we still map it
+                d.stop(signal.SIGKILL if i % 2 else signal.SIGTERM)  # the last: SIGTERM
+        assert sub.recv(timeout=0.5) is None  # the last daemon is gone: a recv that times out lets go of it
+        assert _ring_maps() == []
+        assert sub.stats.received >= 5
