@@ -92,3 +92,25 @@ def test_restarted_daemon_leaves_no_deleted_ring_mapped(tmp_path):
         assert sub.recv(timeout=0.5) is None  # the last daemon is gone: a recv that times out lets go of it
         assert _ring_maps() == []
         assert sub.stats.received >= 5
+
+
+def test_idle_frames_come_at_the_idle_fps(daemon):
+    """One subscriber, no tracker: --idle-fps 10 (the default) means 10 frames a second, not 10 minus render time."""
+    with FrameSubscriber(daemon.frames) as sub:
+        assert sub.recv(timeout=20) is not None
+        t0, n = time.monotonic(), 0
+        while time.monotonic() - t0 < 4.0:
+            if sub.recv(timeout=0.5) is not None:
+                n += 1
+        fps = n / (time.monotonic() - t0)
+    assert 9.0 <= fps <= 10.6, fps  # 8 fps before: every period also held the render time
+
+
+def test_oversized_request_is_answered_and_counted_in_stats(daemon):
+    import msgpack
+
+    before = daemon.ctl.stats()["control"]
+    reply = daemon.ctl.send_raw([msgpack.packb({"cmd": "hello", "pad": b"x" * (1 << 20)})], timeout=10)
+    assert reply["ok"] is False and reply["code"] == "too_large" and "1 MiB" in reply["error"]
+    after = daemon.ctl.stats()["control"]
+    assert after["too_large"] == before["too_large"] + 1 and after["errors"] >= before["errors"] + 1
