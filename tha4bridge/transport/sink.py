@@ -61,8 +61,9 @@ class FrameSink:
         self.publisher = FramePublisher(endpoint, context)
         self._outputs: dict[str, _Output] = {}
         self._lock = threading.Lock()
-        # Called on the render thread after each publish as fn(header, pixels); each must return at once
-        # (copy or queue, never wait): the web feed drops to the newest frame (tha4bridge/web/feed.py).
+        # Other ways out (the web feed, tha4bridge/web/feed.py): `on_frame(header, pixels)` is called on the
+        # render thread after each publish and must return at once (copy or queue, never wait); `watchers()`
+        # counts their viewers, who keep the render loop at full rate like ZeroMQ subscribers do.
         self.listeners: list = []
 
     @property
@@ -71,7 +72,7 @@ class FrameSink:
 
     @property
     def subscribers(self) -> int:
-        return self.publisher.subscribers
+        return self.publisher.subscribers + sum(listener.watchers() for listener in self.listeners)
 
     def poll_subscriptions(self) -> bool:
         """Handle (un)subscriptions; True when the subscriber count changed."""
@@ -115,7 +116,7 @@ class FrameSink:
         self.publisher.publish(name, header, payload)
         out.seq = seq
         for listener in self.listeners:
-            listener(header, pixels)
+            listener.on_frame(header, pixels)
         return seq, t_published
 
     def close_stream(self, name: str) -> None:

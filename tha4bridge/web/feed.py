@@ -45,8 +45,8 @@ def encode(frame: Frame, encoding: str) -> bytes:
         else:
             px = straight(frame.pixels) if frame.header["alpha"] == "premultiplied" else frame.pixels
             buf = io.BytesIO()
-            # Speed over size: a live feed. WebP lossless keeps the alpha edge exact.
-            opts = {"compress_level": 1} if encoding == "png" else {"lossless": True, "quality": 0, "method": 0}
+            # Speed over size: a live feed. WebP lossless + exact keeps every value, even under alpha 0.
+            opts = {"compress_level": 1} if encoding == "png" else {"lossless": True, "quality": 0, "method": 0, "exact": True}
             Image.fromarray(px, "RGBA").save(buf, format=encoding.upper(), **opts)
             payload = buf.getvalue()
         frame.encoded[encoding] = payload

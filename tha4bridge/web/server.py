@@ -137,7 +137,7 @@ class WebServer:
         if failure:
             raise OSError(f"--http {self.config.host}:{self.config.port}: cannot listen there ({failure[0]})")
         self.feed.loop = self._loop
-        self.daemon.sink.listeners.append(self.feed.on_frame)
+        self.daemon.sink.listeners.append(self.feed)
 
     async def _bind(self) -> None:
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
@@ -163,8 +163,8 @@ class WebServer:
     def stop(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             return
-        if self.feed.on_frame in self.daemon.sink.listeners:
-            self.daemon.sink.listeners.remove(self.feed.on_frame)
+        if self.feed in self.daemon.sink.listeners:
+            self.daemon.sink.listeners.remove(self.feed)
         try:
             asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
         except Exception as e:
@@ -304,6 +304,7 @@ class WebServer:
         self._sockets.add(ws)
         event = asyncio.Event()
         self.feed.watch(name, event)
+        self.daemon.scheduler.wake.set()  # a viewer now counts as a subscriber: full rate from the next pass
         reader = asyncio.ensure_future(self._drain(ws))  # handles the client's close and pings
         loop = asyncio.get_running_loop()
         last = None
