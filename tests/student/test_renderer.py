@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from tests.shared import LAMBDA_00, needs_fixtures
+from tests.shared import needs_fixtures
 from tests.student.util import official_outputs, official_poses, random_poses
 from tha4bridge.imaging import psnr
 from tha4bridge.pose import INDEX, NEUTRAL, pose_from_dict, sanitize
-from tha4bridge.student import Levers, SirenRenderer, StudentPoser
+from tha4bridge.student import Levers, SirenRenderer
+from tha4bridge.student.arithmetic import Arithmetic
 
 
 @needs_fixtures
@@ -37,11 +38,13 @@ def test_renderer_matches_the_plain_module_forward(exact):
 
 @needs_fixtures
 def test_fast_mode_stays_within_40_db_of_exact(exact):
-    fast = StudentPoser(LAMBDA_00, device="cpu", mode="fast")
-    poses = random_poses(4, seed=2)
-    a, b = exact.render(poses).clone(), fast.render(poses)
-    worst = min(psnr(x, y) for x, y in zip(a, b))
-    assert worst >= 40.0, f"fast vs exact: {worst:.1f} dB"
+    """The bfloat16 arrangement, forced: `fast` chooses it on AVX512-BF16/AMX CPUs (float32 elsewhere, the
+    exact arithmetic). A bf16 GEMM without native support is slow, hence one frame."""
+    fast = SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(), mode="fast",
+                         arithmetic=Arithmetic(torch.bfloat16, "forced by the test"))
+    pose = exact.prepare(random_poses(1, seed=2))
+    worst = psnr(fast.render(pose)[0], exact.renderer.render(pose)[0])
+    assert worst >= 40.0, f"bfloat16 fast vs exact: {worst:.1f} dB"
 
 
 @needs_fixtures

@@ -23,7 +23,7 @@ def _load(student: str, device: str, mode: str):
 
 @app.command()
 def render(
-    poses: str = typer.Option(..., "--poses", "-p", help="Poses to render: a .npy float32 array [N, 45], or a JSON list of {parameter name: value} objects (missing names stay neutral)."),
+    poses: str = typer.Option(..., "--poses", "-p", help="Poses to render: a JSON list of {parameter name: value} objects (missing names stay neutral; `tha4bridge params` lists them, examples/poses.json is one), a recording's headers.json, a .npy float32 array [N, 45] or the official pose_dataset.pt."),
     out: str = typer.Option(..., "--out", "-o", help="Where to write: a path ending in .npy gets float32 [N, 4, 512, 512] in the official convention (linear, premultiplied, [-1, 1]); anything else is a folder that gets 0000.png, 0001.png, … (RGBA, sRGB, straight alpha)."),
     student: str = typer.Option("demo", "--student", "-s", help=_STUDENT_HELP),
     mode: str = typer.Option("exact", help=_MODE_HELP),
@@ -64,6 +64,7 @@ def bench(
         typer.echo(f"{r['poser']} {r['mode']} on {r['device']} ({r['threads']} threads): "
                    f"{r['ms_per_frame_median']:.1f} ms/frame median, {r['ms_per_frame_p90']:.1f} ms p90, "
                    f"{r['fps_median']:.1f} fps")
+        typer.echo(f"arithmetic: {r['arithmetic']}")
 
 
 @app.command()
@@ -81,6 +82,7 @@ def inspect(folder: str = typer.Argument(..., help="A character-model folder to 
         arch = "official" if info["official_architecture"] else f"custom {info['architecture']}"
         typer.echo(f"architecture: {arch}; image {info['image']['size'][1]}x{info['image']['size'][0]}, "
                    f"{info['image']['opaque_fraction']:.0%} opaque; {info['total_bytes']:,} bytes in all")
+        typer.echo(f"--mode fast here: {info['fast_arithmetic']}")
     for problem in info["problems"]:
         typer.echo(f"problem: {problem}")
     raise typer.Exit(1 if info["problems"] else 0)

@@ -1,7 +1,6 @@
 """What the `render`, `bench` and `inspect` commands do, apart from their Typer shells so tests and scripts call it."""
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
@@ -10,31 +9,15 @@ import numpy as np
 import torch
 
 from ..imaging import save_png, to_rgba8
-from ..pose import NUM_PARAMETERS, pose_from_dict
+from ..pose import NUM_PARAMETERS
 from ..poser import Poser
 
 
 def read_poses(path: str | Path) -> np.ndarray:
-    """`.npy` float32 [N, 45] (or [45]), or JSON: a list of {name: value} (missing names neutral)."""
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
-        arr = np.load(path, allow_pickle=False)
-        arr = np.atleast_2d(np.asarray(arr, dtype=np.float32))
-        if arr.ndim != 2 or arr.shape[1] != NUM_PARAMETERS:
-            raise ValueError(f"{path}: expected an array of shape [N, {NUM_PARAMETERS}], got {arr.shape}")
-        return arr
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
-    if isinstance(doc, dict):
-        doc = [doc]
-    if not isinstance(doc, list) or not all(isinstance(d, dict) for d in doc):
-        raise ValueError(f"{path}: expected a list of {{parameter name: value}} objects")
-    try:
-        return np.stack([pose_from_dict(d) for d in doc]) if doc else np.zeros((0, NUM_PARAMETERS), np.float32)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+    """float32 [N, 45] from any pose file (tha4bridge/posefile.py: the one reader, shared with the distiller)."""
+    from ..posefile import read_pose_file
+
+    return read_pose_file(path)
 
 
 def render_to(poser: Poser, poses: np.ndarray, out: str | Path, batch: int = 4) -> int:
@@ -79,6 +62,7 @@ def bench(poser: Poser, frames: int = 20, warmup: int = 3, seed: int = 0) -> dic
         "fps_median": 1000.0 / statistics.median(times),
         "frames": frames,
         "mode": getattr(poser, "mode", "procedural"),
+        "arithmetic": poser.describe().get("arithmetic", "float32"),
         "device": str(poser.device),
         "threads": torch.get_num_threads(),
         "poser": poser.name,
@@ -100,6 +84,10 @@ def inspect_folder(folder: str | Path) -> dict:
     except ModelFileError as e:
         info["problems"].append(str(e))
         return info
+    from ..poser import pick_device
+    from ..student.arithmetic import choose
+
+    info["fast_arithmetic"] = choose(pick_device("auto")).line("fast")  # what `--mode fast` would use here
     info["architecture"] = cm.arch.to_dict()
     info["official_architecture"] = cm.arch.is_official()
     info["parameters"] = {"face_morpher": sum(t.numel() for t in face.parameters()),

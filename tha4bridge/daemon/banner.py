@@ -34,6 +34,8 @@ def banner(control: str, frames: str, transport: str, streams: list[dict], track
              f"  frames:  {frames} ({transport})"]
     for s in streams:
         lines.append(f"  stream {s['name']}: {s['student']}" + (f" -> {s['path']}" if s["path"] else ""))
+        if s.get("arithmetic"):
+            lines.append(f"    arithmetic: {s['arithmetic']}")
     for what, ep in (("control", control), ("frames", frames)):
         if ep.startswith("tcp://") and not ep.startswith(_LOOPBACK):
             lines.append(f"  note: the {what} socket is reachable from the network (no authentication)")

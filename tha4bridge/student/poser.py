@@ -43,6 +43,6 @@ class StudentPoser(Poser):
 
     def describe(self) -> dict:
         d = super().describe()
-        d.update(mode=self.mode, folder=str(self.model.folder),
+        d.update(mode=self.mode, arithmetic=self.renderer.arithmetic.line(self.mode), folder=str(self.model.folder),
                  architecture=self.model.arch.to_dict())
         return d

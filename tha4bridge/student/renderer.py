@@ -24,11 +24,12 @@ Same result, less work. Each rearrangement (a "lever") can be switched off throu
    π/2, so that `sin` itself rewrites the next layer's column of ones: no separate bias pass.
 
 `fast` mode runs the wide hidden layers (≥ 128 inputs, where the GEMM dominates: the face morpher and
-the body's first two levels) as bfloat16 GEMMs (AMX / AVX-512-BF16 on recent CPUs, tensor cores on
-GPUs). A plain bfloat16 cast measured 33 dB because ω₀ = 30 amplifies rounding, and letting the bf16
-product carry the bias measured 35 dB: here the product carries x·W only and the bias is added in
-float32 before `sin`, which keeps ≥ 40 dB against `exact`. Narrow layers (the 512 level) are bound by
-memory passes, not arithmetic, so they stay float32: the dtype conversions would cost what the GEMM saves.
+the body's first two levels) in the reduced precision that `arithmetic.choose` finds native on the device
+(bfloat16 with AMX / AVX-512-BF16, float16 on CUDA tensor cores); where there is none, it keeps float32.
+A plain bfloat16 cast measured 33 dB because ω₀ = 30 amplifies rounding, and letting the bf16 product
+carry the bias measured 35 dB: here the product carries x·W only and the bias is added in float32 before
+`sin`, which keeps ≥ 40 dB against `exact`. Narrow layers (the 512 level) are bound by memory passes, not
+arithmetic, so they stay float32: the dtype conversions would cost what the GEMM saves.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ import torch.nn.functional as F
 
 from ..imaging import STUDENT_FACE_COLS, STUDENT_FACE_ROWS
 from ..pose import NUM_PARAMETERS
+from .arithmetic import Arithmetic, choose
 from .network import ALPHA, BODY_OUTPUT_CHANNELS, COLOR_CHANGE, GRID_CHANGE, BodyMorpher, FaceMorpher
 from .siren import folded, pixel_positions, pose_term, position_terms, split_first_layer
 
@@ -112,18 +114,22 @@ class _FirstLayer:
 
 class SirenRenderer:
     def __init__(self, face: FaceMorpher, body: BodyMorpher, image: torch.Tensor, mode: str = "exact",
-                 device: torch.device | str = "cpu", levers: Levers = Levers()):
+                 device: torch.device | str = "cpu", levers: Levers = Levers(),
+                 arithmetic: Arithmetic | None = None):
+        """`arithmetic`: fast mode's GEMM precision; None chooses it from the device (`arithmetic.choose`)."""
         if mode not in ("exact", "fast"):
             raise ValueError(f"mode must be 'exact' or 'fast', got {mode!r}")
         self.mode, self.device, self.levers = mode, torch.device(device), levers
+        self.arithmetic = arithmetic or choose(self.device)
+        reduced = self.arithmetic.dtype
         dev = self.device
 
         def hidden(conv):
             """One hidden sine layer: (GEMM weights, float32 bias added after the GEMM, or None)."""
             w, b = (t.detach().to(dev, torch.float32) for t in folded(conv))
             w = w.t()
-            if mode == "fast" and w.shape[0] >= BF16_MIN_WIDTH:
-                dtype = torch.bfloat16
+            if mode == "fast" and reduced != torch.float32 and w.shape[0] >= BF16_MIN_WIDTH:
+                dtype = reduced
             elif not levers.bias_in_gemm:
                 dtype = torch.float32
             else:
@@ -185,7 +191,7 @@ class SirenRenderer:
                 torch.mm(x, w, out=out)
             elif w.dtype == torch.float32:
                 torch.mm(x, w, out=out).add_(b)
-            else:  # bf16 product of x·W alone; the bias is added in float32 before sin
+            else:  # reduced-precision product of x·W alone; the bias is added in float32 before sin
                 xb = self._tmp(buf, f"{tag}b:{x.shape[1]}", x.shape, w.dtype).copy_(x)
                 prod = self._tmp(buf, f"{tag}p:{w.shape[1]}", out.shape, w.dtype)
                 torch.mm(xb, w, out=prod)
