@@ -187,7 +187,7 @@ def cmd_stats(ctx: "Daemon", args: Args, request: Request) -> dict:
     return {"ok": True, "uptime": round(time.time() - ctx.started, 3), "transport": ctx.sink.transport,
             "streams": streams, "publisher": ctx.sink.stats(), "receivers": receivers,
             "control": {"requests": ctx.control.requests, "errors": ctx.control.errors,
-                        "too_large": ctx.control.too_large}}
+                        "too_large": ctx.control.too_large, "osc_refused": ctx.osc_refused}}
 
 
 # --- poses --------------------------------------------------------------------------------------------------

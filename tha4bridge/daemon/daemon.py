@@ -38,7 +38,7 @@ import zmq
 
 from ..animator import Animator, MotionConfig
 from ..expressions import load_library
-from ..transport.control import ControlServer, RequestError
+from ..transport.control import ControlServer, Request, RequestError
 from ..transport.ring import reclaim_stale
 from ..transport.sink import FrameSink
 from ..web import parse_http
@@ -81,6 +81,7 @@ class Daemon:
     def __init__(self, config: DaemonConfig):
         config.check()
         self.config = config
+        self.osc_refused = 0  # OSC layer requests (/tha4/expression …) the command table refused
         self.expressions = load_library(config.expressions)  # a bad file: ValueError, one line, at start-up
         self.stop_event = threading.Event()
         self.started = time.time()
@@ -109,6 +110,7 @@ class Daemon:
             name = name or default_stream_name(spec)
             self.add_stream(name, spec, c.stream_alpha.get(name, c.alpha))
         if self.hub is not None:
+            self.hub.add_listener(self._osc_requests)
             self.hub.add_listener(self.scheduler.on_tracked)
             self.hub.start()
         self._spawn(lambda: self.scheduler.run(self.stop_event), "render")
@@ -148,6 +150,16 @@ class Daemon:
 
     def handle(self, request):
         return dispatch(self, request)
+
+    def _osc_requests(self) -> None:
+        """Hub listener (a receiver thread): run the control requests OSC mirrors (/tha4/expression, /tha4/talk,
+        /tha4/mouth) through the one command table; a refusal is logged and counted, never fatal."""
+        for body in self.hub.take_requests():
+            try:
+                dispatch(self, Request([], body))
+            except RequestError as e:
+                self.osc_refused += 1
+                log.info("OSC %s refused: %s", body.get("cmd"), e)
 
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM stop the daemon cleanly; during start-up (loading models) they abort it, and

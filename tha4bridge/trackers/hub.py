@@ -133,6 +133,17 @@ class TrackerHub:
         """`fn()` is called on a receiver thread after every publish (no lock held): wake a render loop."""
         self._listeners.append(fn)
 
+    def take_requests(self) -> list[dict]:
+        """The control requests OSC messages asked for (/tha4/expression, /tha4/talk, /tha4/mouth), oldest
+        first, each taken once: a listener runs them through the daemon's command table."""
+        q, out = self.params.requests, []
+        while q:
+            try:
+                out.append(q.popleft())
+            except IndexError:  # another listener took the last one
+                break
+        return out
+
     # -- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
         c = self.config

@@ -5,14 +5,22 @@
     /tha4/params (s f)*           several at once
     /tha4/pose f*45               the whole vector in the official order
     /tha4/release [s*]            give the named parameters (or all) back to the trackers and idle motion
+    /tha4/expression s [f [f]]    a named expression [intensity 0-1] [fade seconds] on every stream
+    /tha4/talk i                  procedural talking on (1) or off (0)
+    /tha4/mouth f                 the mouth level 0-1 (an audio meter), lapses 1 s after the last one
 
 Values set this way override the tracked/idle pose for those parameters (an overlay), so a game can drive
 the mouth from its lip sync while the face tracker or the idle motion keeps the rest alive. Messages of one
 datagram (one bundle) take effect together.
+
+The last three are the control socket's `set_expression`, `talk` and `mouth` for engines that only speak OSC:
+they are queued here as control requests (`requests`), and the daemon runs them through the same command
+table (so they are checked and refused in one place) when the hub calls its listeners.
 """
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
@@ -31,6 +39,9 @@ class OscParamState:
         self.mask = np.zeros(NUM_PARAMETERS, dtype=bool)
         self.messages = 0
         self.clamped = 0
+        # control requests from /tha4/expression, /tha4/talk, /tha4/mouth, for the daemon to take (thread-safe:
+        # a receiver appends, a listener pops); bounded, so nobody taking them costs nothing
+        self.requests: deque[dict] = deque(maxlen=64)
 
     def _set(self, values: np.ndarray, mask: np.ndarray, name, v) -> None:
         if not isinstance(name, str):
@@ -86,8 +97,41 @@ class OscParamState:
                         raise Malformed("unknown_parameter")
                     mask[i] = False
                     values[i] = 0.0
+        elif address in _LAYER_ADDRESSES:
+            self.requests.append(_LAYER_ADDRESSES[address](params))
         else:
             raise Malformed("unknown_address")
+
+
+def _finite(v) -> float:
+    x = number(v)
+    if not math.isfinite(x):
+        raise Malformed("non_finite")
+    return x
+
+
+def _expression(params: list) -> dict:
+    if not params or not isinstance(params[0], str):
+        raise Malformed("wrong_type" if params else "too_few_args")
+    body = {"cmd": "set_expression", "stream": "*", "name": params[0]}
+    for key, v in zip(("intensity", "fade"), params[1:3]):
+        body[key] = _finite(v)
+    return body
+
+
+def _talk(params: list) -> dict:
+    if not params:
+        raise Malformed("too_few_args")
+    return {"cmd": "talk", "stream": "*", "on": _finite(params[0]) != 0}
+
+
+def _mouth(params: list) -> dict:
+    if not params:
+        raise Malformed("too_few_args")
+    return {"cmd": "mouth", "stream": "*", "level": _finite(params[0])}
+
+
+_LAYER_ADDRESSES = {"/tha4/expression": _expression, "/tha4/talk": _talk, "/tha4/mouth": _mouth}
 
 
 class OscParamReceiver(UdpReceiver):
