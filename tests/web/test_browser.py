@@ -1,0 +1,116 @@
+"""A real browser (Debian's headless chromium, driven by Selenium through chromium-driver) on the viewer and
+panel pages. Skipped with a reason where no browser is installed."""
+from __future__ import annotations
+
+import io
+import shutil
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tha4bridge.client import FrameSubscriber
+from tha4bridge.pose import INDEX
+
+from .util import WebServed
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no chromium + chromium-driver here "
+                                "(apt-get install chromium chromium-driver; .ci/run does)")
+SIZE = 512
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    # Few idle frames, so a screenshot and the frame it shows can be matched by seq.
+    s = WebServed("--idle-fps", "1", log_dir=tmp_path_factory.mktemp("web_browser"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                f"--window-size={SIZE},{SIZE}", "--hide-scrollbars"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(options=opts, service=Service(DRIVER))
+    # A 512x512 CSS-pixel viewport at scale 1, and a transparent page background (as OBS composites it).
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": SIZE, "height": SIZE, "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_cdp_cmd("Emulation.setDefaultBackgroundColorOverride", {"color": {"r": 0, "g": 0, "b": 0, "a": 0}})
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, script: str, timeout: float = 30.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+def test_viewer_screenshot_has_the_frames_alpha_and_colours(served, browser):
+    frames = {}
+    with FrameSubscriber(served.frames, "demo") as sub:
+        browser.get(f"{served.base}/view/demo?fit=none")
+        _wait(browser, "return window.tha4.frames > 0")
+        for _ in range(10):  # until a screenshot falls between two frames
+            end = time.monotonic() + 3
+            while time.monotonic() < end and (f := sub.recv(timeout=0.05)) is not None:
+                frames[f.seq] = f.pixels
+            before = browser.execute_script("return window.tha4.last.seq")
+            shot = np.asarray(Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("RGBA"))
+            after = browser.execute_script("return window.tha4.last.seq")
+            while (f := sub.recv(timeout=0.2)) is not None:
+                frames[f.seq] = f.pixels
+            if before == after and before in frames:
+                break
+        else:
+            pytest.fail("no screenshot could be matched to one frame")
+    frame = frames[before]
+    assert shot.shape == frame.shape
+    alpha_s, alpha_f = shot[..., 3].astype(int), frame[..., 3].astype(int)
+    assert frame[0, 0, 3] == 0 and (shot[:8, :8, 3] == 0).all() and (shot[-8:, -8:, 3] == 0).all(), "corners"
+    assert np.abs(alpha_s - alpha_f).max() <= 2, "alpha differs"
+    opaque = alpha_f == 255
+    assert opaque.sum() > 10000, "the demo character has an opaque body"
+    diff = np.abs(shot[..., :3].astype(int) - frame[..., :3].astype(int))[opaque]
+    assert diff.max() <= 3, f"colours differ by up to {diff.max()}"
+    # half-transparent edges: straight colours survive (no dark fringe from a premultiplied mix-up)
+    edge = (alpha_f >= 128) & (alpha_f < 255)
+    if edge.any():
+        assert np.abs(shot[..., :3].astype(int) - frame[..., :3].astype(int))[edge].mean() <= 4
+
+
+def test_panel_slider_changes_the_next_frame(served, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(f"{served.base}/panel/demo")
+    slider = _wait(browser, "return document.getElementById('p-mouth_aaa')")
+    assert float(slider.get_attribute("value")) == 0.0
+    with FrameSubscriber(served.frames, "demo") as sub:
+        before = None
+        while before is None:
+            before = sub.recv(timeout=5)
+        browser.find_element(By.ID, "p-mouth_aaa").send_keys(Keys.END)  # the keyboard's way to the maximum
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            f = sub.recv(timeout=1)
+            if f is not None and f.header["pose"][INDEX["mouth_aaa"]] == 1.0:
+                assert f.header["pose_source"] == "control"
+                assert not np.array_equal(f.pixels, before.pixels), "the mouth moved"
+                break
+        else:
+            pytest.fail("no frame with mouth_aaa = 1 after moving the slider")
+    browser.find_element(By.ID, "release").click()
