@@ -1,6 +1,9 @@
 """The JSON API against a real daemon: the same commands and codes as the control socket, over HTTP."""
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
 import pytest
 
 from tha4bridge.daemon.commands import COMMANDS
@@ -82,12 +85,28 @@ def test_bad_requests(served, raw, code, status, words):
     assert words in reply["error"]
 
 
+def test_too_large_body(served):
+    status, reply = http(served.base, "POST", "/api/command", raw=b" " * (2 << 20))
+    assert (status, reply["code"]) == (413, "too_large") and "1 MiB" in reply["error"]
+
+
 def test_foreign_pages_and_names_are_refused(served):
     evil = {"Origin": "http://evil.example"}
     status, reply = http(served.base, "POST", "/api/release/demo", headers=evil)
     assert (status, reply["code"]) == (403, "forbidden") and "evil.example" in reply["error"]
     own = {"Origin": served.base}
     assert http(served.base, "POST", "/api/release/demo", headers=own)[0] == 200
+    # the frame WebSocket too: a foreign page may not open it
+    async def ws_status(headers):
+        async with aiohttp.ClientSession() as session:
+            try:
+                async with session.ws_connect(f"ws://127.0.0.1:{served.port}/ws/frames/demo", headers=headers):
+                    return 101
+            except aiohttp.WSServerHandshakeError as e:
+                return e.status
+
+    assert asyncio.run(ws_status(evil)) == 403
+    assert asyncio.run(ws_status(own)) == 101
     # DNS rebinding: a foreign name that resolves to 127.0.0.1
     status, reply = http(served.base, "GET", "/api/streams", headers={"Host": f"evil.example:{served.port}"})
     assert (status, reply["code"]) == (403, "forbidden")

@@ -38,7 +38,7 @@ DEFERRED_TIMEOUT = 300.0  # seconds a `load` may take before the HTTP reply give
 # RequestError codes (protocols/control.md) → HTTP statuses; anything else is 500.
 STATUS = {"bad_request": 400, "bad_pose": 400, "version": 400, "unauthorized": 401, "forbidden": 403,
           "unknown_command": 404, "unknown_stream": 404, "not_found": 404, "not_ready": 409,
-          "load_failed": 422, "unavailable": 503, "internal": 500}
+          "too_large": 413, "load_failed": 422, "unavailable": 503, "internal": 500}
 # The panel's slider groups, in the official manual poser's order (its tabs: eyebrow, eye, iris, mouth,
 # then the rotations and breathing).
 PANEL_GROUPS = (("eyebrow", EYEBROW), ("eye", EYE), ("iris", IRIS_SMALL), ("mouth", MOUTH),
@@ -231,10 +231,9 @@ class WebServer:
 
     # --- the JSON API --------------------------------------------------------------------------------
     async def _command(self, request: web.Request) -> web.Response:
-        try:
-            body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError) as e:
-            return _error("bad_request", f"the request body is not valid JSON ({e})")
+        body = await _read_json(request)
+        if isinstance(body, web.Response):
+            return body
         if not isinstance(body, dict):
             return _error("bad_request", f"a request must be a JSON object, got {type(body).__name__}")
         return await self.dispatch(body)
@@ -244,10 +243,10 @@ class WebServer:
         async def handler(request: web.Request) -> web.Response:
             fields = {}
             if body:
-                try:
-                    fields = {"pose": json.loads(await request.read())}
-                except (ValueError, UnicodeDecodeError) as e:
-                    return _error("bad_request", f"the request body is not valid JSON ({e})")
+                pose = await _read_json(request)
+                if isinstance(pose, web.Response):
+                    return pose
+                fields = {"pose": pose}
             if "stream" in request.match_info:
                 fields["stream"] = request.match_info["stream"]
             if "hold" in request.query:
@@ -335,6 +334,16 @@ class WebServer:
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:
                 return
+
+
+async def _read_json(request: web.Request):
+    """The request body as JSON, or the error response that refuses it."""
+    try:
+        return json.loads(await request.read())
+    except web.HTTPRequestEntityTooLarge:
+        return _error("too_large", f"the request body is over the limit of {MAX_BODY} bytes (1 MiB)")
+    except (ValueError, UnicodeDecodeError) as e:
+        return _error("bad_request", f"the request body is not valid JSON ({e})")
 
 
 def _host_name(host: str) -> str:
