@@ -5,14 +5,12 @@ exactly the same examples, and each rank takes its slice of the global batch.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from tha4bridge.pose import (BODY, EYE, EYEBROW, HEAD_NECK, INDEX, LOWER, NUM_PARAMETERS, PARAMETER_NAMES, UPPER,
-                             pose_from_dict)
+from tha4bridge.pose import BODY, EYE, EYEBROW, HEAD_NECK, INDEX, LOWER, NUM_PARAMETERS, PARAMETER_NAMES, UPPER
+from tha4bridge.posefile import PoseFileError, read_pose_file
 
 
 def _kinds(span: slice, prefix: str) -> tuple[str, ...]:
@@ -94,38 +92,13 @@ def sample_prior(n: int, g: torch.Generator) -> torch.Tensor:
     return p.clamp(torch.from_numpy(LOWER), torch.from_numpy(UPPER))
 
 
-class PoseFileError(ValueError):
-    """A pose file that cannot be used; one line naming the file and the problem."""
-
-
 def load_pose_file(path: str | Path) -> torch.Tensor:
-    """float32 [N, 45] from the official pose_dataset.pt (a tensor, or a tuple/list whose first part is the
-    poses), a .npy array, or JSON (a list of 45-lists or of name→value dicts, or {"frames": [{"pose": ...}]})."""
-    path = Path(path)
-    if not path.is_file():
-        raise PoseFileError(f"{path}: file not found")
-    try:
-        if path.suffix == ".npy":
-            data = torch.from_numpy(np.load(path, allow_pickle=False))
-        elif path.suffix == ".json":
-            doc = json.loads(path.read_text())
-            if isinstance(doc, dict):
-                doc = [f.get("pose") for f in doc.get("frames", [])]
-            rows = [pose_from_dict(r) if isinstance(r, dict) else r for r in doc if r is not None]
-            data = torch.tensor(np.asarray(rows, dtype=np.float32))
-        else:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(data, (tuple, list)):
-                data = data[0]
-    except PoseFileError:
-        raise
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PoseFileError(f"{path}: cannot read poses ({first[:160]})") from None
-    if not isinstance(data, torch.Tensor) or data.ndim != 2 or data.shape[1] != NUM_PARAMETERS or len(data) == 0:
-        shape = tuple(data.shape) if isinstance(data, torch.Tensor) else type(data).__name__
-        raise PoseFileError(f"{path}: expected poses of shape [N, {NUM_PARAMETERS}], got {shape}")
-    data = torch.nan_to_num(data.float(), nan=0.0, posinf=0.0, neginf=0.0)
+    """float32 [N, 45] (N > 0) from any pose file tha4bridge reads (tha4bridge/posefile.py: the official
+    pose_dataset.pt, .npy, JSON lists and recordings), NaN set to 0 and clamped into each parameter's range."""
+    data = torch.from_numpy(read_pose_file(path))
+    if len(data) == 0:
+        raise PoseFileError(f"{path}: holds no poses")
+    data = torch.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
     return data.clamp(torch.from_numpy(LOWER), torch.from_numpy(UPPER))
 
 
