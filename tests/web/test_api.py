@@ -123,6 +123,9 @@ def test_beyond_loopback_needs_the_token_and_load_stays_off(tmp_path):
         assert http(s.base, "GET", "/api/streams", headers={"Authorization": f"Bearer {s.token}"})[0] == 200
         status, reply = http(s.base, "POST", f"/api/command?token={s.token}", {"cmd": "load", "path": "demo"})
         assert (status, reply["code"]) == (403, "forbidden") and "--http-allow-load" in reply["error"]
+        status, reply = http(s.base, "POST", f"/api/command?token={s.token}",
+                             {"cmd": "speak", "path": "/etc/passwd"})
+        assert (status, reply["code"]) == (403, "forbidden")
         status, reply = http(s.base, "POST", f"/api/command?token={s.token}", {"cmd": "shutdown"})
         assert status == 200 and reply["ok"]
         assert s.proc.wait(20) == 0

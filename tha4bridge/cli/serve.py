@@ -37,7 +37,7 @@ def serve(
     calibration_file: str = typer.Option(None, help="Where `calibrate` stores the neutral face (default: ~/.config/tha4bridge/)."),
     threads: int = typer.Option(None, help="Torch CPU threads (default: half the cores)."),
     http: str = typer.Option(None, help="Serve the viewer (OBS browser source), the panel and the JSON API at [HOST:]PORT (HOST defaults to 127.0.0.1; beyond loopback a token is required). Off by default."),
-    http_allow_load: bool = typer.Option(False, "--http-allow-load", help="Allow `load` by path over HTTP."),
+    http_allow_load: bool = typer.Option(False, "--http-allow-load", help="Allow `load` and `speak` (they name a file on this machine) over HTTP."),
     expressions: str = typer.Option(None, help="A folder of *.toml expression files adding to or overriding the shipped expressions."),
 ) -> None:
     """Run the headless daemon: tracker poses in, RGBA frames out over shared memory + ZeroMQ."""

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tha4bridge.web")
 PAGES = Path(__file__).parent / "pages"
 MAX_BODY = 1 << 20  # bytes, as the control socket's MAX_REQUEST
+PATH_COMMANDS = ("load", "speak")  # commands that read a file the request names: off over HTTP by default
 DEFERRED_TIMEOUT = 300.0  # seconds a `load` may take before the HTTP reply gives up (the load goes on)
 # RequestError codes (protocols/control.md) → HTTP statuses; anything else is 500.
 STATUS = {"bad_request": 400, "bad_pose": 400, "version": 400, "unauthorized": 401, "forbidden": 403,
@@ -50,7 +51,7 @@ PANEL_GROUPS = (("eyebrow", EYEBROW), ("eye", EYE), ("iris", IRIS_SMALL), ("mout
 class WebConfig:
     host: str = "127.0.0.1"
     port: int = 0
-    allow_load: bool = False  # `load` by path over HTTP (a browser could otherwise make us read any file)
+    allow_load: bool = False  # PATH_COMMANDS over HTTP (a browser could otherwise make us read any file)
     token: str | None = None  # None: generated when bound beyond loopback, unused on loopback
 
 
@@ -261,9 +262,9 @@ class WebServer:
     async def dispatch(self, body: dict) -> web.Response:
         from ..daemon.commands import dispatch
 
-        if body.get("cmd") == "load" and not self.config.allow_load:
-            return _error("forbidden", "'load' over HTTP is off; start serve with --http-allow-load to allow it",
-                          body.get("id"))
+        if body.get("cmd") in PATH_COMMANDS and not self.config.allow_load:
+            return _error("forbidden", f"'{body['cmd']}' (a file path on this machine) over HTTP is off; start "
+                                       "serve with --http-allow-load to allow it", body.get("id"))
         loop = asyncio.get_running_loop()
         request = Request([], body)
         later = self._replies.expect(request)
