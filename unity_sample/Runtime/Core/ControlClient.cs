@@ -150,6 +150,76 @@ namespace Tha4Bridge
             return pose;
         }
 
+        // --- layers over the pose (protocols/control.md, since 1.2) ------------------------------------------
+
+        /// <summary>The expression library: {name: {parameter: value}}.</summary>
+        public Dictionary<object, object> Expressions()
+        {
+            return Request(Cmd("expressions"))["expressions"] as Dictionary<object, object>;
+        }
+
+        /// <summary>
+        /// Fades to a named expression over fade seconds (eased; an interrupted fade continues from where it is).
+        /// hold &gt; 0: after that many seconds, back to the expression before. "neutral" clears.
+        /// </summary>
+        public Dictionary<object, object> SetExpression(string stream, string name, double intensity = 1.0,
+                                                        double fade = 0.3, double hold = -1)
+        {
+            var r = Cmd("set_expression");
+            if (!string.IsNullOrEmpty(stream)) r["stream"] = stream;
+            r["name"] = name;
+            r["intensity"] = intensity;
+            r["fade"] = fade;
+            if (hold >= 0) r["hold"] = hold;
+            return Request(r);
+        }
+
+        /// <summary>
+        /// Injects named values as `source`: mode "set" (weighted replace) or "add" (weighted stack); they lapse
+        /// timeout seconds after the last call (0 = until ReleaseSource). Send every frame or so to keep them.
+        /// </summary>
+        public Dictionary<object, object> Inject(string stream, string source, IDictionary<string, float> values,
+                                                 double weight = 1.0, string mode = "set", double timeout = 1.0)
+        {
+            var r = Cmd("inject");
+            if (!string.IsNullOrEmpty(stream)) r["stream"] = stream;
+            r["source"] = source;
+            var p = new Dictionary<string, object>(values.Count);
+            foreach (var kv in values) p[kv.Key] = (double)kv.Value;
+            r["params"] = p;
+            r["weight"] = weight;
+            r["mode"] = mode;
+            r["timeout"] = timeout;
+            return Request(r);
+        }
+
+        /// <summary>Drops one source's injected values now.</summary>
+        public Dictionary<object, object> ReleaseSource(string stream, string source)
+        {
+            var r = Cmd("release");
+            if (!string.IsNullOrEmpty(stream)) r["stream"] = stream;
+            r["source"] = source;
+            return Request(r);
+        }
+
+        /// <summary>Procedural talking on or off (a chat UI while its text streams in).</summary>
+        public Dictionary<object, object> Talk(string stream, bool on)
+        {
+            var r = Cmd("talk");
+            if (!string.IsNullOrEmpty(stream)) r["stream"] = stream;
+            r["on"] = on;
+            return Request(r);
+        }
+
+        /// <summary>The mouth level 0-1 from an audio meter; send continuously (it lapses after 1 s).</summary>
+        public Dictionary<object, object> Mouth(string stream, double level)
+        {
+            var r = Cmd("mouth");
+            if (!string.IsNullOrEmpty(stream)) r["stream"] = stream;
+            r["level"] = level;
+            return Request(r);
+        }
+
         public Dictionary<object, object> Stats() { return Request(Cmd("stats")); }
 
         public Dictionary<object, object> Streams() { return Request(Cmd("streams")); }
