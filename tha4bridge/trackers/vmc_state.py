@@ -9,6 +9,7 @@ a datagram read through a learned byte layout, and a property test keeps the two
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -33,6 +34,9 @@ MAX_PENDING = 1024  # Blend/Val without an Apply before we give up on the frame
 MIN_QUAT_NORM, MAX_QUAT_NORM = 0.5, 2.0  # a rotation further from unit length than this is garbage
 
 EYE_LOOK = frozenset(i for n, i in ARKIT_INDEX.items() if n.startswith("eyeLook"))
+# A sender is perfect-sync while ARKit names keep coming; this long without them (a switch to a tracker that
+# sends only VRM presets on the same port) and its VRM presets drive the face again, as do the eye bones.
+PERFECT_SYNC_FALLBACK = 3.0  # seconds
 
 
 class VmcState:
@@ -44,8 +48,8 @@ class VmcState:
         self.pending_count = 0
         self.arkit = np.zeros(len(ARKIT_INDEX), dtype=np.float64)
         self.vrm = np.zeros(len(VRM_PRESETS), dtype=np.float32)
-        self.perfect_sync = False  # an ARKit-named clip was ever committed
-        self.eye_look = False  # an eyeLook* clip was ever committed
+        self.arkit_at: float | None = None  # time.monotonic() of the last committed ARKit-named clip
+        self.eye_look_at: float | None = None  # ... and of the last eyeLook* clip
         self.bones: dict[int, tuple[float, float, float, float]] = {}
         self.bones_version = 0  # bumped whenever a bone we read changes
         self.apply_seen = False
@@ -55,16 +59,32 @@ class VmcState:
         self.blend_names_unknown = 0
         self.ignored = 0  # known VMC addresses we have no use for (Cam, Hmd, Midi, ...)
 
+    @property
+    def perfect_sync(self) -> bool:
+        """ARKit names arrived lately (within PERFECT_SYNC_FALLBACK)."""
+        return self.arkit_at is not None and time.monotonic() - self.arkit_at < PERFECT_SYNC_FALLBACK
+
+    @property
+    def eye_look(self) -> bool:
+        """eyeLook* clips arrived lately: they, not the eye bones, move the iris."""
+        return self.eye_look_at is not None and time.monotonic() - self.eye_look_at < PERFECT_SYNC_FALLBACK
+
+    def arkit_arrives(self, has_eye_look: bool) -> None:
+        """Before ARKit values are written: after a lapse, start from zeros (not the last sender's face)."""
+        if not self.perfect_sync:
+            self.arkit[:] = 0.0
+        self.arkit_at = now = time.monotonic()
+        if has_eye_look:
+            self.eye_look_at = now
+
     def commit(self) -> bool:
         if not self.pending_arkit and not self.pending_vrm:
             return False
         if self.pending_arkit:
+            self.arkit_arrives(not EYE_LOOK.isdisjoint(self.pending_arkit))
             a = self.arkit
             for i, v in self.pending_arkit.items():
                 a[i] = v
-            self.perfect_sync = True
-            if not self.eye_look and not EYE_LOOK.isdisjoint(self.pending_arkit):
-                self.eye_look = True
         for i, v in self.pending_vrm.items():
             self.vrm[i] = v
         self.pending_arkit, self.pending_vrm, self.pending_count = {}, {}, 0

@@ -83,9 +83,8 @@ def apply(t: VmcTemplate, words: np.ndarray, st: VmcState) -> bool | None:
         if t.has_apply and not st.pending_count:
             # The common frame: values and Apply in one bundle. Write straight into the committed frame.
             if na:
+                st.arkit_arrives(t.has_eye_look)
                 st.arkit[t.ark_idx] = bv[:na]
-                st.perfect_sync = True
-                st.eye_look |= t.has_eye_look
             if len(bv) > na:
                 st.vrm[t.vrm_idx] = bv[na:]
             changed = True
