@@ -1,0 +1,64 @@
+"""`tha4bridge export`: a student folder → one ONNX file (protocols/onnx.md says what is inside).
+
+The graph is `graph.RearrangedStudent` (or, with `plain=True`, the reference modules as they are, which the
+benchmark compares against). `fp16=True` converts every float tensor inside to float16 (ONNX Runtime's own
+converter; the pose in and the image out stay float32): half the file, for GPUs and the browser.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..load import DEMO
+from ..pose import NUM_PARAMETERS
+from ..student import load_student_modules
+from .graph import RearrangedStudent, ReferenceStudent
+from .runtime import ExportError, require_onnx, require_onnxruntime
+
+OPSET = 17  # GridSample needs 16; 17 is what onnxruntime-web, DirectML and CoreML all run (protocols/onnx.md)
+PLAIN_OPSET = 20  # the reference modules build their identity grid with affine_grid, which ONNX has from 20
+INPUT, OUTPUT = "pose", "image"
+
+
+def build_graph(student: str | Path, plain: bool = False) -> torch.nn.Module:
+    """The module to export for a student folder (a bad folder raises student.ModelFileError, one line)."""
+    if str(student) == DEMO:
+        raise ExportError("the demo character is procedural drawing code, not a student network: "
+                          "export a character-model folder (distiller build --teacher demo makes one)")
+    _, face, body, image = load_student_modules(student)
+    return (ReferenceStudent if plain else RearrangedStudent)(face, body, image).eval()
+
+
+def export(student: str | Path, out: str | Path, plain: bool = False, fp16: bool = False,
+           region: str | None = None) -> Path:
+    """Write the student as one ONNX graph to `out`, checked with onnx.checker; returns the path."""
+    onnx = require_onnx()
+    if region is not None:
+        raise ExportError("--region is not available: the renderer has no region rendering to export yet")
+    model = build_graph(student, plain=plain)
+    buf = io.BytesIO()
+    # The TorchScript exporter traces plain tensor code without onnxscript; batch 1 traces in half the time of 2.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its deprecation and tracer notes are about its own future, not this graph
+        torch.onnx.export(model, (torch.zeros(1, NUM_PARAMETERS),), buf, input_names=[INPUT], output_names=[OUTPUT],
+                          opset_version=PLAIN_OPSET if plain else OPSET, dynamo=False,
+                          dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+                          do_constant_folding=False)  # folded tables would triple the file; ORT folds at load
+    proto = onnx.load_from_string(buf.getvalue())
+    if fp16:  # every float tensor inside in float16; the pose in and the image out stay float32
+        require_onnxruntime()
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+        proto = convert_float_to_float16(proto, keep_io_types=True)
+    proto.doc_string = f"tha4bridge student {Path(student).resolve().name}: pose [N, 45] -> image [N, 4, 512, 512]"
+    meta = {"tha4bridge.graph": "plain" if plain else "rearranged",
+            "tha4bridge.precision": "fp16" if fp16 else "fp32", "tha4bridge.student": Path(student).resolve().name}
+    for k, v in meta.items():
+        proto.metadata_props.add(key=k, value=v)
+    onnx.checker.check_model(proto, full_check=True)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, out)
+    return out
