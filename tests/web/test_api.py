@@ -13,13 +13,6 @@ from tha4bridge.web.server import STATUS
 from .util import WebServed, http
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    s = WebServed("--http-allow-load", log_dir=tmp_path_factory.mktemp("web_api"))
-    yield s
-    s.stop()
-
-
 def test_reads_answer_like_the_control_socket(served):
     status, reply = http(served.base, "GET", "/api/streams")
     zmq_reply = served.ctl.request("streams")

@@ -13,7 +13,7 @@ from PIL import Image
 from tha4bridge.client import FrameSubscriber
 from tha4bridge.pose import INDEX
 
-from .util import WebServed
+from .util import http
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -21,14 +21,6 @@ DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="no chromium + chromium-driver here "
                                 "(apt-get install chromium chromium-driver; .ci/run does)")
 SIZE = 512
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    # Few idle frames, so a screenshot and the frame it shows can be matched by seq.
-    s = WebServed("--idle-fps", "1", log_dir=tmp_path_factory.mktemp("web_browser"))
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")
@@ -96,18 +88,20 @@ def test_panel_slider_changes_the_next_frame(served, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
+    mouth = INDEX["mouth_aaa"]
+    assert http(served.base, "POST", "/api/pose/demo?hold=0", {"mouth_aaa": 0.0})[0] == 200
     browser.get(f"{served.base}/panel/demo")
     slider = _wait(browser, "return document.getElementById('p-mouth_aaa')")
-    assert float(slider.get_attribute("value")) == 0.0
+    assert float(slider.get_attribute("value")) == 0.0  # the panel starts from the pose shown
     with FrameSubscriber(served.frames, "demo") as sub:
         before = None
-        while before is None:
+        while before is None or before.header["pose"][mouth] != 0.0:
             before = sub.recv(timeout=5)
         browser.find_element(By.ID, "p-mouth_aaa").send_keys(Keys.END)  # the keyboard's way to the maximum
         end = time.monotonic() + 20
         while time.monotonic() < end:
             f = sub.recv(timeout=1)
-            if f is not None and f.header["pose"][INDEX["mouth_aaa"]] == 1.0:
+            if f is not None and f.header["pose"][mouth] == 1.0:
                 assert f.header["pose_source"] == "control"
                 assert not np.array_equal(f.pixels, before.pixels), "the mouth moved"
                 break

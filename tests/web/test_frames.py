@@ -15,15 +15,13 @@ from PIL import Image
 from tha4bridge.client import FrameSubscriber
 from tha4bridge.web.feed import straight
 
-from .util import Pusher, WebServed, http, ws_frames
+from .util import Pusher, http, ws_frames
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    s = WebServed(log_dir=tmp_path_factory.mktemp("web_frames"))
-    with Pusher(s.control):  # a new pose every 50 ms: frames as fast as this machine renders them
-        yield s
-    s.stop()
+def pushed(served):
+    with Pusher(served.control):  # a new pose every 50 ms: frames as fast as this machine renders them
+        yield served
 
 
 def _shm_frames(served, seconds: float) -> dict[int, np.ndarray]:
@@ -39,12 +37,13 @@ def _shm_frames(served, seconds: float) -> dict[int, np.ndarray]:
 
 
 @pytest.mark.parametrize("fmt", ["rgba", "png", "webp"])
-def test_websocket_frame_equals_the_shm_frame(served, fmt):
+def test_websocket_frame_equals_the_shm_frame(pushed, fmt):
+    served = pushed
     url = f"ws://127.0.0.1:{served.port}/ws/frames/demo?format={fmt}"
 
     async def both():
         loop = asyncio.get_running_loop()
-        shm = loop.run_in_executor(None, _shm_frames, served, 3.0)
+        shm = loop.run_in_executor(None, _shm_frames, served, 2.0)
         await asyncio.sleep(0.5)  # the subscriber is connected before the frames we compare
         got = await ws_frames(url, 5)
         return got, await shm
@@ -97,20 +96,21 @@ def _count(url: str, seconds: float) -> int:
     return asyncio.run(run())
 
 
-def test_a_client_that_never_reads_does_not_slow_another(served):
+def test_a_client_that_never_reads_does_not_slow_another(pushed):
+    served = pushed
     url = f"ws://127.0.0.1:{served.port}/ws/frames/demo"
     # baseline and stalled runs alternate, so both see the same load on this shared machine
     counts = {"alone": 0, "stalled": 0}
     stalled = []
     try:
         for _ in range(2):
-            counts["alone"] += _count(url, 2.0)
+            counts["alone"] += _count(url, 1.5)
             stalled.append(_stalled_client(served.port))
-            counts["stalled"] += _count(url, 2.0)
+            counts["stalled"] += _count(url, 1.5)
         fps = http(served.base, "GET", "/api/stats")[1]["streams"]["demo"]["fps"]
     finally:
         for s in stalled:
             s.close()
-    assert counts["alone"] >= 8, counts
+    assert counts["alone"] >= 6, counts
     assert counts["stalled"] >= 0.7 * counts["alone"], counts
     assert fps >= 2, f"the render loop slowed to {fps} fps with stalled viewers"
