@@ -35,8 +35,8 @@ def _open(path: str | Path, what: str, size_rule: str) -> tuple[Image.Image | No
         im.load()
     except Exception as e:
         return None, [f"The {what} {path} is not a readable PNG ({type(e).__name__})."]
-    if im.size != (512, 512):
-        return None, [f"The {what} is {im.size[0]}x{im.size[1]}; {size_rule}."]
+    if im.size != (512, 512):  # said, and the checks that do not depend on the size still run
+        return im, [f"The {what} is {im.size[0]}x{im.size[1]}; {size_rule}."]
     return im, []
 
 
@@ -46,11 +46,13 @@ def check_image(path: str | Path) -> list[str]:
         return problems
     has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
     if not has_alpha:
-        return [f"The character image has no transparency (mode {im.mode}); it must be RGBA with the background "
-                f"fully transparent."]
+        return problems + [f"The character image has no transparency (mode {im.mode}); it must be RGBA with the "
+                           f"background fully transparent."]
     alpha = np.asarray(im.convert("RGBA"))[..., 3]
     if alpha.min() == 255:
-        return ["The character image is opaque everywhere; the background must have alpha 0."]
+        return problems + ["The character image is opaque everywhere; the background must have alpha 0."]
+    if problems:  # the placement checks below measure a 512x512 frame
+        return problems
     border = np.concatenate([alpha[0], alpha[:, 0], alpha[:, -1]])
     if (border > 0).mean() > 0.05:
         problems.append("The image's top, left or right edge is not transparent; all background pixels must have "
@@ -75,16 +77,19 @@ def check_mask(path: str | Path) -> list[str]:
     if im is None:
         return problems
     if im.mode != "RGB":
-        return [f"The face mask must be an RGB PNG without alpha (black and white), got mode {im.mode}."]
-    rgb = np.asarray(im)
+        problems.append(f"The face mask must be an RGB PNG without alpha (black and white), got mode {im.mode}.")
+    rgb = np.asarray(im.convert("RGB"))
     if not np.isin(rgb, (0, 255)).all():
-        return ["The face mask is not binary: every pixel must be pure black (0,0,0) or pure white (255,255,255)."]
-    white = rgb[..., 0] == 255
+        problems.append("The face mask is not binary: every pixel must be pure black (0,0,0) or pure white "
+                        "(255,255,255).")
+    if im.size != (512, 512):  # where the white lies is measured in a 512x512 frame
+        return problems
+    white = rgb[..., 0] > 127
     r0, r1, c0, c1 = FACE_BOX
     inside = white[r0:r1, c0:c1]
     if not inside.any():
-        return [f"The face mask has no white inside the face region ({_REGION}); cover the eyes, eyebrows and "
-                "mouth there."]
+        return problems + [f"The face mask has no white inside the face region ({_REGION}); cover the eyes, "
+                           "eyebrows and mouth there."]
     if white.sum() > inside.sum():
         problems.append(f"The face mask has white outside the face region ({_REGION}); only the face region is "
                         "used, so that part is ignored.")
@@ -97,10 +102,52 @@ def check_mask(path: str | Path) -> list[str]:
     return problems
 
 
+MIN_FEATURES_COVERED = 0.6  # measured: own masks cover 75-90% of the face's detail, lambda_01's on lambda_00 46%
+
+
+def face_detail(rgba: np.ndarray) -> np.ndarray:
+    """bool [128, 128]: the face box's most detailed pixels (the top 10% of luminance gradient inside the opaque
+    area, away from its outline): the eyes, brows and mouth lines a face mask must cover."""
+    from PIL import ImageFilter
+
+    lum = rgba[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    gy, gx = np.gradient(lum)
+    opaque = Image.fromarray(((rgba[..., 3] > 250) * 255).astype(np.uint8)).filter(ImageFilter.MinFilter(9))
+    g = np.hypot(gx, gy) * (np.asarray(opaque) > 0)  # the outline against the background is no feature
+    r0, r1, c0, c1 = FACE_BOX
+    g = g[r0:r1, c0:c1]
+    if not (g > 0).any():
+        return np.zeros_like(g, dtype=bool)
+    return g > np.percentile(g[g > 0], 90)
+
+
+def check_pair(image: str | Path, mask: str | Path) -> list[str]:
+    """Does the mask sit on this image's face? (A mask made for another character passes check_mask alone.)"""
+    try:
+        with Image.open(image) as im, Image.open(mask) as mk:
+            if im.size != (512, 512) or mk.size != (512, 512):
+                return []  # already said by check_image / check_mask
+            rgba, white = np.asarray(im.convert("RGBA")), np.asarray(mk.convert("L")) > 127
+    except Exception:
+        return []  # an unreadable file: already said
+    detail = face_detail(rgba)
+    if detail.sum() < 50:
+        return []  # a face without enough detail to judge (the image checks say what is wrong with it)
+    r0, r1, c0, c1 = FACE_BOX
+    covered = (detail & white[r0:r1, c0:c1]).sum() / detail.sum()
+    if covered < MIN_FEATURES_COVERED:
+        return [f"The face mask covers only {covered:.0%} of this image's eyes, eyebrows and mouth (its most "
+                f"detailed pixels in the face region); it seems made for another character or placed off the "
+                f"face: move its white areas onto this face's eyes and mouth."]
+    return []
+
+
 def check_inputs(image: str | Path | None, mask: str | Path | None) -> list[str]:
     problems = []
     if image:
         problems += check_image(image)
     if mask:
         problems += check_mask(mask)
+    if image and mask:
+        problems += check_pair(image, mask)
     return problems
