@@ -85,6 +85,38 @@ def measure(driver, ctl: Control, url: str | None, viewers: int, seconds: float)
             "p99": float(np.percentile(latency, 99)) if latency else float("nan")}
 
 
+def python_viewers(ctl: Control, url: str, viewers: int, seconds: float) -> dict:
+    """The server's own cost without a browser's CPU: `viewers` aiohttp clients reading `url` for `seconds`."""
+    import asyncio
+
+    import aiohttp
+
+    async def run():
+        async with aiohttp.ClientSession() as session:
+            sockets = [await session.ws_connect(url, max_msg_size=0) for _ in range(viewers)]
+            for ws in sockets:
+                await ws.receive()
+            counts = [0] * viewers
+            end = time.monotonic() + seconds
+
+            async def read(i, ws):
+                while time.monotonic() < end:
+                    try:
+                        await asyncio.wait_for(ws.receive(), max(end - time.monotonic(), 0.01))
+                        counts[i] += 1
+                    except asyncio.TimeoutError:
+                        return
+
+            f0, t0 = daemon_frames(ctl), time.monotonic()
+            await asyncio.gather(*(read(i, ws) for i, ws in enumerate(sockets)))
+            f1, t1 = daemon_frames(ctl), time.monotonic()
+            for ws in sockets:
+                await ws.close()
+            return {"render_fps": (f1 - f0) / (t1 - t0), "client_fps": sum(counts) / viewers / (t1 - t0)}
+
+    return asyncio.run(run())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--student", default="demo")
@@ -99,25 +131,36 @@ def main() -> None:
     driver = browser()
     try:
         with FrameSubscriber(frames, "demo"):  # the baseline's render loop runs at full rate too
-            time.sleep(1.0)
-            base = measure(driver, ctl, None, 0, args.seconds)
+            measure(driver, ctl, None, 0, 2.0)  # warm-up, discarded
+            # Each row beside its own baseline (no viewers, measured just before): this machine's load drifts.
             rows = []
             for fmt in ("rgba", "webp", "png"):
                 for n in (1, 4):
                     url = f"http://127.0.0.1:{port}/view/demo?fit=none&format={fmt}"
-                    rows.append((fmt, n, measure(driver, ctl, url, n, args.seconds)))
-            again = measure(driver, ctl, None, 0, args.seconds)
+                    base = measure(driver, ctl, None, 0, args.seconds)["render_fps"]
+                    rows.append((fmt, n, base, measure(driver, ctl, url, n, args.seconds)))
+            py = []
+            for fmt in ("rgba", "webp"):
+                for n in (1, 4):
+                    url = f"ws://127.0.0.1:{port}/ws/frames/demo?format={fmt}"
+                    base = measure(driver, ctl, None, 0, args.seconds)["render_fps"]
+                    py.append((fmt, n, base, python_viewers(ctl, url, n, args.seconds)))
     finally:
         stop.set()
         driver.quit()
         stop_daemon(proc, ctl)
-    base_fps = (base["render_fps"] + again["render_fps"]) / 2
-    print(f"render loop without viewers: {base['render_fps']:.1f} fps before, {again['render_fps']:.1f} after "
-          f"({args.student}, {args.seconds:.0f} s each)")
-    print(f"{'format':7} {'viewers':>7} {'render fps':>10} {'vs none':>8} {'page fps':>9} {'latency p50':>12} {'p99':>8}")
-    for fmt, n, r in rows:
-        print(f"{fmt:7} {n:7d} {r['render_fps']:10.1f} {r['render_fps'] / base_fps:7.2f}x {r['page_fps']:9.1f} "
-              f"{r['p50']:9.1f} ms {r['p99']:5.1f} ms")
+    print(f"{args.student}, {args.seconds:.0f} s per measurement; 'none' = render fps without viewers just before")
+    print("chromium tabs (the browser shares this machine's cores with the renderer):")
+    print(f"{'format':7} {'viewers':>7} {'none':>6} {'render fps':>10} {'ratio':>6} {'page fps':>9} "
+          f"{'latency p50':>12} {'p99':>8}")
+    for fmt, n, base, r in rows:
+        print(f"{fmt:7} {n:7d} {base:6.1f} {r['render_fps']:10.1f} {r['render_fps'] / base:5.2f}x "
+              f"{r['page_fps']:9.1f} {r['p50']:9.1f} ms {r['p99']:5.1f} ms")
+    print("Python WebSocket readers (the server's own cost, no browser):")
+    print(f"{'format':7} {'viewers':>7} {'none':>6} {'render fps':>10} {'ratio':>6} {'client fps':>10}")
+    for fmt, n, base, r in py:
+        print(f"{fmt:7} {n:7d} {base:6.1f} {r['render_fps']:10.1f} {r['render_fps'] / base:5.2f}x "
+              f"{r['client_fps']:10.1f}")
 
 
 if __name__ == "__main__":
