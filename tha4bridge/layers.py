@@ -139,17 +139,17 @@ class Talking:
         """The syllable (or pause) of procedural talk at `t`; the schedule is drawn once, as far as asked.
 
         About 6 syllables a second, each an open-close of one vowel (≈ 12 mouth changes a second), in words
-        of 2–6 syllables with 0.2–0.45 s pauses between them."""
+        of about 5 syllables with 0.15–0.35 s pauses between them."""
         s = self._syllables
         if not s:
             s.append((self.on_since, 0.0, -1, 0.0))
         while s[-1][0] + s[-1][1] <= t:
             end = s[-1][0] + s[-1][1]
-            if s[-1][2] >= 0 and self._rng.random() < 0.3:  # end of a word
-                s.append((end, self._rng.uniform(0.2, 0.45), -1, 0.0))
+            if s[-1][2] >= 0 and self._rng.random() < 0.2:  # end of a word
+                s.append((end, self._rng.uniform(0.15, 0.35), -1, 0.0))
             else:
                 vowel = self._rng.choices(range(5), weights=(4, 2, 1, 2, 2))[0]
-                s.append((end, self._rng.uniform(0.13, 0.2), vowel, self._rng.uniform(0.55, 1.0)))
+                s.append((end, self._rng.uniform(0.1, 0.15), vowel, self._rng.uniform(0.55, 1.0)))
         if len(s) > 256:
             del s[:128]
         i = bisect.bisect_right(s, (t, math.inf)) - 1

@@ -1,10 +1,9 @@
-"""The expression library's files (shipped, a user folder, bad files refused at start-up with one line) and
-`speak --wav` moving a real daemon's mouth with a WAV's loudness."""
+"""The expression library's files: shipped, a user folder adding and overriding, bad files refused with one
+line naming file, entry and problem (also by the daemon at start-up)."""
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import wave
 
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 
 from tha4bridge.expressions import ExpressionFileError, load_library
 
-from tests.daemon.util import Served, free_port
+from tests.daemon.util import free_port
 
 
 def write_toml(folder, name, text):
@@ -57,7 +56,7 @@ def test_the_daemon_refuses_a_bad_expression_file_at_start_up(tmp_path):
     assert len(lines) == 1 and "entry 'grin' names unknown pose parameter 'mouth_grin'" in lines[0], r.stderr
 
 
-def bursts(path, rate=16000, pattern=(0.4, 0.4) * 4):
+def bursts(path, rate=16000, pattern=(0.4, 0.4) * 3):
     """A WAV of alternating loud (a 220 Hz tone) and silent stretches, `pattern` seconds each, loud first."""
     chunks = []
     for i, seconds in enumerate(pattern):
@@ -66,32 +65,3 @@ def bursts(path, rate=16000, pattern=(0.4, 0.4) * 4):
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
         w.writeframes((np.concatenate(chunks) * 32767).astype("<i2").tobytes())
-
-
-def test_speak_wav_opens_the_mouth_on_the_loud_parts(tmp_path):
-    folder = write_toml(tmp_path / "expr", "a.toml", "[tilt]\nhead_x = 0.4\n")
-    d = Served("--expressions", str(folder), log_dir=tmp_path)
-    try:
-        assert d.ctl.expressions()["tilt"] == {"head_x": 0.4}
-        wav = tmp_path / "bursts.wav"
-        bursts(wav)
-        r = subprocess.run([sys.executable, "-m", "tha4bridge.cli", "speak", "--wav", str(wav), "--control",
-                            d.control], capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stdout + r.stderr
-        start = float(r.stdout.split("starting at ")[1].split()[0])
-        got = []
-        while time.time() < start + 3.1:  # the file is 3.2 s: loud 0.4 s, quiet 0.4 s, four times
-            p = d.ctl.get_pose()
-            got.append((p["t"] - start, p["pose"]["mouth_aaa"], p["layers"]["talking"]["mode"]))
-            time.sleep(0.01)
-        # one envelope window (1/30 s) of slack at each edge of the 0.4 s stretches
-        loud = [a for t, a, _ in got if 0.05 < t % 0.8 < 0.35]
-        quiet = [a for t, a, _ in got if 0.45 < t % 0.8 < 0.75]
-        assert len(loud) >= 10 and min(loud) > 0.8, loud
-        assert len(quiet) >= 10 and max(quiet) == 0.0, quiet
-        assert all(m == "visemes" for t, _, m in got)
-        # a bad file over the control command: refused in one line, nothing applied
-        reply = d.ctl.request("speak", path=str(tmp_path / "missing.wav"))
-        assert reply["code"] == "bad_request" and "missing.wav: no such file" in reply["error"]
-    finally:
-        d.stop()
