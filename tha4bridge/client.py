@@ -150,16 +150,18 @@ class Control(_Client):
     def release(self, stream: str | None = None, source: str | None = None) -> dict:
         return self.call("release", **_fields(stream=stream, source=source))
 
-    def talk(self, on: bool, stream: str | None = None) -> dict:
-        return self.call("talk", **_fields(stream=stream, on=bool(on)))
+    def talk(self, on: bool, stream: str | None = None, over_tracker: bool | None = None) -> dict:
+        """`over_tracker`: talk even while a live tracker drives the face (by default its mouth wins)."""
+        return self.call("talk", **_fields(stream=stream, on=bool(on), over_tracker=over_tracker))
 
-    def mouth(self, level: float, stream: str | None = None) -> dict:
-        return self.call("mouth", **_fields(stream=stream, level=float(level)))
+    def mouth(self, level: float, stream: str | None = None, over_tracker: bool | None = None) -> dict:
+        return self.call("mouth", **_fields(stream=stream, level=float(level), over_tracker=over_tracker))
 
-    def visemes(self, items, start: float | str = "now", stream: str | None = None) -> dict:
+    def visemes(self, items, start: float | str = "now", stream: str | None = None,
+                over_tracker: bool | None = None) -> dict:
         """`items`: [(t seconds after start, viseme A/I/U/E/O/closed, weight 0-1)]; `start`: "now" or a
         time.time() moment on the daemon's clock."""
-        return self.call("visemes", **_fields(stream=stream, start=start,
+        return self.call("visemes", **_fields(stream=stream, start=start, over_tracker=over_tracker,
                                               items=[[float(t), v, float(w)] for t, v, w in items]))
 
     def speak(self, path: str, start: float | str = "now", stream: str | None = None) -> dict:

@@ -120,6 +120,7 @@ class Talking:
         self.level, self.level_at = 0.0, -math.inf
         self._times: list[float] = []  # viseme timeline: absolute times, visemes, weights
         self._items: list[tuple[int, float]] = []
+        self.over_tracker = False  # talking replaces a live tracker's mouth only when a request said so
 
     def talk(self, on: bool, now: float) -> None:
         if on and (self.on_since is None or now >= self.off_at):
@@ -241,11 +242,13 @@ def compose(base: np.ndarray, base_source: str, breathes: bool, layers: Layers, 
                 for i, v in inj.values.items():
                     p[i] = p[i] + inj.weight * (v - p[i]) if mode == "set" else p[i] + inj.weight * v
         injected = _delta(before, p)
-        # talking: replaces the five vowels, unless a live tracker drives the face (the tracker's mouth wins)
+        # talking: replaces the five vowels, unless a live tracker drives the face (the tracker's mouth wins
+        # unless the last talking request said `over_tracker`)
         before = p.copy()
         tracker = base_source.startswith("tracker:")
         talk_mode, vowels = layers.talking.mouth(now)
-        if vowels is not None and not tracker:
+        yields = tracker and not layers.talking.over_tracker
+        if vowels is not None and not yields:
             p[_VOWEL_IDX] = vowels
         talking = _delta(before, p)
         sources = [n for n, _ in sorted(live, key=lambda x: x[0])]
@@ -256,7 +259,7 @@ def compose(base: np.ndarray, base_source: str, breathes: bool, layers: Layers, 
     if report is not None:
         report.update({"base": base_source, "expression": {"name": expression_name, "params": expression},
                        "injected": {"params": injected, "sources": sources},
-                       "talking": {"mode": talk_mode if not tracker or vowels is None else
+                       "talking": {"mode": talk_mode if not yields or vowels is None else
                                    f"{talk_mode} (a live tracker drives the mouth)", "params": talking},
                        "breathing": round(float(p[BREATHING]), 4)})
     return p

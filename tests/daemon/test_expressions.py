@@ -295,3 +295,34 @@ def test_osc_expression_talk_and_mouth(d):
         until(lambda: d.ctl.stats()["receivers"]["receivers"]["vmc"]["malformed"].get("wrong_type", 0) >= 1)
         p = d.ctl.get_pose()
         assert p["layers"]["expression"]["name"] == "joy" and p["layers"]["talking"]["mode"] is None
+
+
+def test_a_live_tracker_wins_the_mouth_unless_told_otherwise(d):
+    import threading
+
+    port, stop = d.hello["trackers"]["vmc"], threading.Event()
+
+    def track():  # a face tracker at ~30 Hz that sends the mouth
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            while not stop.is_set():
+                for dgram in (osc("/VMC/Ext/Blend/Val", "A", 0.6), osc("/VMC/Ext/Blend/Apply")):
+                    s.sendto(dgram, ("127.0.0.1", port))
+                time.sleep(0.03)
+
+    t = threading.Thread(target=track, daemon=True)
+    t.start()
+    try:
+        until(lambda: (lambda p: p["source"].startswith("tracker:") and p["pose"]["mouth_aaa"] > 0.2)(
+            d.ctl.get_pose()))  # tracked, and its (smoothed) mouth well open
+        d.ctl.mouth(0.1)
+        p = d.ctl.get_pose()
+        assert p["layers"]["talking"]["params"] == {} and "tracker" in p["layers"]["talking"]["mode"]
+        assert p["pose"]["mouth_aaa"] > 0.2  # the tracker's open mouth
+        d.ctl.mouth(0.1, over_tracker=True)
+        p = d.ctl.get_pose()
+        assert p["pose"]["mouth_aaa"] == pytest.approx(0.1) and p["layers"]["talking"]["mode"] == "level"
+        assert d.ctl.request("talk", on=True, over_tracker="yes")["code"] == "bad_request"
+    finally:
+        stop.set()
+        t.join(2)
+        d.ctl.mouth(0.0)

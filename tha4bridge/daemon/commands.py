@@ -296,7 +296,7 @@ def cmd_inject(ctx: "Daemon", args: Args, request: Request) -> dict:
 def cmd_talk(ctx: "Daemon", args: Args, request: Request) -> dict:
     names = args.streams(ctx, allow_all=True)
     on = args.boolean("on")
-    at = _layers(ctx, names, lambda layers, now: layers.talking.talk(on, now))
+    at = _layers(ctx, names, _talking(args, lambda layers, now: layers.talking.talk(on, now)))
     return {"ok": True, "stream": names, "on": on, "at": at}
 
 
@@ -304,8 +304,18 @@ def cmd_talk(ctx: "Daemon", args: Args, request: Request) -> dict:
 def cmd_mouth(ctx: "Daemon", args: Args, request: Request) -> dict:
     names = args.streams(ctx, allow_all=True)
     level = args.number("level", _MISSING, 0.0, 1.0)
-    at = _layers(ctx, names, lambda layers, now: layers.talking.set_level(level, now))
+    at = _layers(ctx, names, _talking(args, lambda layers, now: layers.talking.set_level(level, now)))
     return {"ok": True, "stream": names, "level": level, "at": at}
+
+
+def _talking(args: Args, change):
+    """A talking request's change, with its `over_tracker` (default false: a live tracker's mouth wins)."""
+    over = args.boolean("over_tracker") if "over_tracker" in args.body else False
+
+    def apply(layers, now):
+        layers.talking.over_tracker = over
+        change(layers, now)
+    return apply
 
 
 def _start(args: Args) -> float:
@@ -319,7 +329,7 @@ def cmd_visemes(ctx: "Daemon", args: Args, request: Request) -> dict:
     names = args.streams(ctx, allow_all=True)
     items = args.visemes("items")
     start = _start(args)
-    _layers(ctx, names, lambda layers, now: layers.talking.set_visemes(start, items))
+    _layers(ctx, names, _talking(args, lambda layers, now: layers.talking.set_visemes(start, items)))
     return {"ok": True, "stream": names, "start": start, "items": len(items)}
 
 
@@ -333,7 +343,7 @@ def cmd_speak(ctx: "Daemon", args: Args, request: Request) -> dict:
         items = envelope_visemes(wav_envelope(path))
     except ValueError as e:
         raise RequestError("bad_request", str(e)) from None
-    _layers(ctx, names, lambda layers, now: layers.talking.set_visemes(start, items))
+    _layers(ctx, names, _talking(args, lambda layers, now: layers.talking.set_visemes(start, items)))
     return {"ok": True, "stream": names, "start": start, "seconds": items[-1][0] if items else 0.0}
 
 
