@@ -24,7 +24,7 @@ def build(
     teacher: str = typer.Option(None, help="Folder of the five official THA4 .pt files, a student folder, or demo "
                                            "(the default)."),
     image: str = typer.Option(None, help="Character PNG (512x512 RGBA). Default with --teacher demo: its own."),
-    face_mask: str = typer.Option(None, "--face-mask", help="Face mask PNG (RGB, black/white). Default with demo."),
+    face_mask: str = typer.Option(None, "--face-mask", help="Face mask PNG (RGB, black/white). Without it: the demo's own, or derived from what the teacher's face moves and saved as face_mask_derived.png in the output folder."),
     budget: str = typer.Option(None, help="quick | standard | paper | N (face examples; body gets 1.5 N)."),
     config: Path = typer.Option(None, help="YAML file of distiller settings (see distiller/config.py)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
@@ -58,9 +58,9 @@ def build(
     except (ValueError, TypeError, OSError) as e:
         typer.echo(f"distiller build: {e}", err=True)
         raise typer.Exit(2)
-    if cfg.teacher != "demo" and not (cfg.image and cfg.face_mask) and not (Path(cfg.teacher) /
-                                                                            "character_model.yaml").is_file():
-        typer.echo("distiller build: --image and --face-mask are needed with this teacher", err=True)
+    if cfg.teacher != "demo" and not cfg.image and not (Path(cfg.teacher) / "character_model.yaml").is_file():
+        typer.echo("distiller build: --image is needed with this teacher (without --face-mask the mask is derived "
+                   "from the teacher and saved beside the output)", err=True)
         raise typer.Exit(2)
     problems = check_inputs(cfg.image or None, cfg.face_mask or None)
     if problems:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from tha4bridge.imaging import STUDENT_FACE_COLS, STUDENT_FACE_ROWS, load_character_png, load_face_mask
@@ -148,9 +149,25 @@ def face_mask_for(targets: Targets, mask_path: str) -> torch.Tensor:
         from tha4bridge.demo import demo_face_mask
 
         return demo_face_mask()
-    if targets.kind == "student":
+    if targets.kind in ("student", "tha4"):  # no mask given: derive it from what the teacher's face moves
         return moving_face_mask(targets)
-    raise ValueError("--face-mask is needed with the THA4 teacher")
+    raise ValueError("--face-mask is needed with this teacher")
+
+
+def derives_face_mask(targets: Targets, mask_path: str) -> bool:
+    """Whether face_mask_for derives the mask (the user should see it), rather than reading or shipping one."""
+    return not mask_path and targets.kind in ("student", "tha4")
+
+
+def save_face_mask(mask: torch.Tensor, path: str | Path) -> Path:
+    """A [4, 128, 128] mask (as face_mask_for returns) → the 512x512 black/white RGB PNG a user would pass as
+    --face-mask (white in the face region where the mask is 1), so a derived mask can be inspected and reused."""
+    from PIL import Image
+
+    full = np.zeros((512, 512, 3), np.uint8)
+    full[STUDENT_FACE_ROWS, STUDENT_FACE_COLS] = (mask[0].cpu().numpy() > 0.5)[..., None] * np.uint8(255)
+    Image.fromarray(full, "RGB").save(path)
+    return Path(path)
 
 
 def moving_face_mask(targets: Targets, poses: int = 16) -> torch.Tensor:

@@ -33,7 +33,9 @@ from .losses import body_loss, face_loss
 from .poses import PoseSource, load_pose_file
 from .report import MetricsLog, batch_psnr, final_report, progress_bar, save_grid, ssim
 from .student_train import TrainableBody, TrainableFace
-from .targets import Targets, face_mask_for, make_targets
+from .targets import Targets, derives_face_mask, face_mask_for, make_targets, save_face_mask
+
+DERIVED_MASK_NAME = "face_mask_derived.png"  # beside the student files, for the user to inspect
 
 STAGES = ("face", "body")
 
@@ -55,6 +57,12 @@ class Run:
         self.config = config = self._settled_config(config)
         self.targets: Targets = make_targets(config.teacher, config.image, self.device, config.teacher_mode)
         self.mask = face_mask_for(self.targets, config.face_mask).to(self.device)
+        if derives_face_mask(self.targets, config.face_mask) and self.dist.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            saved = save_face_mask(self.mask, self.out / DERIVED_MASK_NAME)
+            self.log(f"no --face-mask: derived one from the pixels the teacher's face moves across expression "
+                     f"poses ({int(self.mask[0].sum())} of 128x128 face pixels) and saved it to {saved}; look at "
+                     f"it, and pass an edited copy as --face-mask if it misses a part")
         pose_file = load_pose_file(config.poses) if config.poses else None
         self.poses = PoseSource(config.seed, pose_file, config.pose_file_fraction)
         self.val_poses = self.poses.validation(config.validation_poses).to(self.device)

@@ -82,9 +82,13 @@ def test_redistill_a_student_into_a_smaller_one(tmp_path):
     out = tmp_path / "small"
     cfg = DistillConfig(teacher=str(LAMBDA_00), face_examples=32, body_examples=2, batch_size=2,
                         sample_every=32, face_width=64, face_layers=4, body_widths=[90, 45, 24], validation_poses=2)
-    build(cfg, out, device="cpu", progress=False, log=lambda *a: None)
+    lines = []
+    build(cfg, out, device="cpu", progress=False, log=lambda *a, **k: lines.append(" ".join(map(str, a))))
     face = _rows(out, "face")
     assert float(face[-1]["val_psnr"]) > float(face[0]["val_psnr"]) + 1.0, face
+    # No --face-mask: the mask was derived from the teacher, saved beside the student and announced (issue 15).
+    assert (out / "face_mask_derived.png").is_file()
+    assert any("no --face-mask" in ln and "face_mask_derived.png" in ln for ln in lines), lines
     small = StudentPoser(out, device="cpu")
     assert small.describe()["architecture"]["body_widths"] == [90, 45, 24]
     assert sum(p.numel() for p in small.body_morpher.parameters()) < 0.2 * sum(
