@@ -13,7 +13,7 @@ from PIL import Image
 from tha4bridge.client import FrameSubscriber
 from tha4bridge.pose import INDEX
 
-from .util import http
+from .util import WebServed, http
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -108,3 +108,30 @@ def test_panel_slider_changes_the_next_frame(served, browser):
         else:
             pytest.fail("no frame with mouth_aaa = 1 after moving the slider")
     browser.find_element(By.ID, "release").click()
+    # the animator's commands exist in this daemon: one button per expression, plus talk / stop talking
+    expressions = http(served.base, "POST", "/api/command", {"cmd": "expressions"})[1]["expressions"]
+    buttons = browser.find_elements(By.CSS_SELECTOR, "#expressions button")
+    assert [b.text for b in buttons] == ["talk", "stop talking", *expressions]
+
+
+@pytest.mark.parametrize("query, width", [("scale=0.5", 256), ("fit=contain", SIZE), ("fit=none", SIZE)])
+def test_viewer_scaling(served, browser, query, width):
+    browser.get(f"{served.base}/view/demo?{query}")
+    _wait(browser, "return window.tha4.frames > 0")
+    assert browser.execute_script("return document.getElementById('frame').getBoundingClientRect().width") == width
+
+
+def test_viewer_reconnects_when_the_daemon_restarts(browser, tmp_path):
+    first = WebServed(log_dir=tmp_path)
+    try:
+        browser.get(f"{first.base}/view/demo")
+        _wait(browser, "return window.tha4.frames > 0")
+    finally:
+        first.stop()
+    _wait(browser, "return !window.tha4.connected")
+    second = WebServed(log_dir=tmp_path, port=first.port)
+    try:
+        drawn = browser.execute_script("return window.tha4.frames")
+        _wait(browser, f"return window.tha4.connected && window.tha4.frames > {drawn}")
+    finally:
+        second.stop()

@@ -16,8 +16,8 @@ from tha4bridge.web.feed import decode
 
 
 class WebServed(Served):
-    def __init__(self, *args, log_dir: Path, host: str = "127.0.0.1", **kw):
-        self.port = free_port()
+    def __init__(self, *args, log_dir: Path, host: str = "127.0.0.1", port: int | None = None, **kw):
+        self.port = port or free_port()
         super().__init__("--http", f"{host}:{self.port}", *args, log_dir=log_dir, **kw)
         self.base = f"http://127.0.0.1:{self.port}"
         self.token = None
