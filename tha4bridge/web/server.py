@@ -91,8 +91,19 @@ class _WebContext:
         return getattr(self._daemon, name)
 
 
+def _plain(value):
+    """What JSON lacks and msgpack carried: numpy scalars and arrays, bytes, sets."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
 def _json(reply: dict, status: int = 200) -> web.Response:
-    return web.json_response(reply, status=status, dumps=lambda o: json.dumps(o, default=float))
+    return web.json_response(reply, status=status, dumps=lambda o: json.dumps(o, default=_plain))
 
 
 def _error(code: str, message: str, request_id=None) -> web.Response:
