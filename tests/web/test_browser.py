@@ -135,3 +135,19 @@ def test_viewer_reconnects_when_the_daemon_restarts(browser, tmp_path):
         _wait(browser, f"return window.tha4.connected && window.tha4.frames > {drawn}")
     finally:
         second.stop()
+
+
+def test_panel_fits_a_phone(served, browser):
+    phone = {"width": 360, "height": 740, "deviceScaleFactor": 1, "mobile": True}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", phone)
+    try:
+        browser.get(f"{served.base}/panel/demo")
+        _wait(browser, "return document.getElementById('p-head_x')")
+        page, slider = browser.execute_script(
+            "return [document.documentElement.scrollWidth, "
+            "document.getElementById('p-head_x').getBoundingClientRect().width]")
+        assert page <= 360, f"the panel scrolls sideways on a phone ({page} px wide)"
+        assert slider >= 250, f"a slider is only {slider} px wide on a phone"
+    finally:
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                {"width": SIZE, "height": SIZE, "deviceScaleFactor": 1, "mobile": False})
