@@ -10,15 +10,22 @@ _MODE_HELP = "exact: numerically the official computation. fast: bfloat16 where 
 _DEVICE_HELP = "auto picks CUDA when present, else Apple MPS, else the CPU; or name one: cpu, cuda, cuda:1, mps."
 
 
-def _load(student: str, device: str, mode: str):
+_BACKEND_HELP = "torch, or onnxruntime: the student exported once (cached) and run by ONNX Runtime; a .onnx file from `export` works as --student too."
+_PROVIDERS_HELP = "With --backend onnxruntime: execution providers tried in order (default dml,cuda,coreml,openvino,cpu)."
+
+
+def _load(student: str, device: str, mode: str, backend: str = "torch", providers: str | None = None):
     from ..load import load_poser
     from ..student import ModelFileError
 
     try:
-        return load_poser(student, device=device, mode=mode)
+        poser = load_poser(student, device=device, mode=mode, backend=backend, providers=providers)
     except (ModelFileError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)
+    if getattr(poser, "report", None):  # which ONNX Runtime provider was chosen, and why not the others
+        typer.echo(poser.report, err=True)
+    return poser
 
 
 @app.command()
@@ -28,6 +35,8 @@ def render(
     student: str = typer.Option("demo", "--student", "-s", help=_STUDENT_HELP),
     mode: str = typer.Option("exact", help=_MODE_HELP),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
+    backend: str = typer.Option("torch", help=_BACKEND_HELP),
+    providers: str = typer.Option(None, help=_PROVIDERS_HELP),
     batch: int = typer.Option(4, min=1, help="Poses rendered per forward pass."),
 ) -> None:
     """Render poses of a character to PNG files or a .npy array."""
@@ -38,7 +47,7 @@ def render(
     except (OSError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)
-    poser = _load(student, device, mode)
+    poser = _load(student, device, mode, backend, providers)
     n = render_to(poser, arr, out, batch=batch)
     fixed = f" ({poser.fixes.total} out-of-range or NaN values clamped)" if poser.fixes.total else ""
     typer.echo(f"wrote {n} frame(s) to {out}{fixed}")
@@ -49,6 +58,8 @@ def bench(
     student: str = typer.Option("demo", "--student", "-s", help=_STUDENT_HELP),
     mode: str = typer.Option("exact", help=_MODE_HELP),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
+    backend: str = typer.Option("torch", help=_BACKEND_HELP),
+    providers: str = typer.Option(None, help=_PROVIDERS_HELP),
     frames: int = typer.Option(20, min=1, help="Frames to time (after 3 warm-up frames)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a sentence."),
 ) -> None:
@@ -57,7 +68,7 @@ def bench(
 
     from .offline_tools import bench as run
 
-    r = run(_load(student, device, mode), frames=frames)
+    r = run(_load(student, device, mode, backend, providers), frames=frames)
     if as_json:
         typer.echo(json.dumps(r))
     else:

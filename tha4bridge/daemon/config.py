@@ -15,6 +15,8 @@ class DaemonConfig:
     students: list[tuple[str | None, str]] = field(default_factory=lambda: [(None, "demo")])
     device: str = "auto"
     mode: str = "exact"
+    backend: str = "torch"  # or "onnxruntime": students exported once, run by an ORT session (tha4bridge.onnx)
+    providers: str | None = None  # ORT execution providers tried in order (None: onnx.backend.DEFAULT_PROVIDERS)
     fps: float | None = None  # never render a stream faster than this
     idle_fps: float = IDLE_FPS  # re-render an unchanged pose this often (idle motion keeps going)
     # Seconds per breath for every pose the daemon shows (tracked, idle, control-held); None = the tracker
@@ -40,6 +42,8 @@ class DaemonConfig:
 
     def check(self) -> None:
         """Refuse a bad option with one sentence (ValueError), before any socket or model."""
+        if self.backend not in ("torch", "onnxruntime"):
+            raise ValueError(f"--backend must be torch or onnxruntime, got {self.backend!r}")
         if self.transport not in TRANSPORTS:
             raise ValueError(f"--transport must be shm or inline, got {self.transport!r}")
         for alpha in (self.alpha, *self.stream_alpha.values()):

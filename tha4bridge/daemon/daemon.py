@@ -103,7 +103,7 @@ class Daemon:
                 log.info("reclaimed stale ring file %s (its daemon is gone)", path)
         self.sink = FrameSink(c.frames, c.transport, c.slots, self.ctx)
         self.control = ControlServer(c.control, self.ctx)
-        self.registry = StreamRegistry(self.sink, c.device, c.mode, self.lock)
+        self.registry = StreamRegistry(self.sink, c.device, c.mode, self.lock, c.backend, c.providers)
         animator, self.hub = _tracker_hub(c)
         self.scheduler = RenderScheduler(self.registry, self.sink, animator, self.hub, Pacing(c.fps, c.idle_fps))
         for name, spec in c.students:
