@@ -21,6 +21,8 @@ def serve(
     student: list[str] = typer.Option(None, "--student", "-s", help="Student folder, `demo`, or NAME=DIR; repeat for several streams (default: demo)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, mps"),
     mode: str = typer.Option("exact", help="Student arithmetic: exact or fast."),
+    backend: str = typer.Option("torch", help="torch, or onnxruntime: each student exported once (cached) and run by ONNX Runtime (pip install 'tha4bridge[onnx]')."),
+    providers: str = typer.Option(None, help="With --backend onnxruntime: execution providers tried in order, e.g. dml,cuda,coreml,openvino,cpu (the default)."),
     fps: float = typer.Option(None, help="Never render a stream faster than this."),
     idle_fps: float = typer.Option(IDLE_FPS, help="Re-render an unchanged pose this often (idle motion keeps moving)."),
     breathing_period: float = typer.Option(None, help="Seconds per breath, for tracked, idle and control-held poses alike (default: the settings file's idle.breathing_rate, 20/min = 3 s); 0 = no breathing."),
@@ -51,6 +53,7 @@ def serve(
         else:
             default_alpha = value
     cfg = DaemonConfig(students=[_parse_student(s) for s in (student or ["demo"])], device=device, mode=mode,
+                       backend=backend, providers=providers,
                        fps=fps, idle_fps=idle_fps, breathing_period=breathing_period, control=control,
                        frames=frames, transport=transport, alpha=default_alpha, stream_alpha=stream_alpha, slots=slots, trackers=not no_trackers,
                        vmc_port=vmc_port, ifm_port=ifm_port, ifm_phone=ifm_phone, mapping_file=mapping_file,

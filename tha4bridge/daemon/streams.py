@@ -145,8 +145,10 @@ class Stream:
 class StreamRegistry:
     """Streams by name, the posers they share, loads in flight, and streams waiting to be closed."""
 
-    def __init__(self, sink: FrameSink, device: str, mode: str, lock):
+    def __init__(self, sink: FrameSink, device: str, mode: str, lock, backend: str = "torch",
+                 providers: str | None = None):
         self.sink, self.device, self.mode, self.lock = sink, device, mode, lock
+        self.backend, self.providers = backend, providers  # load_poser's; the same for every stream
         self.streams: dict[str, Stream] = {}
         self.closing = False  # set at shutdown: a load that finishes then must not leave a ring file
         self._posers: dict[tuple, object] = {}
@@ -191,11 +193,12 @@ class StreamRegistry:
         seconds; called without the lock, from the main thread at start-up or a loader thread."""
         from ..load import load_poser
 
-        key = (spec if spec == "demo" else str(Path(spec).resolve()), self.device, self.mode)
+        key = (spec if spec == "demo" else str(Path(spec).resolve()), self.device, self.mode, self.backend)
         with self.lock:
             poser = self._posers.get(key)
         if poser is None:
-            poser = load_poser(spec, device=self.device, mode=self.mode)
+            poser = load_poser(spec, device=self.device, mode=self.mode, backend=self.backend,
+                               providers=self.providers)
             with self.lock:
                 poser = self._posers.setdefault(key, poser)
         return poser
