@@ -8,6 +8,7 @@ why the others were not.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 
@@ -109,8 +110,10 @@ class OnnxPoser(Poser):
             image = load_student_modules(spec)[3]  # validates the folder first: a bad one is refused in one line
             path = cached_export(spec)
         super().__init__(name or spec.resolve().stem, torch.device("cpu"))
+        self.mode = "onnxruntime"  # what `bench` and `hello` report beside exact/fast
         self.session, self.report = open_session(path, wanted, threads or torch.get_num_threads())
         check_interface(self.session, path)
+        logging.getLogger(__name__).info("%s", self.report)
         self.path = path
         self._image = image if image is not None else self._image_from_graph(path)
 

@@ -51,7 +51,11 @@ def export(student: str | Path, out: str | Path, plain: bool = False, fp16: bool
     if fp16:  # every float tensor inside in float16; the pose in and the image out stay float32
         require_onnxruntime()
         from onnxruntime.transformers.float16 import convert_float_to_float16
-        proto = convert_float_to_float16(proto, keep_io_types=True)
+        from onnxruntime.transformers.onnx_model import OnnxModel
+
+        fp16_model = OnnxModel(convert_float_to_float16(proto, keep_io_types=True))
+        fp16_model.topological_sort()  # the converter appends its input casts last; the checker wants order
+        proto = fp16_model.model
     proto.doc_string = f"tha4bridge student {Path(student).resolve().name}: pose [N, 45] -> image [N, 4, 512, 512]"
     meta = {"tha4bridge.graph": "plain" if plain else "rearranged",
             "tha4bridge.precision": "fp16" if fp16 else "fp32", "tha4bridge.student": Path(student).resolve().name}
