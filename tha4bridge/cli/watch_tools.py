@@ -71,8 +71,8 @@ def missing_stream(control: str, stream: str | None) -> str | None:
     wait says what it can)."""
     if stream is None:
         return None
-    try:
-        with Control(control, timeout=2.0) as ctl:
+    try:  # a daemon answers in milliseconds; a second is plenty and costs little when none listens there
+        with Control(control, timeout=1.0) as ctl:
             names = [s["name"] for s in ctl.streams()]
     except ControlError:
         return None
