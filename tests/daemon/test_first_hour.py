@@ -42,7 +42,7 @@ def test_snapshot_of_a_missing_stream_says_so_and_lists_the_streams(daemon, tmp_
 def test_load_under_a_name_of_dots_is_refused(daemon, name):
     with pytest.raises(ControlError) as e:
         daemon.ctl.load("demo", name=name)
-    assert e.value.code == "bad_request" and repr(name) in str(e.value)
+    assert e.value.code == "bad_request" and repr(name) in str(e.value) and "not only dots" in str(e.value)
     assert not [p for p in daemon.ring_files() if p.name.endswith(f"-{name}.ring")]
     assert [s["name"] for s in daemon.ctl.streams()] == ["demo"]
 

@@ -23,7 +23,7 @@ def serve(
     mode: str = typer.Option("exact", help="Student arithmetic: exact or fast."),
     backend: str = typer.Option("torch", help="torch, or onnxruntime: each student exported once (cached) and run by ONNX Runtime (pip install 'tha4bridge[onnx]')."),
     providers: str = typer.Option(None, help="With --backend onnxruntime: execution providers tried in order, e.g. dml,cuda,coreml,openvino,cpu (the default)."),
-    fps: float = typer.Option(None, help="Never render a stream faster than this."),
+    fps: float = typer.Option(None, help="Never render a stream faster than this.", show_default="no cap: each new pose renders once the previous frame is out"),
     idle_fps: float = typer.Option(IDLE_FPS, help="Re-render an unchanged pose this often (idle motion keeps moving)."),
     breathing_period: float = typer.Option(None, help="Seconds per breath, for tracked, idle and control-held poses alike (default: the settings file's idle.breathing_rate, 20/min = 3 s); 0 = no breathing."),
     control: str = typer.Option(CONTROL_ENDPOINT, help="Control socket endpoint (ZeroMQ ROUTER)."),
@@ -33,16 +33,21 @@ def serve(
     slots: int = typer.Option(4, min=3, help="Ring slots per stream (shm)."),
     vmc_port: int = typer.Option(VMC_PORT, help="VMC/OSC UDP port (0 = any free port)."),
     ifm_port: int = typer.Option(IFM_PORT, help="iFacialMocap UDP port (0 = any free port)."),
-    ifm_phone: str = typer.Option(None, help="iPhone address: the daemon asks iFacialMocap there to send."),
-    mapping_file: str = typer.Option(None, help="Tracker mapping file (see the trackers docs)."),
+    ifm_phone: str = typer.Option(None, help="iPhone address: the daemon asks iFacialMocap there to send.", show_default="none; any VMC sender works without it"),
+    mapping_file: str = typer.Option(None, help="Tracker settings file, TOML or YAML: gains, offsets, smoothing, VRM table (format: protocols/osc.md, \"Settings file\").", show_default="built-in settings"),
     no_trackers: bool = typer.Option(False, "--no-trackers", help="Do not listen for trackers (control socket only)."),
     calibration_file: str = typer.Option(None, help="Where `calibrate` stores the neutral face (default: ~/.config/tha4bridge/)."),
-    threads: int = typer.Option(None, help="Torch CPU threads (default: half the cores)."),
+    threads: int = typer.Option(None, help="Torch CPU threads.", show_default="half the cores"),
     http: str = typer.Option(None, help="Serve the viewer (OBS browser source), the panel and the JSON API at [HOST:]PORT (HOST defaults to 127.0.0.1; beyond loopback a token is required). Off by default."),
     http_allow_load: bool = typer.Option(False, "--http-allow-load", help="Allow `load` and `speak` (they name a file on this machine) over HTTP."),
-    expressions: str = typer.Option(None, help="A folder of *.toml expression files adding to or overriding the shipped expressions."),
+    expressions: str = typer.Option(None, help="A folder of *.toml expression files adding to or overriding the shipped expressions.", show_default="the shipped expressions only"),
 ) -> None:
-    """Run the headless daemon: tracker poses in, RGBA frames out over shared memory + ZeroMQ."""
+    """Run the headless daemon: tracker poses in, RGBA frames out over shared memory + ZeroMQ.
+
+    No iPhone? Any VMC sender drives it (VSeeFace, XR Animator, VMagicMirror with a webcam): send VMC to this
+    machine's port --vmc-port (README, "Tracking"). Parameter names: `tha4bridge params`; a ready poses file:
+    examples/poses.json (`tha4bridge render --poses examples/poses.json --out frames/`).
+    """
     from ..daemon import DaemonConfig, serve as run
 
     default_alpha, stream_alpha = "straight", {}

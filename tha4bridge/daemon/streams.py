@@ -17,7 +17,7 @@ import numpy as np
 from ..layers import Layers
 from ..pose import PoseFixes
 from ..transport.control import RequestError
-from ..transport.ring import STREAM_NAME, safe_stream_name
+from ..transport.ring import STREAM_NAME, STREAM_NAME_RULE, safe_stream_name
 from ..transport.sink import FrameSink
 
 STATS_WINDOW = 256
@@ -30,7 +30,7 @@ def default_stream_name(spec: str) -> str:
 
 def check_stream_name(name: str) -> None:
     if not STREAM_NAME.match(name):
-        raise RequestError("bad_request", f"stream name {name!r} must be 1-63 characters of A-Z a-z 0-9 _ . -")
+        raise RequestError("bad_request", f"stream name {name!r} {STREAM_NAME_RULE}")
 
 
 @dataclass
