@@ -2,9 +2,6 @@
 inspect and pass back as --face-mask, and it sits on the character's face."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import torch
 
 from distiller.check import check_mask, check_pair
@@ -27,8 +24,11 @@ def test_derived_mask_round_trips_and_covers_the_face(tmp_path):
 
 
 def test_build_with_a_teacher_folder_asks_only_for_the_image(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "distiller.cli", "build", "--teacher", str(tmp_path), "--out",
-                        str(tmp_path / "out"), "--no-progress"],
-                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert r.returncode == 2
-    assert "--image is needed with this teacher" in r.stderr and "derived from the teacher" in r.stderr
+    from typer.testing import CliRunner
+
+    from distiller.cli import app
+
+    r = CliRunner().invoke(app, ["build", "--teacher", str(tmp_path), "--out", str(tmp_path / "out"),
+                                 "--no-progress"])
+    assert r.exit_code == 2
+    assert "--image is needed with this teacher" in r.output and "derived from the teacher" in r.output
