@@ -16,9 +16,9 @@ import pytest
 from tha4bridge.client import FrameSubscriber
 from tha4bridge.layers import VISEMES, VOWELS, ease
 
-from tests.daemon.test_breathing import vmc as osc
 from tests.daemon.test_expression_files import bursts
 from tests.daemon.util import Served
+from tests.trackers.util import msg as osc, wait_for
 
 PERIOD = 2.0  # --breathing-period
 
@@ -258,16 +258,6 @@ def test_speak_wav_opens_the_mouth_on_the_loud_parts(d, tmp_path):
     assert reply["code"] == "bad_request" and "missing.wav: no such file" in reply["error"]
 
 
-def until(fn, timeout=3.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 def test_osc_expression_talk_and_mouth(d):
     port = d.hello["trackers"]["vmc"]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -275,24 +265,26 @@ def test_osc_expression_talk_and_mouth(d):
             s.sendto(osc(*msg), ("127.0.0.1", port))
 
         send("/tha4/expression", "joy", 0.5, 0.0)
-        p = until(lambda: (lambda p: p if p["layers"]["expression"]["name"] == "joy" else None)(d.ctl.get_pose()))
+        assert wait_for(lambda: d.ctl.get_pose()["layers"]["expression"]["name"] == "joy", 3.0)
+        p = d.ctl.get_pose()
         assert p["pose"]["mouth_raised_corner_left"] == pytest.approx(0.45, abs=1e-5)  # 0.9 × intensity 0.5
         send("/tha4/mouth", 0.6)
-        until(lambda: d.ctl.get_pose()["layers"]["talking"]["mode"] == "level")
+        assert wait_for(lambda: d.ctl.get_pose()["layers"]["talking"]["mode"] == "level", 3.0)
         assert d.ctl.get_pose()["pose"]["mouth_aaa"] == pytest.approx(0.6, abs=1e-5)
         send("/tha4/talk", 1)
         time.sleep(1.1)  # the pushed level lapses; procedural talking remains
         assert d.ctl.get_pose()["layers"]["talking"]["mode"] == "talk"
         send("/tha4/talk", 0)
-        until(lambda: d.ctl.get_pose()["layers"]["talking"]["mode"] is None)
+        assert wait_for(lambda: d.ctl.get_pose()["layers"]["talking"]["mode"] is None, 3.0)
         # refused by the command table (unknown name, level out of range): counted, nothing applied
         refused = d.ctl.stats()["control"]["osc_refused"]
         send("/tha4/expression", "nope")
         send("/tha4/mouth", 1.5)
-        until(lambda: d.ctl.stats()["control"]["osc_refused"] == refused + 2)
+        assert wait_for(lambda: d.ctl.stats()["control"]["osc_refused"] == refused + 2, 3.0)
         # malformed for OSC itself (a number where the name goes): dropped by the receiver, counted there
         send("/tha4/expression", 3.0)
-        until(lambda: d.ctl.stats()["receivers"]["receivers"]["vmc"]["malformed"].get("wrong_type", 0) >= 1)
+        vmc = lambda: d.ctl.stats()["receivers"]["receivers"]["vmc"]  # noqa: E731
+        assert wait_for(lambda: vmc()["malformed"].get("wrong_type", 0) >= 1, 3.0)
         p = d.ctl.get_pose()
         assert p["layers"]["expression"]["name"] == "joy" and p["layers"]["talking"]["mode"] is None
 
@@ -312,8 +304,8 @@ def test_a_live_tracker_wins_the_mouth_unless_told_otherwise(d):
     t = threading.Thread(target=track, daemon=True)
     t.start()
     try:
-        until(lambda: (lambda p: p["source"].startswith("tracker:") and p["pose"]["mouth_aaa"] > 0.2)(
-            d.ctl.get_pose()))  # tracked, and its (smoothed) mouth well open
+        assert wait_for(lambda: (lambda p: p["source"].startswith("tracker:") and p["pose"]["mouth_aaa"] > 0.2)(
+            d.ctl.get_pose()), 3.0)  # tracked, and its (smoothed) mouth well open
         d.ctl.mouth(0.1)
         p = d.ctl.get_pose()
         assert p["layers"]["talking"]["params"] == {} and "tracker" in p["layers"]["talking"]["mode"]
