@@ -1,141 +1,34 @@
-"""The control commands (protocols/control.md): one small function each, found in one table.
+"""The control commands (protocols/control.md) for streams, poses, trackers and the daemon: one small function
+each, registered in table.py's table (layer_commands.py adds the expression and talking commands).
 
-`dispatch` checks the protocol version and looks the command up; `Args` validates every request field in one
-place, so each refusal is one sentence naming the field, with the code the protocol gives it. Commands read
-and change the daemon's parts (`ctx`: the `Daemon`) and never wait for a render: `load` finishes on a loader
-thread and `unload` on the render thread, each replying later.
+Commands read and change the daemon's parts (`ctx`: the `Daemon`) and never wait for a render: `load`
+finishes on a loader thread and `unload` on the render thread, each replying later. Import this module for
+the whole table: it imports layer_commands, whose functions register themselves.
 """
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import __version__
 from ..defaults import CONTROL_HOLD
-from ..layers import VISEMES, Injection, Look
 from ..pose import INDEX, NEUTRAL, PARAMETER_NAMES, pose_to_dict
-from ..talking import envelope_visemes, wav_envelope
 from ..transport.control import DEFERRED, Request, RequestError
 from ..transport.publisher import PROTO_MAJOR, PROTO_MINOR
 from ..transport.ring import ALPHA_MODES, ring_dir
 from .scheduler import shown
 from .streams import default_stream_name
+from .table import COMMANDS, Args, command, dispatch  # noqa: F401  (the table's entry points, re-exported)
 
 if TYPE_CHECKING:
     from .daemon import Daemon
 
 log = logging.getLogger("tha4bridge.serve")
-_MISSING = object()
-MAX_VISEMES = 20000  # a timeline's items (10 minutes of `speak` at 30 a second fit)
-INJECT_TIMEOUT = 1.0  # s an injection lasts unless re-sent (VTube Studio's convention)
-
-
-class Args:
-    """A request's fields; each getter refuses a missing or ill-typed value with one sentence."""
-
-    def __init__(self, body: dict):
-        self.body = body
-
-    def streams(self, ctx: "Daemon", allow_all: bool = False) -> list[str]:
-        return ctx.registry.resolve(self.body.get("stream"), allow_all)
-
-    def string(self, key: str, default=_MISSING, what: str = "a string") -> str:
-        v = self.body.get(key, default)
-        if v is None and default is None:  # optional and absent
-            return None
-        if not isinstance(v, str) or not v:
-            raise RequestError("bad_request", f"'{key}' must be {what}")
-        return v
-
-    def seconds(self, key: str, default: float, meaning: str) -> float:
-        v = self.body.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-            raise RequestError("bad_request", f"'{key}' must be a number of seconds >= 0 ({meaning})")
-        return float(v)
-
-    def choice(self, key: str, options, default: str) -> str:
-        v = self.body.get(key, default)
-        if v not in options:
-            raise RequestError("bad_request", f"'{key}' must be " + " or ".join(f'"{o}"' for o in options))
-        return v
-
-    def number(self, key: str, default=_MISSING, lo: float = -math.inf, hi: float = math.inf) -> float:
-        v = self.body.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
-            raise RequestError("bad_request", f"'{key}' must be a number in [{lo:g}, {hi:g}]")
-        return float(v)
-
-    def boolean(self, key: str) -> bool:
-        v = self.body.get(key)
-        if not isinstance(v, bool):
-            raise RequestError("bad_request", f"'{key}' must be true or false")
-        return v
-
-    def injected_values(self, key: str) -> dict[str, float]:
-        """Like pose_values, but finite numbers only and never breathing (the animator's, always alive)."""
-        values = self.pose_values(key)
-        bad = [k for k, v in values.items() if not math.isfinite(v)]
-        if bad:
-            raise RequestError("bad_pose", f"injected values must be finite numbers: {', '.join(bad[:5])}")
-        if "breathing" in values:
-            raise RequestError("bad_pose", "'breathing' cannot be injected: the animator keeps every pose breathing")
-        return values
-
-    def visemes(self, key: str) -> list[tuple[float, str, float]]:
-        items = self.body.get(key)
-        if not isinstance(items, list) or not items or len(items) > MAX_VISEMES:
-            raise RequestError("bad_request", f"'{key}' must be a list of 1-{MAX_VISEMES} [t, viseme, weight] items")
-        out = []
-        for n, it in enumerate(items):
-            ok = isinstance(it, (list, tuple)) and len(it) == 3 and it[1] in VISEMES and all(
-                not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x) for x in (it[0], it[2]))
-            if not ok or it[0] < 0 or not 0 <= it[2] <= 1:
-                raise RequestError("bad_request", f"'{key}' item {n} must be [t >= 0, one of "
-                                                  f"{'/'.join(VISEMES)}, weight 0-1], got {str(it)[:60]}")
-            out.append((float(it[0]), it[1], float(it[2])))
-        return out
-
-    def pose_values(self, key: str) -> dict[str, float]:
-        values = self.body.get(key)
-        if not isinstance(values, dict):
-            raise RequestError("bad_request", f"'{key}' must be a map of parameter name to number")
-        unknown = [k for k in values if k not in INDEX]
-        if unknown:
-            raise RequestError("bad_pose", f"unknown pose parameter(s): {', '.join(map(str, unknown[:5]))}")
-        bad = [k for k, v in values.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
-        if bad:
-            raise RequestError("bad_pose", f"pose values must be numbers: {', '.join(bad[:5])}")
-        return {k: float(v) for k, v in values.items()}  # NaN and out-of-range values are repaired at render
-
-
-Command = Callable[["Daemon", Args, Request], object]
-COMMANDS: dict[str, Command] = {}
-
-
-def command(fn: Command) -> Command:
-    COMMANDS[fn.__name__.removeprefix("cmd_")] = fn
-    return fn
-
-
-def dispatch(ctx: "Daemon", request: Request):
-    body = request.body
-    proto = body.get("proto")
-    if proto is not None and proto != PROTO_MAJOR:
-        return {"ok": False, "code": "version", "proto": PROTO_MAJOR, "proto_minor": PROTO_MINOR,
-                "error": f"this daemon speaks tha4bridge protocol {PROTO_MAJOR}.x; the client asked for {proto!r}"}
-    cmd = body.get("cmd")
-    if not isinstance(cmd, str):
-        raise RequestError("bad_request", "a request needs a string field 'cmd'")
-    fn = COMMANDS.get(cmd)
-    if fn is None:
-        raise RequestError("unknown_command", f"unknown command {cmd!r}; try one of {', '.join(sorted(COMMANDS))}")
-    return fn(ctx, Args(body), request)
 
 
 # --- information --------------------------------------------------------------------------------------------
@@ -234,119 +127,6 @@ def cmd_release(ctx: "Daemon", args: Args, request: Request) -> dict:
     return {"ok": True, "stream": names, "released": sorted(set(released))}
 
 
-# --- layers: expressions, injected parameters, talking (layers.py composes them) -------------------------
-def _layers(ctx: "Daemon", names: list[str], change) -> float:
-    """Apply `change(layers, now)` to each stream's layers (called once every field is checked, so a refused
-    request applies nothing); returns `now`, the daemon-clock moment it took effect."""
-    now = time.time()
-    with ctx.registry.lock:
-        for name in names:
-            s = ctx.registry.streams[name]
-            with s.layers.lock:
-                change(s.layers, now)
-                s.layers.changed()
-            s.offer()
-    ctx.scheduler.wake.set()
-    return now
-
-
-@command
-def cmd_expressions(ctx: "Daemon", args: Args, request: Request) -> dict:
-    return {"ok": True, "expressions": ctx.expressions}
-
-
-@command
-def cmd_set_expression(ctx: "Daemon", args: Args, request: Request) -> dict:
-    names = args.streams(ctx, allow_all=True)
-    name = args.string("name", what="an expression name (see the `expressions` command)")
-    if name not in ctx.expressions:
-        raise RequestError("bad_request", f"unknown expression {name!r}; the `expressions` command lists them")
-    intensity = args.number("intensity", 1.0, 0.0, 1.0)
-    fade = args.seconds("fade", 0.3, "the eased fade's length")
-    hold = None if args.body.get("hold") is None else args.seconds("hold", None, "then back to the one before")
-    look = Look.of(name, ctx.expressions[name], intensity)
-    at = _layers(ctx, names, lambda layers, now: layers.expression.set(look, fade, hold, now))
-    return {"ok": True, "stream": names, "name": name, "intensity": intensity, "fade": fade, "hold": hold,
-            "at": at}
-
-
-@command
-def cmd_inject(ctx: "Daemon", args: Args, request: Request) -> dict:
-    names = args.streams(ctx, allow_all=True)
-    source = args.string("source", what="a name for the injecting program")
-    if len(source) > 64:
-        raise RequestError("bad_request", "'source' must be at most 64 characters")
-    values = args.injected_values("params")
-    weight = args.number("weight", 1.0, 0.0, 1.0)
-    mode = args.choice("mode", ("set", "add"), "set")
-    timeout = args.seconds("timeout", INJECT_TIMEOUT, "0 = until released")
-    indexed = {INDEX[k]: v for k, v in values.items()}
-
-    def change(layers, now):
-        until = math.inf if timeout == 0 else now + timeout
-        old = layers.sources.get(source)
-        at = old.at if old is not None and now < old.until else now  # a re-send keeps its place in the order
-        layers.sources[source] = Injection(indexed, weight, mode, at, until)
-
-    at = _layers(ctx, names, change)
-    return {"ok": True, "stream": names, "source": source, "applied": len(values), "timeout": timeout, "at": at}
-
-
-@command
-def cmd_talk(ctx: "Daemon", args: Args, request: Request) -> dict:
-    names = args.streams(ctx, allow_all=True)
-    on = args.boolean("on")
-    at = _layers(ctx, names, _talking(args, lambda layers, now: layers.talking.talk(on, now)))
-    return {"ok": True, "stream": names, "on": on, "at": at}
-
-
-@command
-def cmd_mouth(ctx: "Daemon", args: Args, request: Request) -> dict:
-    names = args.streams(ctx, allow_all=True)
-    level = args.number("level", _MISSING, 0.0, 1.0)
-    at = _layers(ctx, names, _talking(args, lambda layers, now: layers.talking.set_level(level, now)))
-    return {"ok": True, "stream": names, "level": level, "at": at}
-
-
-def _talking(args: Args, change):
-    """A talking request's change, with its `over_tracker` (default false: a live tracker's mouth wins)."""
-    over = args.boolean("over_tracker") if "over_tracker" in args.body else False
-
-    def apply(layers, now):
-        layers.talking.over_tracker = over
-        change(layers, now)
-    return apply
-
-
-def _start(args: Args) -> float:
-    """A timeline's start on the daemon's clock (time.time() seconds), or "now"."""
-    start = args.body.get("start", "now")
-    return time.time() if start == "now" else args.number("start", _MISSING, 0.0)
-
-
-@command
-def cmd_visemes(ctx: "Daemon", args: Args, request: Request) -> dict:
-    names = args.streams(ctx, allow_all=True)
-    items = args.visemes("items")
-    start = _start(args)
-    _layers(ctx, names, _talking(args, lambda layers, now: layers.talking.set_visemes(start, items)))
-    return {"ok": True, "stream": names, "start": start, "items": len(items)}
-
-
-@command
-def cmd_speak(ctx: "Daemon", args: Args, request: Request) -> dict:
-    """The mouth follows a WAV file's loudness from `start` (the daemon reads the file; it plays nothing)."""
-    names = args.streams(ctx, allow_all=True)
-    path = args.string("path", what="the path of a WAV file on the daemon's machine")
-    start = _start(args)
-    try:
-        items = envelope_visemes(wav_envelope(path))
-    except ValueError as e:
-        raise RequestError("bad_request", str(e)) from None
-    _layers(ctx, names, _talking(args, lambda layers, now: layers.talking.set_visemes(start, items)))
-    return {"ok": True, "stream": names, "start": start, "seconds": items[-1][0] if items else 0.0}
-
-
 # --- streams ------------------------------------------------------------------------------------------------
 @command
 def cmd_load(ctx: "Daemon", args: Args, request: Request):
@@ -412,3 +192,6 @@ def cmd_shutdown(ctx: "Daemon", args: Args, request: Request) -> dict:
     log.info("shutdown requested over the control socket")
     ctx.stop_event.set()
     return {"ok": True}
+
+
+from . import layer_commands  # noqa: E402,F401  (registers the expression and talking commands)
