@@ -5,6 +5,7 @@ Candidates, interleaved round by round so that machine noise hits all of them al
 * ort ours      our rearranged export (tha4bridge.onnx.graph.RearrangedStudent), CPU provider, float32
 * ort ours fp16 the same with --fp16 (only with --fp16: the CPU provider has few float16 kernels)
 * ort plain     a plain export of the reference modules (the official graph, traced as it is)
+* ort -LEVER    our export with one rearrangement switched off (graph.GraphLevers): what each one buys
 * torch exact / torch fast   our SirenRenderer
 
     python benchmarks/bench_onnx.py [--student DIR] [--rounds 5] [--threads N] [--fp16] [--json]
@@ -15,6 +16,7 @@ The browser (onnxruntime-web) is not measured here: the in-browser page is not b
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import tempfile
@@ -27,6 +29,7 @@ import torch
 from tha4bridge.imaging import psnr
 from tha4bridge.onnx.backend import OnnxPoser
 from tha4bridge.onnx.export import export
+from tha4bridge.onnx.graph import GraphLevers
 from tha4bridge.pose import LOWER, NUM_PARAMETERS, UPPER
 from tha4bridge.student import StudentPoser
 
@@ -48,6 +51,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = {"ort ours": export(a.student, Path(tmp) / "ours.onnx"),
                  "ort plain": export(a.student, Path(tmp) / "plain.onnx", plain=True)}
+        for f in dataclasses.fields(GraphLevers):
+            files[f"ort -{f.name}"] = export(a.student, Path(tmp) / f"no_{f.name}.onnx",
+                                             levers=GraphLevers(**{f.name: False}))
         if a.fp16:
             files["ort ours fp16"] = export(a.student, Path(tmp) / "fp16.onnx", fp16=True)
         posers = {k: OnnxPoser(f, providers="cpu", threads=a.threads) for k, f in files.items()}
@@ -74,7 +80,7 @@ def main() -> None:
     for k, r in rows.items():
         size = f"{r['file_mib']:.1f} MiB" if r["file_mib"] is not None else ""
         q = "exact" if k == "torch exact" else f"{r['psnr_vs_torch_exact']:.1f} dB"
-        print(f"  {k:<14} {r['ms_per_frame']:8.1f} ms/frame  ×{base / r['ms_per_frame']:.2f} vs torch exact  "
+        print(f"  {k:<22} {r['ms_per_frame']:8.1f} ms/frame  ×{base / r['ms_per_frame']:.2f} vs torch exact  "
               f"{q:>9}  {size}")
 
 

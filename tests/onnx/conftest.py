@@ -8,9 +8,6 @@ from tests.shared import LAMBDA_00, LAMBDA_01
 from tests.student.util import random_poses
 from tha4bridge.pose import LOWER, UPPER
 
-pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'tha4bridge[onnx]')")
-pytest.importorskip("onnx", reason="onnx is not installed (pip install 'tha4bridge[onnx]')")
-
 STUDENTS = {"lambda_00": LAMBDA_00, "lambda_01": LAMBDA_01}
 
 

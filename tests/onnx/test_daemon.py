@@ -6,6 +6,8 @@ import time
 import numpy as np
 import pytest
 
+pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'tha4bridge[onnx]')")
+
 from tests.daemon.util import Served, frame_matching
 from tests.shared import FIXTURES, needs_fixtures
 from tha4bridge.client import ControlError, FrameSubscriber

@@ -1,8 +1,10 @@
 """ONNX Runtime (CPU provider) against our exact renderer: ≥ 60 dB float32, ≥ 40 dB with --fp16."""
 from __future__ import annotations
 
-import onnx
 import pytest
+
+onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 'tha4bridge[onnx]')")
+pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'tha4bridge[onnx]')")
 from typer.testing import CliRunner
 
 from tests.onnx.conftest import STUDENTS, poses
@@ -10,7 +12,8 @@ from tests.shared import LAMBDA_00, needs_fixtures
 from tha4bridge.cli import app
 from tha4bridge.imaging import psnr
 from tha4bridge.onnx.backend import OnnxPoser
-from tha4bridge.onnx.export import OPSET
+from tha4bridge.onnx.export import OPSET, build_graph
+from tha4bridge.onnx.graph import GraphLevers
 
 pytestmark = needs_fixtures
 
@@ -48,3 +51,17 @@ def test_cli_fp16_export_is_half_the_size_and_within_40_db(tmp_path, exported, e
     want = exact_frames("lambda_00")
     for i in range(2):
         assert psnr(got[i], want[i]) >= 40.0, (i, psnr(got[i], want[i]))
+
+
+def test_each_rearrangement_can_be_switched_off_with_the_same_pixels():
+    """The benchmark's ablations compute the same image (the graph in torch: no export needed)."""
+    import dataclasses
+
+    import torch
+
+    pose = torch.from_numpy(poses()[1:])
+    with torch.no_grad():
+        want = build_graph(LAMBDA_00)(pose)
+        for f in dataclasses.fields(GraphLevers):
+            got = build_graph(LAMBDA_00, levers=GraphLevers(**{f.name: False}))(pose)
+            assert psnr(got, want) >= 100.0, (f.name, psnr(got, want))

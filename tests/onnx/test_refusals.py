@@ -1,8 +1,10 @@
 """Bad input for export and the ONNX backend: one line of our own each, nothing crashes."""
 from __future__ import annotations
 
-import onnx
 import pytest
+
+onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 'tha4bridge[onnx]')")
+pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'tha4bridge[onnx]')")
 from onnx import TensorProto, helper
 from typer.testing import CliRunner
 

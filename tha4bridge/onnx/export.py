@@ -15,7 +15,7 @@ import torch
 from ..load import DEMO
 from ..pose import NUM_PARAMETERS
 from ..student import load_student_modules
-from .graph import RearrangedStudent, ReferenceStudent
+from .graph import GraphLevers, RearrangedStudent, ReferenceStudent
 from .runtime import ExportError, require_onnx, require_onnxruntime
 
 OPSET = 17  # GridSample needs 16; 17 is what onnxruntime-web, DirectML and CoreML all run (protocols/onnx.md)
@@ -23,22 +23,24 @@ PLAIN_OPSET = 20  # the reference modules build their identity grid with affine_
 INPUT, OUTPUT = "pose", "image"
 
 
-def build_graph(student: str | Path, plain: bool = False) -> torch.nn.Module:
+def build_graph(student: str | Path, plain: bool = False, levers: GraphLevers = GraphLevers()) -> torch.nn.Module:
     """The module to export for a student folder (a bad folder raises student.ModelFileError, one line)."""
     if str(student) == DEMO:
         raise ExportError("the demo character is procedural drawing code, not a student network: "
                           "export a character-model folder (distiller build --teacher demo makes one)")
     _, face, body, image = load_student_modules(student)
-    return (ReferenceStudent if plain else RearrangedStudent)(face, body, image).eval()
+    if plain:
+        return ReferenceStudent(face, body, image).eval()
+    return RearrangedStudent(face, body, image, levers).eval()
 
 
 def export(student: str | Path, out: str | Path, plain: bool = False, fp16: bool = False,
-           region: str | None = None) -> Path:
+           region: str | None = None, levers: GraphLevers = GraphLevers()) -> Path:
     """Write the student as one ONNX graph to `out`, checked with onnx.checker; returns the path."""
     onnx = require_onnx()
     if region is not None:
         raise ExportError("--region is not available: the renderer has no region rendering to export yet")
-    model = build_graph(student, plain=plain)
+    model = build_graph(student, plain=plain, levers=levers)
     buf = io.BytesIO()
     # The TorchScript exporter traces plain tensor code without onnxscript; batch 1 traces in half the time of 2.
     with torch.no_grad(), warnings.catch_warnings():

@@ -19,6 +19,8 @@ premultiplied alpha, [-1, 1]). The character image is a constant inside the grap
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,12 +44,24 @@ class ReferenceStudent(nn.Module):
         return self.body(image, pose)[0]
 
 
+@dataclass(frozen=True)
+class GraphLevers:
+    """Rearrangements that can be switched off, so that benchmarks/bench_onnx.py measures what each buys."""
+
+    position_tables: bool = True  # off: one product over [x, y, pose] per pixel, as the modules do
+    low_res_mixing: bool = True  # off: upsample the features, then multiply at the high resolution (needs tables)
+    paste_by_concat: bool = True  # off: the modules' paste (a copy with the face region overwritten)
+
+
 class _First(nn.Module):
     """A level's first sine layer split into its parts (ω₀ folded): features, position tables, pose, bias."""
 
     def __init__(self, conv: nn.Conv2d, n_feat: int, size: int):
         super().__init__()
         s = split_first_layer(conv, n_feat)
+        # Lever off: the per-pixel product over [x, y, pose] (positions [1, H, W, 2], weights [2 + P, C]).
+        self.register_buffer("positions", pixel_positions(size)[None])
+        self.register_buffer("w_xy_pose", torch.cat([s.x[None], s.y[None], s.pose.t()]).detach().contiguous())
         cols, rows = position_terms(size, s.x.detach(), s.y.detach())
         self.register_buffer("cols", cols[None, None])  # [1, 1, W, C]: x varies along columns
         self.register_buffer("rows", rows[None, :, None])  # [1, H, 1, C]
@@ -58,6 +72,14 @@ class _First(nn.Module):
     def pose_term(self, pose: torch.Tensor) -> torch.Tensor:
         """[N, 1, 1, C]: bias + the pose's contribution, the same at every pixel."""
         return (pose[:, : self.w_pose.shape[0]] @ self.w_pose + self.bias)[:, None, None]
+
+    def position_and_pose(self, pose: torch.Tensor, tables: bool) -> torch.Tensor:
+        """[N, H, W, C]: position and pose contributions plus the bias, by tables or by a per-pixel product."""
+        if tables:
+            return self.cols + self.rows + self.pose_term(pose)
+        n, (h, w) = pose.shape[0], self.positions.shape[1:3]
+        p = pose[:, : self.w_pose.shape[0], None, None].permute(0, 2, 3, 1).expand(-1, h, w, -1)
+        return torch.cat([self.positions.expand(n, -1, -1, -1), p], dim=3) @ self.w_xy_pose + self.bias
 
 
 def _sine_stack(x: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
@@ -71,8 +93,9 @@ def _sine_stack(x: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]]
 class RearrangedStudent(nn.Module):
     """Same pixels as `ReferenceStudent` (to float32 rounding), fewer passes over them."""
 
-    def __init__(self, face: FaceMorpher, body: BodyMorpher, image: torch.Tensor):
+    def __init__(self, face: FaceMorpher, body: BodyMorpher, image: torch.Tensor, levers: GraphLevers = GraphLevers()):
         super().__init__()
+        self.levers = levers
         self.face_size = face.size
         face_convs = [m.linear for m in face.siren.sine_layers]
         self.face_first = _First(face_convs[0], 0, face.size)
@@ -106,7 +129,7 @@ class RearrangedStudent(nn.Module):
     def _face(self, pose: torch.Tensor) -> torch.Tensor:
         """[N, 4, 128, 128] face crop."""
         f, s = self.face_first, self.face_size
-        pre = (f.cols + f.rows + f.pose_term(pose)).reshape(-1, f.bias.shape[0])
+        pre = f.position_and_pose(pose, self.levers.position_tables).reshape(-1, f.bias.shape[0])
         x = _sine_stack(pre, self._layers(self.face_hidden))
         (w, b), = self._layers(self.face_last)
         return (x @ w + b).reshape(-1, s, s, 4).permute(0, 3, 1, 2)
@@ -114,6 +137,8 @@ class RearrangedStudent(nn.Module):
     def _paste(self, face: torch.Tensor) -> torch.Tensor:
         """The character image with the face crop overwritten, built by concatenation (no scatter)."""
         img = self.character.expand(face.shape[0], -1, -1, -1)
+        if not self.levers.paste_by_concat:
+            return paste_face(img, face)
         r, c = STUDENT_FACE_ROWS, STUDENT_FACE_COLS
         band = torch.cat([img[:, :, r, : c.start], face, img[:, :, r, c.stop:]], dim=3)
         return torch.cat([img[:, :, : r.start], band, img[:, :, r.stop:]], dim=2)
@@ -123,8 +148,14 @@ class RearrangedStudent(nn.Module):
         for i, size in enumerate(self.sizes):
             f = self.firsts[i]
             width = f.bias.shape[0]
+            lv = self.levers
             if x is None:
-                pre = f.cols + f.rows + f.pose_term(pose)
+                pre = f.position_and_pose(pose, lv.position_tables)
+            elif not (lv.low_res_mixing and lv.position_tables):  # upsample the features, mix at this resolution
+                low = self.sizes[i - 1]
+                up = F.interpolate(x.reshape(-1, low, low, x.shape[1]).permute(0, 3, 1, 2), size=(size, size),
+                                   mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
+                pre = up @ f.w_feat + f.position_and_pose(pose, lv.position_tables)
             else:  # mix at the low resolution (with the per-frame pose term), upsample, add the position tables
                 low = self.sizes[i - 1]
                 mixed = (x @ f.w_feat).reshape(-1, low, low, width) + f.pose_term(pose)
