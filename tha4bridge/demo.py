@@ -125,6 +125,9 @@ def _draw_mouth(canvas: _Canvas, p: dict, fx, fy) -> None:
     canvas.paint(_soft(_ellipse(fx, bent_y, 256.0 + 4.0 * p["mouth_smirk"], my, w, h * 0.5 + 0.5)), MOUTH)
 
 
+DEMO = "demo"  # what a user types for this character (load.py, the CLI, the daemon)
+
+
 class DemoPoser(Poser):
     """A cartoon head and torso that answers to all 45 parameters."""
 

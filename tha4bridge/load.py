@@ -5,12 +5,9 @@ from pathlib import Path
 
 import torch
 
-from .demo import DemoPoser
+from .demo import DEMO, DemoPoser
 from .poser import Poser
 from .student import StudentPoser
-
-DEMO = "demo"
-
 
 BACKENDS = ("torch", "onnxruntime")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..load import DEMO
+from ..demo import DEMO
 from ..pose import NUM_PARAMETERS
 from ..student import load_student_modules
 from .graph import GraphLevers, RearrangedStudent, ReferenceStudent
