@@ -8,13 +8,19 @@ interleaved round by round with the candidates so that machine noise hits all of
 
 Prints ms/frame (median), the speed-up ratio against the baseline, and PSNR: `exact` against the official
 outputs in ../shared/fixtures/tha4/reference/lambda_00 (when benchmarking lambda_00) and against the baseline;
-`fast` against `exact` on random poses.
+`fast` against `exact` on random poses. Also: the arithmetic `fast` chose and why; `fast` under the
+no-bfloat16 caps (a subprocess with ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2); `exact` and `fast`
+with the visibility mask; the CPU's name, its float32 GEMM rate and the frame's GEMM GFLOP
+(the floor: GFLOP / rate).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -39,6 +45,50 @@ def timed(fn) -> float:
     return (time.perf_counter() - t) * 1000.0
 
 
+def gemm_gflops(n: int = 16384, k: int = 360, reps: int = 5) -> float:
+    """float32 GEMM rate of this machine on a [n, k] × [k, k] product (best of reps), GFLOP/s."""
+    a, b = torch.randn(n, k), torch.randn(k, k)
+    out = torch.empty(n, k)
+    torch.mm(a, b, out=out)
+    best = min(timed(lambda: torch.mm(a, b, out=out)) for _ in range(reps))
+    return 2 * n * k * k / (best / 1000.0) / 1e9
+
+
+def frame_gflop(r: SirenRenderer) -> float:
+    """Multiply-adds ×2 of one full frame's GEMMs (face, each level's hidden layers and mixing, the last layers)."""
+    face = r.face_size ** 2 * (sum(w.numel() for w, _ in r.face_hidden) + r.face_last.numel())
+    body = 0
+    for i, (size, (first, hidden)) in enumerate(zip(r.sizes, r.levels)):
+        body += size ** 2 * sum(w.numel() for w, _ in hidden)
+        if i:  # the mix runs at the previous level's resolution (lever 3)
+            body += r.sizes[i - 1] ** 2 * first.w_feat.numel()
+    body += r.sizes[-1] ** 2 * r.body_last.numel()
+    return 2 * (face + body) / 1e9
+
+
+_EMULATED = """
+import json, statistics, sys, time
+import numpy as np, torch
+sys.path.insert(0, sys.argv[3])
+from bench_student import random_poses, timed
+from tha4bridge.imaging import psnr
+from tha4bridge.student import StudentPoser
+exact, fast = (StudentPoser(sys.argv[1], device="cpu", mode=m) for m in ("exact", "fast"))
+poses = random_poses(int(sys.argv[2]) + 1, seed=3)
+q = psnr(exact.render(poses[0]).clone()[0], fast.render(poses[0])[0])
+ms = statistics.median(timed(lambda: fast.render(p)) for p in poses[1:])
+print(json.dumps({"ms": ms, "psnr": q, "arithmetic": fast.describe()["arithmetic"]}))
+"""
+
+
+def emulated_no_bf16(student: str, rounds: int) -> dict:
+    """`fast` in a subprocess under the caps a bfloat16 CPU runs with to behave like one without."""
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+    out = subprocess.run([sys.executable, "-c", _EMULATED, student, str(rounds), str(Path(__file__).parent)],
+                         env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def quality(exact: StudentPoser, fast: StudentPoser, q_poses: np.ndarray, student: str) -> dict:
     """PSNR (min over poses) of exact vs the plain forward and the official outputs, fast vs exact; also warms up."""
     base_out = torch.cat([exact.reference_forward(p)[0] for p in q_poses])
@@ -57,7 +107,7 @@ def quality(exact: StudentPoser, fast: StudentPoser, q_poses: np.ndarray, studen
 
 
 def time_rounds(exact: StudentPoser, fast: StudentPoser, poses: np.ndarray, rounds: int,
-                batch: np.ndarray) -> dict[str, list[float]]:
+                batch: np.ndarray) -> tuple[dict[str, list[float]], dict[str, float]]:
     """ms/frame per path, interleaved round by round so that machine noise hits every path alike."""
     # Lever ablation (exact arithmetic): levers 1+2 alone, then + low-res mixing (3); `exact` has all four.
     ablation = {
@@ -65,9 +115,18 @@ def time_rounds(exact: StudentPoser, fast: StudentPoser, poses: np.ndarray, roun
                                     levers=Levers(low_res_mixing=False, bias_in_gemm=False)),
         "levers_1_2_3": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(),
                                       levers=Levers(low_res_mixing=True, bias_in_gemm=False)),
+        # The visibility mask (off by default), in exact arithmetic and in fast's.
+        "exact_mask": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(), mask=True),
+        "fast_mask": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(), mode="fast",
+                                   mask=True),
     }
-    for r_ in ablation.values():
+    for r_ in ablation.values():  # warm-up; the masked one calibrates its mask here and computes a full frame
         r_.render(exact.prepare(poses[:1]))
+    # Quality of the masked paths against exact (random poses, after warm-up).
+    q = {}
+    for name in ("exact_mask", "fast_mask"):
+        q[name] = min(psnr(ablation[name].render(exact.prepare(p[None])).clone()[0], exact.render(p)[0])
+                      for p in poses[-3:])
 
     times: dict[str, list[float]] = {k: [] for k in ("baseline", *ablation, "exact", "fast", "exact_batch", "fast_batch")}
     for r in range(rounds):
@@ -80,7 +139,7 @@ def time_rounds(exact: StudentPoser, fast: StudentPoser, poses: np.ndarray, roun
         times["fast"].append(timed(lambda: fast.render(p)))
         times["exact_batch"].append(timed(lambda: exact.render(batch)) / len(batch))
         times["fast_batch"].append(timed(lambda: fast.render(batch)) / len(batch))
-    return times
+    return times, q
 
 
 def print_table(res: dict, batch: int) -> None:
@@ -96,8 +155,21 @@ def print_table(res: dict, batch: int) -> None:
           f"+ lever 4 (bias in GEMM) = all levers, via StudentPoser; {fx}{q['exact_vs_baseline_min']:.1f} dB vs baseline (min)")
     print(f"{'fast':<12} {med['fast']:9.1f} {up['fast']:11.2f}  "
           f"{q['fast_vs_exact_min']:.1f} dB vs exact (min over random poses)")
+    print(f"{'exact+mask':<12} {med['exact_mask']:9.1f} {up['exact_mask']:11.2f}  "
+          f"visibility mask alone; {q['exact_mask']:.1f} dB vs exact (min)")
+    print(f"{'fast+mask':<12} {med['fast_mask']:9.1f} {up['fast_mask']:11.2f}  "
+          f"fast with the mask; {q['fast_mask']:.1f} dB vs exact (min)")
+    if "fast_no_bf16" in med:
+        print(f"{'fast no-bf16':<12} {med['fast_no_bf16']:9.1f} {up['fast_no_bf16']:11.2f}  "
+              f"subprocess under ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2; {q['fast_no_bf16']:.1f} dB vs "
+              f"exact; chose {res['emulated_arithmetic']}")
+    print(f"{'head crop':<12} {'-':>9} {'-':>11}  not implemented yet (render(pose, region=...))")
     print(f"{'exact x' + str(batch):<12} {med['exact_batch']:9.1f} {up['exact_batch']:11.2f}  per frame, batched")
     print(f"{'fast x' + str(batch):<12} {med['fast_batch']:9.1f} {up['fast_batch']:11.2f}  per frame, batched")
+    print(f"cpu {res['cpu']}; fast chose {res['fast_arithmetic']}")
+    print(f"float32 GEMM {res['gemm_gflops']:.0f} GFLOP/s; a frame is {res['frame_gflop']:.1f} GFLOP of GEMM: "
+          f"floor {res['floor_ms']:.0f} ms; exact reaches {res['floor_ms'] / med['exact']:.0%} of it, "
+          f"fast {res['floor_ms'] / med['fast']:.0%}")
 
 
 def main() -> None:
@@ -106,6 +178,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--batch", type=int, default=4, help="batch size for the per-frame batch figure")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-emulation", action="store_true", help="skip the no-bfloat16 subprocess")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
@@ -115,8 +188,19 @@ def main() -> None:
     batch = poses[: args.batch]
     psnr_db = quality(exact, fast, poses[-8:], args.student)  # quality first: it also warms every path up
     exact.render(batch), fast.render(batch)
-    med = {k: statistics.median(v) for k, v in time_rounds(exact, fast, poses, args.rounds, batch).items()}
+    times, q_alone = time_rounds(exact, fast, poses, args.rounds, batch)
+    psnr_db.update(q_alone)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    emu = emulated_no_bf16(args.student, args.rounds) if not args.no_emulation else None
+    if emu:
+        med["fast_no_bf16"] = emu["ms"]
+        psnr_db["fast_no_bf16"] = emu["psnr"]
+    caps = torch.cpu.get_capabilities()
+    rate, gflop = gemm_gflops(), frame_gflop(exact.renderer)
     res = {
+        "cpu": caps.get("cpu_name") or caps.get("architecture"), "gemm_gflops": rate, "frame_gflop": gflop,
+        "floor_ms": gflop / rate * 1000.0, "fast_arithmetic": fast.describe()["arithmetic"],
+        "emulated_arithmetic": emu["arithmetic"] if emu else None,
         "student": str(args.student), "threads": torch.get_num_threads(), "rounds": args.rounds,
         "ms_per_frame_median": med,
         "speedup_vs_baseline": {k: med["baseline"] / v for k, v in med.items() if k != "baseline"},
