@@ -5,6 +5,8 @@ never wait, so it only keeps the newest frame of each stream (a copy, taken only
 and pokes the event loop. Each WebSocket connection then takes whatever is newest when it is ready to
 send: a viewer that reads slowly, or never, skips frames and slows nobody else.
 Compressed encodings are made once per frame and format, however many viewers share them.
+A pose watcher (the browser-runtime page's `/ws/poses/`) needs only the header, which carries the pose the
+frame was rendered from: while nobody watches a stream's pixels, its frames are kept without them (no copy).
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ _PREFIX = struct.Struct("<I")  # the JSON header's byte length (protocols/web.md
 @dataclass
 class Frame:
     header: dict
-    pixels: np.ndarray  # uint8 [H, W, 4], as published (straight or premultiplied, per header["alpha"])
+    pixels: np.ndarray | None  # uint8 [H, W, 4], as published (straight or premultiplied, per header["alpha"]);
+    # None when only pose watchers wanted this frame
     encoded: dict = field(default_factory=dict)  # encoding name -> payload bytes
 
 
@@ -68,7 +71,10 @@ class FrameFeed:
     def __init__(self):
         self._lock = threading.Lock()  # a leaf: guards the dicts below, held for a few assignments
         self._newest: dict[str, Frame] = {}
-        self._watchers: dict[str, int] = {}
+        self._watchers: dict[str, int] = {}  # every watcher, pose-only ones included (they keep the full rate)
+        self._pixel_watchers: dict[str, int] = {}
+        self._last_header: dict[str, dict] = {}  # every stream's last header, watched or not: a new pose
+        # watcher gets the current pose at once (an unchanged pose may not render again for a long time)
         self._events: set[asyncio.Event] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.frames = 0  # frames handed over to the loop (stats)
@@ -78,11 +84,13 @@ class FrameFeed:
     def on_frame(self, header: dict, pixels: np.ndarray) -> None:
         name = header["stream"]
         with self._lock:
+            self._last_header[name] = dict(header)
             if not self._watchers.get(name) or self.loop is None:
                 return  # nobody watches: no copy, no wake-up
+            copy = bool(self._pixel_watchers.get(name))
         # The copy is the render thread's whole cost (about 0.1 ms for 512x512): the sink may reuse
         # `pixels`, and an inline frame belongs to ZeroMQ once published.
-        frame = Frame(dict(header), np.array(pixels, copy=True))
+        frame = Frame(dict(header), np.array(pixels, copy=True) if copy else None)
         with self._lock:
             self._newest[name] = frame
             self.frames += 1
@@ -100,18 +108,29 @@ class FrameFeed:
         for event in self._events:
             event.set()
 
-    def watch(self, name: str, event: asyncio.Event) -> None:
+    def watch(self, name: str, event: asyncio.Event, pixels: bool = True) -> None:
+        """`pixels=False`: a watcher of headers only (poses); it wakes on every frame like the others."""
         with self._lock:
             self._watchers[name] = self._watchers.get(name, 0) + 1
+            if pixels:
+                self._pixel_watchers[name] = self._pixel_watchers.get(name, 0) + 1
             self._events.add(event)
 
-    def unwatch(self, name: str, event: asyncio.Event) -> None:
+    def unwatch(self, name: str, event: asyncio.Event, pixels: bool = True) -> None:
         with self._lock:
             self._watchers[name] -= 1
+            if pixels:
+                self._pixel_watchers[name] -= 1
+                if not self._pixel_watchers[name]:
+                    del self._pixel_watchers[name]
             if not self._watchers[name]:
                 del self._watchers[name]
                 self._newest.pop(name, None)
             self._events.discard(event)
+
+    def last_header(self, name: str) -> dict | None:
+        with self._lock:
+            return self._last_header.get(name)
 
     def newest(self, name: str) -> Frame | None:
         with self._lock:
@@ -120,3 +139,11 @@ class FrameFeed:
     def watchers(self) -> int:
         with self._lock:
             return sum(self._watchers.values())
+
+
+POSE_FIELDS = ("stream", "seq", "t_pose", "t_render_end", "t_published", "pose_source", "pose")
+
+
+def pose_message(header: dict) -> str:
+    """One `/ws/poses/` message (protocols/web.md): the pose a frame was rendered from, as a JSON text."""
+    return json.dumps({k: header.get(k) for k in POSE_FIELDS}, separators=(",", ":"))
