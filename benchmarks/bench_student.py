@@ -112,9 +112,9 @@ def time_rounds(exact: StudentPoser, fast: StudentPoser, poses: np.ndarray, roun
     # Lever ablation (exact arithmetic): levers 1+2 alone, then + low-res mixing (3); `exact` has all four.
     ablation = {
         "levers_1_2": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(),
-                                    levers=Levers(low_res_mixing=False, bias_in_gemm=False)),
+                                    levers=Levers(low_res_mixing=False, bias="add")),
         "levers_1_2_3": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(),
-                                      levers=Levers(low_res_mixing=True, bias_in_gemm=False)),
+                                      levers=Levers(low_res_mixing=True, bias="add")),
         # The visibility mask (off by default), in exact arithmetic and in fast's.
         "exact_mask": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(), mask=True),
         "fast_mask": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(), mode="fast",

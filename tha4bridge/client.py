@@ -194,6 +194,12 @@ class Frame:
     def seq(self) -> int:
         return self.header["seq"]
 
+    @property
+    def region(self) -> tuple[int, int, int, int] | None:
+        """A crop stream's (x, y, w, h) in the whole frame (since 1.2); None for a whole frame."""
+        r = self.header.get("region")
+        return tuple(r) if r else None
+
 
 @dataclass
 class SubscriberStats:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .pose import NUM_PARAMETERS, PARAMETER_NAMES, PoseFixes, sanitize
+from .region import Region
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -53,18 +54,28 @@ class Poser(ABC):
             p = p[None]
         return torch.from_numpy(p).to(self.device)
 
-    def render(self, pose) -> torch.Tensor:
-        """Render one pose ([45]) or a batch ([N, 45]); returns float32 [N, 4, H, W] (official convention).
+    def render(self, pose, region: Region | None = None) -> torch.Tensor:
+        """Render one pose ([45]) or a batch ([N, 45]); returns float32 [N, 4, H, W] (official convention):
+        the whole frame, or only the crop `region` (x, y, w, h in the full frame's pixels; RegionError if it
+        does not fit), whose pixels equal the same pixels of the whole frame.
 
         The returned tensor may be a view into a buffer reused by the next call: copy it to keep it.
         """
-        return self.render_sanitized(self.prepare(pose))
+        if region is not None:
+            region = region.check(self.image_size, self.image_size, "region")
+        return self.render_sanitized(self.prepare(pose), region)
 
     @torch.inference_mode()
-    def render_sanitized(self, pose: torch.Tensor) -> torch.Tensor:
+    def render_sanitized(self, pose: torch.Tensor, region: Region | None = None) -> torch.Tensor:
         """`render` for a caller that sanitized already (the daemon does, once, where a pose enters its
-        render path): pose is float32 [N, 45] on self.device, finite and in range."""
-        return self._render(pose)
+        render path): pose is float32 [N, 45] on self.device, finite and in range; `region` checked."""
+        if region is None:
+            return self._render(pose)
+        return self._render_region(pose, region)
+
+    def _render_region(self, pose: torch.Tensor, region: Region) -> torch.Tensor:
+        """A crop; posers that can render one at less cost than the whole frame override this."""
+        return region.cut(self._render(pose))
 
     @abstractmethod
     def _render(self, pose: torch.Tensor) -> torch.Tensor:

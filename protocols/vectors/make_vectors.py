@@ -32,6 +32,11 @@ FRAME_SHM = {"proto": 1, "proto_minor": 1, "stream": "demo", "seq": 7, "generati
              "t_published": T0 + 0.03173828125, "pose_source": "tracker:vmc", "pose": POSE,
              "path": "/dev/shm/tha4bridge-4242-demo.ring", "slot": 2, "offset": 2101248}
 FRAME_INLINE = {k: v for k, v in FRAME_SHM.items() if k not in ("path", "slot", "offset")}
+# Since 1.2: a crop stream (serve --region 160,48,192,192): `region` and the full frame's size follow `pose`.
+FRAME_CROP = {k: v for k, v in FRAME_SHM.items() if k not in ("path", "slot", "offset")}
+FRAME_CROP.update(proto_minor=2, stream="head", width=192, height=192, stride=768, size=147456,
+                  region=[160, 48, 192, 192], full_width=512, full_height=512,
+                  path="/dev/shm/tha4bridge-4242-head.ring", slot=2, offset=299008)
 FRAME_INLINE.update(transport="inline", alpha="premultiplied", generation=0, pose_source="control")
 
 STREAM = {"name": "demo", "student": "demo", "kind": "DemoPoser", "device": "cpu", "width": 512, "height": 512,
@@ -41,6 +46,7 @@ STREAM = {"name": "demo", "student": "demo", "kind": "DemoPoser", "device": "cpu
 MSGPACK = {
     "frame_header_shm": FRAME_SHM,
     "frame_header_inline": FRAME_INLINE,
+    "frame_header_shm_crop": FRAME_CROP,
     "control_hello_request": {"cmd": "hello", "id": 1, "proto": 1, "client": "unity"},
     "control_hello_reply": {"ok": True, "proto": 1, "proto_minor": 1, "version": "0.1.0", "pid": 4242,
                             "control": "tcp://127.0.0.1:5590", "frames": "tcp://127.0.0.1:5591",
@@ -64,28 +70,36 @@ RING = {"stream": "demo", "generation": GENERATION, "pid": 4242, "alpha": "strai
                        [T0, T0 + 0.001953125, T0 + 0.03125], [0.0, 0.0, 0.0]]}
 
 
-def ring_bytes() -> bytes:
-    layout = RingLayout(RING["width"], RING["height"], RING["slot_count"])
-    head = pack_header(layout, RING["stream"], RING["generation"], RING["pid"], RING["alpha"], RING["created_at"],
-                       latest_seq=RING["latest_seq"], latest_slot=RING["latest_slot"])
+# Since ring 1.1: the ring of that crop stream, its placement at offset 192.
+RING_CROP = dict(RING, stream="head", width=192, height=192, placement=(160, 48, 512, 512))
+
+
+def ring_bytes(ring: dict = RING) -> bytes:
+    layout = RingLayout(ring["width"], ring["height"], ring["slot_count"])
+    head = pack_header(layout, ring["stream"], ring["generation"], ring["pid"], ring["alpha"], ring["created_at"],
+                       latest_seq=ring["latest_seq"], latest_slot=ring["latest_slot"],
+                       placement=ring.get("placement"))
     table = b"".join(struct.pack("<Qddd", seq, *times) + bytes(SLOT_ENTRY_SIZE - 32)
-                     for seq, times in zip(RING["slot_seq"], RING["slot_times"]))
+                     for seq, times in zip(ring["slot_seq"], ring["slot_times"]))
     assert len(head) == HEADER_SIZE
     return head + table
 
 
-def ring_expected() -> dict:
+def ring_expected(ring: dict = RING) -> dict:
     """What a reader decodes from ring_header_v1.bin (field names as in protocols/frames.md)."""
-    layout = RingLayout(RING["width"], RING["height"], RING["slot_count"])
-    return {"magic": "THA4RING", "version_major": 1, "version_minor": 0, "header_size": 256,
-            "generation": RING["generation"], "writer_pid": RING["pid"], "state": 1, "width": 512, "height": 512,
-            "row_stride": 2048, "pixel_format": 1, "alpha_mode": 0, "color_space": 1, "slot_count": 4,
+    layout = RingLayout(ring["width"], ring["height"], ring["slot_count"])
+    d = {"magic": "THA4RING", "version_major": 1, "version_minor": 0 if "placement" not in ring else 1,
+            "header_size": 256, "generation": ring["generation"], "writer_pid": ring["pid"], "state": 1,
+            "width": ring["width"], "height": ring["height"], "row_stride": layout.row_stride, "pixel_format": 1, "alpha_mode": 0, "color_space": 1, "slot_count": 4,
             "slot_table_offset": 256, "slot_entry_size": 64, "slot_stride": layout.slot_stride,
             "slot_size": layout.slot_size, "first_slot_offset": layout.first_slot_offset,
-            "file_size": layout.file_size, "created_at": RING["created_at"], "latest_seq": RING["latest_seq"],
-            "latest_slot": RING["latest_slot"], "stream": RING["stream"],
-            "slots": [{"seq": s, "t_pose": t[0], "t_render_start": t[1], "t_render_end": t[2]}
-                      for s, t in zip(RING["slot_seq"], RING["slot_times"])]}
+            "file_size": layout.file_size, "created_at": ring["created_at"], "latest_seq": ring["latest_seq"],
+            "latest_slot": ring["latest_slot"], "stream": ring["stream"]}
+    if "placement" in ring:
+        d.update(zip(("region_x", "region_y", "full_width", "full_height"), ring["placement"]))
+    d["slots"] = [{"seq": s, "t_pose": t[0], "t_render_start": t[1], "t_render_end": t[2]}
+                  for s, t in zip(ring["slot_seq"], ring["slot_times"])]
+    return d
 
 
 def main() -> None:
@@ -94,6 +108,8 @@ def main() -> None:
         (HERE / f"{name}.json").write_text(json.dumps(value, indent=1) + "\n")
     (HERE / "ring_header_v1.bin").write_bytes(ring_bytes())
     (HERE / "ring_header_v1.json").write_text(json.dumps(ring_expected(), indent=1) + "\n")
+    (HERE / "ring_header_v1_1_crop.bin").write_bytes(ring_bytes(RING_CROP))
+    (HERE / "ring_header_v1_1_crop.json").write_text(json.dumps(ring_expected(RING_CROP), indent=1) + "\n")
 
 
 if __name__ == "__main__":

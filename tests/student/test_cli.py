@@ -11,6 +11,8 @@ from PIL import Image
 
 from tests.shared import STUDENTS, needs_fixtures
 from tests.student.util import random_poses
+from tha4bridge.cli.offline_tools import read_poses
+from tha4bridge.demo import DemoPoser
 from tha4bridge.pose import NUM_PARAMETERS
 
 
@@ -45,6 +47,21 @@ def test_cli_render_npy_and_bench_on_fixture_students(tmp_path, name):
     r = run_cli("bench", "-s", folder, "--frames", "2", "--json", "--mode", "exact")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["mode"] == "exact"
+
+
+def test_cli_render_a_region(tmp_path):
+    """`render --region`: the crop's frames, equal to the whole frame's pixels there; a bad crop in one line."""
+    poses = tmp_path / "poses.json"
+    poses.write_text(json.dumps([{"eye_wink_left": 1.0, "mouth_aaa": 1.0}]))
+    r = run_cli("render", "-p", poses, "-o", tmp_path / "crop.npy", "--region", "100,50,64,32")
+    assert r.returncode == 0, r.stderr
+    pose = read_poses(str(poses))
+    whole, crop = DemoPoser().render(pose).numpy(), np.load(tmp_path / "crop.npy")
+    assert crop.shape == (1, 4, 32, 64) and np.array_equal(crop, whole[:, :, 50:82, 100:164])
+    for bad, words in [("1,2,3", "four whole numbers"), ("500,0,100,100", "does not fit inside the 512x512")]:
+        r = run_cli("render", "-p", poses, "-o", tmp_path / "bad.npy", "--region", bad)
+        assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 def test_cli_refuses_a_bad_folder_in_one_line(tmp_path):

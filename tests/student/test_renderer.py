@@ -48,9 +48,10 @@ def test_fast_mode_stays_within_40_db_of_exact(exact):
 
 
 @needs_fixtures
-@pytest.mark.parametrize("levers", [Levers(low_res_mixing=False, bias_in_gemm=False),
-                                    Levers(low_res_mixing=True, bias_in_gemm=False),
-                                    Levers(low_res_mixing=False, bias_in_gemm=True)])
+@pytest.mark.parametrize("levers", [Levers(low_res_mixing=False, bias="add"),
+                                    Levers(low_res_mixing=True, bias="add"),
+                                    Levers(low_res_mixing=False, bias="addmm"),
+                                    Levers(bias="ones"), Levers(low_res_mixing=False, bias="ones")])
 def test_each_lever_is_an_exact_rearrangement(exact, levers):
     """Switching levers off (as bench_student's ablation rows do) changes the arithmetic, not the image."""
     poses = exact.prepare(random_poses(1, seed=5))

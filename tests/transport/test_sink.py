@@ -75,6 +75,29 @@ def test_published_frames_match_the_documented_header_and_pixels(transport):
         ctx.term()
 
 
+def test_a_crop_streams_header_and_ring_say_where_it_lies():
+    vector = json.loads((VECTORS / "frame_header_shm_crop.json").read_text())
+    ctx = zmq.Context()
+    sink = FrameSink(endpoint(), "shm", context=ctx)
+    sink.open("head", 24, 8, "straight", placement=(100, 40, 512, 512))
+    sub = subscribe(ctx, sink)
+    try:
+        pixels = np.arange(8 * 24 * 4, dtype=np.uint8).reshape(8, 24, 4)
+        sink.publish("head", pixels.copy(), NEUTRAL, "idle", FrameTimes(1.0, 2.0, 3.0))
+        assert sub.poll(3000)
+        header = msgpack.unpackb(sub.recv_multipart()[1])
+        assert list(header) == list(vector)  # same keys, same order as the vector
+        assert (header["region"], header["full_width"], header["full_height"]) == ([100, 40, 24, 8], 512, 512)
+        reader = RingReader(header["path"])
+        assert (reader.header["region_x"], reader.header["region_y"], reader.header["version_minor"]) == (100, 40, 1)
+        assert np.array_equal(reader.read(header["seq"], header["slot"]), pixels)
+        reader.close()
+    finally:
+        sub.close(0)
+        sink.close()
+        ctx.term()
+
+
 def test_frame_header_is_the_header_of_the_protocol():
     h = frame_header("s", 512, 512, "straight", "inline", FrameTimes(1.0, 2.0, 3.0), "idle", NEUTRAL, seq=5)
     assert (h["stride"], h["size"], h["proto"], h["format"], h["color_space"]) == (2048, 512 * 512 * 4, 1, "rgba8", "srgb")

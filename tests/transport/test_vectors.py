@@ -59,3 +59,18 @@ def test_ring_header_refuses_other_major_and_bad_magic():
         parse_header(raw)
     with pytest.raises(RingError):
         parse_header(raw[:100])
+
+
+def test_crop_ring_header_vector():
+    """Since ring 1.1: a crop's ring says minor 1 and carries its placement at offset 192; a whole frame's
+    ring is still the 1.0 header byte for byte (the vector above)."""
+    raw = (VECTORS / "ring_header_v1_1_crop.bin").read_bytes()
+    expected = json.loads((VECTORS / "ring_header_v1_1_crop.json").read_text())
+    expected.pop("slots")
+    assert parse_header(raw) == expected
+    assert (expected["version_minor"], expected["region_x"], expected["region_y"]) == (1, 160, 48)
+    layout = RingLayout(expected["width"], expected["height"], expected["slot_count"])
+    packed = pack_header(layout, expected["stream"], expected["generation"], expected["writer_pid"], "straight",
+                         expected["created_at"], latest_seq=expected["latest_seq"],
+                         latest_slot=expected["latest_slot"], placement=(160, 48, 512, 512))
+    assert packed == raw[:HEADER_SIZE]

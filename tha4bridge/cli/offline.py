@@ -38,17 +38,25 @@ def render(
     backend: str = typer.Option("torch", help=_BACKEND_HELP),
     providers: str = typer.Option(None, help=_PROVIDERS_HELP),
     batch: int = typer.Option(4, min=1, help="Poses rendered per forward pass."),
+    region: str = typer.Option(None, help="Only this crop of the frame, x,y,w,h in pixels of the 512x512 frame (a student renders it at a cost near its area; its pixels equal the whole frame's).", show_default="the whole frame"),
 ) -> None:
     """Render poses of a character to PNG files or a .npy array."""
+    from ..region import Region
     from .offline_tools import read_poses, render_to
 
     try:
         arr = read_poses(poses)
+        crop = Region.parse(region) if region is not None else None
     except (OSError, ValueError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)
     poser = _load(student, device, mode, backend, providers)
-    n = render_to(poser, arr, out, batch=batch)
+    try:
+        crop = crop.check(poser.image_size, poser.image_size) if crop else None
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+    n = render_to(poser, arr, out, batch=batch, region=crop)
     fixed = f" ({poser.fixes.total} out-of-range or NaN values clamped)" if poser.fixes.total else ""
     typer.echo(f"wrote {n} frame(s) to {out}{fixed}")
 

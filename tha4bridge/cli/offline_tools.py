@@ -20,16 +20,17 @@ def read_poses(path: str | Path) -> np.ndarray:
     return read_pose_file(path)
 
 
-def render_to(poser: Poser, poses: np.ndarray, out: str | Path, batch: int = 4) -> int:
-    """Render `poses`; `out` ending in .npy gets float32 [N, 4, H, W] (official convention), anything else
-    is a folder of 0000.png… (RGBA8 sRGB, straight alpha). Returns the number of frames written."""
+def render_to(poser: Poser, poses: np.ndarray, out: str | Path, batch: int = 4, region=None) -> int:
+    """Render `poses` (the crop `region` only, if given); `out` ending in .npy gets float32 [N, 4, H, W]
+    (official convention), anything else is a folder of 0000.png… (RGBA8 sRGB, straight alpha).
+    Returns the number of frames written."""
     out = Path(out)
     to_npy = out.suffix.lower() == ".npy"
     chunks = []
     if not to_npy:
         out.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(poses), batch):
-        frames = poser.render(poses[start: start + batch])
+        frames = poser.render(poses[start: start + batch], region)
         if to_npy:
             chunks.append(frames.detach().float().contiguous().cpu().numpy())
         else:
@@ -37,7 +38,8 @@ def render_to(poser: Poser, poses: np.ndarray, out: str | Path, batch: int = 4) 
                 save_png(img, out / f"{start + k:04d}.png")
     if to_npy:
         out.parent.mkdir(parents=True, exist_ok=True)
-        np.save(out, np.concatenate(chunks) if chunks else np.zeros((0, 4, 512, 512), np.float32))
+        h, w = (region.h, region.w) if region else (poser.image_size, poser.image_size)
+        np.save(out, np.concatenate(chunks) if chunks else np.zeros((0, 4, h, w), np.float32))
     return len(poses)
 
 

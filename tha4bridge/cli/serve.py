@@ -30,6 +30,7 @@ def serve(
     frames: str = typer.Option(FRAMES_ENDPOINT, help="Frame notification endpoint (ZeroMQ XPUB)."),
     transport: str = typer.Option("shm", help="shm (pixels in shared memory) or inline (pixels in the message)."),
     alpha: list[str] = typer.Option(None, help="straight or premultiplied alpha in the frames (default straight); NAME=MODE for one stream. Repeatable."),
+    region: list[str] = typer.Option(None, help="Show only this crop of the 512x512 frame, x,y,w,h in pixels (a student renders it at a cost near its area; e.g. 160,48,192,192 is the head); NAME=x,y,w,h for one stream. Repeatable.", show_default="the whole frame"),
     slots: int = typer.Option(4, min=3, help="Ring slots per stream (shm)."),
     vmc_port: int = typer.Option(VMC_PORT, help="VMC/OSC UDP port (0 = any free port)."),
     ifm_port: int = typer.Option(IFM_PORT, help="iFacialMocap UDP port (0 = any free port)."),
@@ -40,6 +41,7 @@ def serve(
     threads: int = typer.Option(None, help="Torch CPU threads.", show_default="half the cores"),
     http: str = typer.Option(None, help="Serve the viewer (OBS browser source), the panel and the JSON API at [HOST:]PORT (HOST defaults to 127.0.0.1; beyond loopback a token is required). Off by default."),
     http_allow_load: bool = typer.Option(False, "--http-allow-load", help="Allow `load` and `speak` (they name a file on this machine) over HTTP."),
+    ort_web: str = typer.Option(None, help="With --http: serve this onnxruntime-web copy (npm package or its dist/) to the browser-runtime page /local/NAME.", show_default="the page loads it from the jsDelivr CDN"),
     expressions: str = typer.Option(None, help="A folder of *.toml expression files adding to or overriding the shipped expressions.", show_default="the shipped expressions only"),
 ) -> None:
     """Run the headless daemon: tracker poses in, RGBA frames out over shared memory + ZeroMQ.
@@ -57,12 +59,21 @@ def serve(
             stream_alpha[name] = value
         else:
             default_alpha = value
+    default_region, stream_region = None, {}
+    for r in region or []:
+        name, sep, value = r.rpartition("=")
+        if sep:
+            stream_region[name] = value
+        else:
+            default_region = value
     cfg = DaemonConfig(students=[_parse_student(s) for s in (student or ["demo"])], device=device, mode=mode,
                        backend=backend, providers=providers,
                        fps=fps, idle_fps=idle_fps, breathing_period=breathing_period, control=control,
-                       frames=frames, transport=transport, alpha=default_alpha, stream_alpha=stream_alpha, slots=slots, trackers=not no_trackers,
+                       frames=frames, transport=transport, alpha=default_alpha, stream_alpha=stream_alpha,
+                       region=default_region, stream_region=stream_region, slots=slots, trackers=not no_trackers,
                        vmc_port=vmc_port, ifm_port=ifm_port, ifm_phone=ifm_phone, mapping_file=mapping_file,
                        calibration_file=calibration_file, threads=threads,
                        http=http, http_allow_load=http_allow_load,
                        expressions=expressions)
+    cfg.ort_web = ort_web  # read by the web server (tha4bridge/web/server.py); DaemonConfig has no field for it
     raise typer.Exit(run(cfg))

@@ -34,6 +34,9 @@ def banner(control: str, frames: str, transport: str, streams: list[dict], track
              f"  frames:  {frames} ({transport})"]
     for s in streams:
         lines.append(f"  stream {s['name']}: {s['student']}" + (f" -> {s['path']}" if s["path"] else ""))
+        if s.get("region"):
+            x, y, w, h = s["region"]
+            lines.append(f"    crop: {w}x{h} at ({x}, {y}) of the {s['full_width']}x{s['full_height']} frame")
         if s.get("arithmetic"):
             lines.append(f"    arithmetic: {s['arithmetic']}")
     for what, ep in (("control", control), ("frames", frames)):

@@ -133,11 +133,12 @@ def cmd_load(ctx: "Daemon", args: Args, request: Request):
     path = args.string("path", what='a student folder or "demo"')
     alpha = args.choice("alpha", tuple(ALPHA_MODES), ctx.config.alpha)
     name = args.string("name", None) or default_stream_name(path)
+    region = args.region("region") or ctx.config.region_of(name)  # else serve's --region (NAME=) for it
     ctx.registry.reserve(name)
 
     def work() -> None:
         try:
-            s = ctx.add_stream(name, path, alpha)
+            s = ctx.add_stream(name, path, alpha, region)
             reply = {"ok": True, "stream": s.info(ctx.sink)}
         except RequestError as e:
             reply = {"ok": False, "code": e.code, "error": str(e)}

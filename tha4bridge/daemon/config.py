@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..defaults import CONTROL_ENDPOINT, FRAMES_ENDPOINT, IDLE_FPS, IFM_PORT, TRACKER_HOST, VMC_PORT
+from ..region import Region
 from ..transport.ring import ALPHA_MODES, DEFAULT_SLOTS
 from ..transport.sink import TRANSPORTS
 from ..web.address import parse_http
@@ -27,6 +28,8 @@ class DaemonConfig:
     transport: str = "shm"
     alpha: str = "straight"
     stream_alpha: dict[str, str] = field(default_factory=dict)  # per stream name, overrides `alpha`
+    region: str | None = None  # "x,y,w,h": every stream shows only this crop (region.py); None = whole frames
+    stream_region: dict[str, str] = field(default_factory=dict)  # per stream name, overrides `region`
     slots: int = DEFAULT_SLOTS
     trackers: bool = True
     vmc_port: int = VMC_PORT
@@ -51,9 +54,19 @@ class DaemonConfig:
                 raise ValueError(f"--alpha must be straight or premultiplied, got {alpha!r}")
         if self.http is not None:
             parse_http(self.http)
+        for name in (None, *self.stream_region):
+            region = self.region_of(name)  # parsed here: a typo stops start-up in one sentence
+            if region is not None:
+                region.check(512, 512)  # every poser is 512x512; add_stream checks against the poser itself
         p = self.breathing_period
         if p is not None and not (math.isfinite(p) and p >= 0):
             raise ValueError(f"--breathing-period must be a number of seconds >= 0 (0 = off), got {p!r}")
+
+    def region_of(self, name: str | None) -> Region | None:
+        """The crop stream `name` shows (its own --region NAME=..., else the one for all), or None."""
+        text = self.stream_region.get(name, self.region) if name is not None else self.region
+        what = f"--region {name}=" if name in self.stream_region else "--region"
+        return Region.parse(text, what) if text is not None else None
 
     def breathing_rate(self, default: float) -> float:
         """Breaths per minute for the animator: from --breathing-period when given, else `default`."""

@@ -108,7 +108,7 @@ class Daemon:
         self.scheduler = RenderScheduler(self.registry, self.sink, animator, self.hub, Pacing(c.fps, c.idle_fps))
         for name, spec in c.students:
             name = name or default_stream_name(spec)
-            self.add_stream(name, spec, c.stream_alpha.get(name, c.alpha))
+            self.add_stream(name, spec, c.stream_alpha.get(name, c.alpha), c.region_of(name))
         if self.hub is not None:
             self.hub.add_listener(self._osc_requests)
             self.hub.add_listener(self.scheduler.on_tracked)
@@ -125,10 +125,11 @@ class Daemon:
         if self.web is not None:
             print("\n".join(self.web.urls()), flush=True)
 
-    def add_stream(self, name: str, spec: str, alpha: str) -> Stream:
-        """Load `spec` (or share its loaded model) and start showing it as stream `name` — may take seconds."""
+    def add_stream(self, name: str, spec: str, alpha: str, region=None) -> Stream:
+        """Load `spec` (or share its loaded model) and start showing it (or the crop `region` of it) as
+        stream `name` — may take seconds."""
         poser = self.registry.poser_for(spec)
-        s = self.registry.add(name, spec, poser, alpha)
+        s = self.registry.add(name, spec, poser, alpha, region)
         self.scheduler.wake.set()
         path = s.info(self.sink)["path"]
         log.info("stream %s: loaded %s (%s on %s)%s", name, spec, type(poser).__name__, poser.device,

@@ -165,7 +165,7 @@ class RenderScheduler:
         if changed:
             s.stats.fixes.add(fixes)  # once per arriving pose, not once per idle re-render
         t_start, mono_start = time.time(), time.monotonic()
-        frames = s.poser.render_sanitized(torch.from_numpy(pose[None]).to(s.poser.device))
+        frames = s.poser.render_sanitized(torch.from_numpy(pose[None]).to(s.poser.device), s.region)
         rgba = to_rgba8(frames, premultiplied=s.alpha == "premultiplied").cpu()
         t_end = time.time()
         times = FrameTimes(view.t_pose, t_start, t_end)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..layers import Layers
 from ..pose import PoseFixes
+from ..region import Region, RegionError
 from ..transport.control import RequestError
 from ..transport.ring import STREAM_NAME, STREAM_NAME_RULE, safe_stream_name
 from ..transport.sink import FrameSink
@@ -109,8 +110,9 @@ class StreamStats:
 
 
 class Stream:
-    def __init__(self, name: str, spec: str, poser, alpha: str):
+    def __init__(self, name: str, spec: str, poser, alpha: str, region: Region | None = None):
         self.name, self.spec, self.poser, self.alpha = name, spec, poser, alpha
+        self.region = region  # a crop of the frame (checked against the poser), or None: the whole frame
         self.control = ControlHold()
         self.layers = Layers()  # expression, injected sources, talking (layers.py: the composition order)
         self.stats = StreamStats()
@@ -130,13 +132,28 @@ class Stream:
     def info(self, sink: FrameSink) -> dict:
         desc = self.poser.describe()
         kind = desc.get("kind", type(self.poser).__name__)
+        w, h = self.size()
         d = {"name": self.name, "student": self.spec, "kind": kind, "device": str(self.poser.device),
-             "width": self.poser.image_size, "height": self.poser.image_size, "alpha": self.alpha,
-             "format": "rgba8"}
+             "width": w, "height": h, "alpha": self.alpha, "format": "rgba8"}
+        if self.region is not None:  # since 1.2: where the crop lies in the whole frame
+            d.update(region=[self.region.x, self.region.y, w, h], full_width=self.poser.image_size,
+                     full_height=self.poser.image_size)
         if "arithmetic" in desc:  # which precision renders this stream, and why (since 1.2)
             d["arithmetic"] = desc["arithmetic"]
         d.update(sink.describe(self.name))
         return d
+
+    def size(self) -> tuple[int, int]:
+        """(width, height) of this stream's frames."""
+        if self.region is None:
+            return self.poser.image_size, self.poser.image_size
+        return self.region.w, self.region.h
+
+    def placement(self) -> tuple[int, int, int, int] | None:
+        """A crop's (x, y, full width, full height) for the sink; None for the whole frame."""
+        if self.region is None:
+            return None
+        return self.region.x, self.region.y, self.poser.image_size, self.poser.image_size
 
     def stats_dict(self) -> dict:
         return {**self.stats.to_dict(), "seq": self.seq, "source": self.source}
@@ -203,15 +220,22 @@ class StreamRegistry:
                 poser = self._posers.setdefault(key, poser)
         return poser
 
-    def add(self, name: str, spec: str, poser, alpha: str) -> Stream:
+    def add(self, name: str, spec: str, poser, alpha: str, region: Region | None = None) -> Stream:
         check_stream_name(name)
+        if region is not None:
+            try:
+                region = region.check(poser.image_size, poser.image_size, f"stream {name}'s region")
+            except RegionError as e:
+                raise RequestError("bad_request", str(e)) from None
+            if region.is_full(poser.image_size, poser.image_size):
+                region = None
         with self.lock:
             if self.closing:
                 raise RequestError("unavailable", "the daemon is shutting down")
             if name in self.streams:
                 raise RequestError("bad_request", f"a stream named {name!r} is already running")
-            self.sink.open(name, poser.image_size, poser.image_size, alpha)
-            s = Stream(name, spec, poser, alpha)
+            s = Stream(name, spec, poser, alpha, region)
+            self.sink.open(name, *s.size(), alpha, placement=s.placement())
             s.offer()  # its first frame is due at once
             self.streams[name] = s
         return s

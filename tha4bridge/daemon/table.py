@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..layers import VISEMES
 from ..pose import INDEX
+from ..region import Region, RegionError
 from ..transport.control import Request, RequestError
 from ..transport.publisher import PROTO_MAJOR, PROTO_MINOR
 
@@ -42,6 +43,16 @@ class Args:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise RequestError("bad_request", f"'{key}' must be a number of seconds >= 0 ({meaning})")
         return float(v)
+
+    def region(self, key: str):
+        """An optional crop: [x, y, w, h] or "x,y,w,h" (region.py); None when absent. The poser checks it fits."""
+        v = self.body.get(key)
+        if v is None:
+            return None
+        try:
+            return Region.from_value(v, f"'{key}'")
+        except RegionError as e:
+            raise RequestError("bad_request", str(e)) from None
 
     def choice(self, key: str, options, default: str) -> str:
         v = self.body.get(key, default)

@@ -30,6 +30,9 @@ class StudentPoser(Poser):
     def _render(self, pose: torch.Tensor) -> torch.Tensor:
         return self.renderer.render(pose)
 
+    def _render_region(self, pose: torch.Tensor, region) -> torch.Tensor:
+        return self.renderer.render(pose, region)  # at a cost near the crop's area (renderer.py, lever 6)
+
     def rest_image(self) -> torch.Tensor:
         return self._image
 

@@ -19,14 +19,22 @@ Same result, less work. Each rearrangement (a "lever") can be switched off throu
    at the low resolution too; bilinear upsampling reproduces a linear function exactly except on the
    border rows and columns (where the source index is clamped), which get a small correction. At the
    high resolution there is then one write (the upsample) before `sin`, instead of three passes.
-4. Biases inside the GEMMs (`Levers.bias_in_gemm`). Every activation matrix carries a column of ones
-   whose weight row holds the bias, and each layer has one extra output column with pre-activation
-   π/2, so that `sin` itself rewrites the next layer's column of ones: no separate bias pass.
+4. Biases inside the GEMMs (`Levers.bias`). "addmm" (the default): each product starts from the bias
+   (`torch.addmm`), no separate pass. "ones": every activation matrix carries a column of ones whose
+   weight row holds the bias, and each layer has one extra output column with pre-activation π/2, so that
+   `sin` itself rewrites the next layer's column of ones; this makes every GEMM one row and column wider
+   (odd sizes), measured 6-11 % slower than addmm on AVX2 Zen 1 (2 cores, MKL; bench_student's "ones"
+   row). "add": a product, then a bias pass (the plain arrangement, for measuring).
 5. Only the pixels that can show (`mask.py`, `mask=True`): the 256 and 512 levels compute the rows of a
    per-student visibility mask only (gathered with index_select, scattered back with index_copy_); the
    rest of the frame is exactly transparent. Off by default in both modes for now: a pose beyond what
    the mask has seen can show pixels outside it until the next full frame (28.6 dB measured on a
    uniformly random pose of lambda_00, under fast's 40 dB bar).
+6. Crops at a cost proportional to their area (`render(pose, region)`): every body level computes only
+   the window its successor reads (`level_windows`: half the next window plus one low-res pixel each side,
+   what bilinear upsampling ×2 touches), upsamples that window and cuts the next window out of it. The
+   crop's pixels equal the full frame's; only the face morpher (its 128×128 crop feeds the warp, which may
+   read any of it) always runs whole.
 
 `fast` mode runs the wide hidden layers (≥ 128 inputs, where the GEMM dominates: the face morpher and
 the body's first two levels) in the reduced precision that `arithmetic.choose` finds native on the device
@@ -46,6 +54,7 @@ import torch.nn.functional as F
 
 from ..imaging import STUDENT_FACE_COLS, STUDENT_FACE_ROWS
 from ..pose import NUM_PARAMETERS
+from ..region import Region
 from .arithmetic import Arithmetic, choose
 from .mask import VisibilityMask, calibration_poses
 from .network import ALPHA, BODY_OUTPUT_CHANNELS, COLOR_CHANGE, GRID_CHANGE, BodyMorpher, FaceMorpher
@@ -60,7 +69,11 @@ class Levers:
     """Rearrangements that can be switched off to measure them (all on in normal use)."""
 
     low_res_mixing: bool = True
-    bias_in_gemm: bool = True
+    bias: str = "addmm"  # lever 4: "addmm", "ones" (a column of ones carries it) or "add" (a separate pass)
+
+    def __post_init__(self):
+        if self.bias not in ("addmm", "ones", "add"):
+            raise ValueError(f"Levers.bias must be addmm, ones or add, got {self.bias!r}")
 
 
 def _with_bias_row(w: torch.Tensor, b: torch.Tensor | None, ones_out: bool) -> torch.Tensor:
@@ -79,23 +92,27 @@ def _with_bias_row(w: torch.Tensor, b: torch.Tensor | None, ones_out: bool) -> t
 class _FirstLayer:
     """A level's first sine layer with its position and pose parts precomputed (lever 2).
 
-    Pre-activations have C + 1 columns; the last is π/2 (the column of ones after sin)."""
+    Pre-activations have C (+ 1, with `ones`) columns; with `ones`, the last is π/2 (the column of ones
+    after sin)."""
 
-    def __init__(self, conv: torch.nn.Conv2d, n_feat: int, size: int, low_size: int | None, device):
+    def __init__(self, conv: torch.nn.Conv2d, n_feat: int, size: int, low_size: int | None, device,
+                 ones: bool = False):
         split = split_first_layer(conv, n_feat)
+        k = int(ones)
 
         def pad(t: torch.Tensor) -> torch.Tensor:  # on the device, with a zero for the ones column
-            return F.pad(t.detach().to(device, torch.float32), (0, 1))
+            return F.pad(t.detach().to(device, torch.float32), (0, k))
 
-        self.width = split.bias.shape[0] + 1
-        self.w_x, self.w_y = pad(split.x), pad(split.y)  # weights of the x and y inputs [C + 1]
-        self.w_pose = pad(split.pose.t())  # [P, C + 1]
+        self.width = split.bias.shape[0] + k
+        self.w_x, self.w_y = pad(split.x), pad(split.y)  # weights of the x and y inputs [C (+ 1)]
+        self.w_pose = pad(split.pose.t())  # [P, C (+ 1)]
         self.b = pad(split.bias)
-        self.b[-1] = HALF_PI
+        if ones:
+            self.b[-1] = HALF_PI
         self.terms = position_terms(size, self.w_x, self.w_y)
         if n_feat:
             # The previous level's activations bring their own column of ones: weight 0 (no double bias).
-            self.w_feat = F.pad(pad(split.feat.t()), (0, 0, 0, 1))  # [n_feat + 1, C + 1]
+            self.w_feat = F.pad(pad(split.feat.t()), (0, 0, 0, k))  # [n_feat (+ 1), C (+ 1)]
             self.low_terms = position_terms(low_size, self.w_x, self.w_y)
             # Upsampling ×2 clamps the source index on the border rows/columns, so there it reproduces
             # the first/last low-res coordinate instead of the true one: off by ∓1/(2·low_size).
@@ -111,11 +128,55 @@ class _FirstLayer:
             return torch.add(rows, cols, out=out)
         return out.add_(rows).add_(cols)
 
-    def fix_edges(self, out: torch.Tensor) -> None:
-        out[:, :, 0].sub_(self.edge_x)
-        out[:, :, -1].add_(self.edge_x)
-        out[:, 0].sub_(self.edge_y)
-        out[:, -1].add_(self.edge_y)
+    def fix_edges(self, out: torch.Tensor, low: Window, low_size: int) -> None:
+        """Correct the upsampled window's rows and columns that are the frame's border (only those clamp)."""
+        if low.x0 == 0:
+            out[:, :, 0].sub_(self.edge_x)
+        if low.x1 == low_size:
+            out[:, :, -1].add_(self.edge_x)
+        if low.y0 == 0:
+            out[:, 0].sub_(self.edge_y)
+        if low.y1 == low_size:
+            out[:, -1].add_(self.edge_y)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The rectangle [x0, x1) × [y0, y1) a level computes, in that level's pixels."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def w(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def h(self) -> int:
+        return self.y1 - self.y0
+
+    def cut_terms(self, terms):
+        """The position tables (cols, rows) of the full level, cut to this window."""
+        cols, rows = terms
+        return cols[self.x0:self.x1], rows[self.y0:self.y1]
+
+
+def level_windows(sizes: list[int], region: Region | None) -> list[Window]:
+    """What each body level computes so that the last one yields `region` (None: everything).
+
+    Upsampling ×2 (half-pixel centres) gives output column X from low-res columns ⌊X/2 − ¼⌋ and the one
+    after, so a window [X0, X1) needs low-res columns from ⌊X0/2⌋ − 1 to ⌊(X1 − 1)/2⌋ + 1: then no output
+    inside it reads a clamped neighbour unless the full frame's border does too."""
+    if region is None:
+        return [Window(0, 0, s, s) for s in sizes]
+    wins = [Window(region.x, region.y, region.x + region.w, region.y + region.h)]
+    for low in reversed(sizes[:-1]):
+        hi = wins[0]
+        wins.insert(0, Window(max(0, hi.x0 // 2 - 1), max(0, hi.y0 // 2 - 1),
+                              min(low, (hi.x1 - 1) // 2 + 2), min(low, (hi.y1 - 1) // 2 + 2)))
+    return wins
 
 
 class SirenRenderer:
@@ -132,27 +193,27 @@ class SirenRenderer:
         reduced = self.arithmetic.dtype
         dev = self.device
 
+        ones = levers.bias == "ones"
+
         def hidden(conv):
-            """One hidden sine layer: (GEMM weights, float32 bias added after the GEMM, or None)."""
+            """One hidden sine layer: (GEMM weights, float32 bias, or None when a ones column carries it)."""
             w, b = (t.detach().to(dev, torch.float32) for t in folded(conv))
             w = w.t()
-            if mode == "fast" and reduced != torch.float32 and w.shape[0] >= BF16_MIN_WIDTH:
-                dtype = reduced
-            elif not levers.bias_in_gemm:
-                dtype = torch.float32
-            else:
+            reduce = mode == "fast" and reduced != torch.float32 and w.shape[0] >= BF16_MIN_WIDTH
+            if ones and not reduce:
                 return _with_bias_row(w, b, True), None
-            # The bias (and the π/2 of the ones column) is added after the GEMM, in float32.
-            return F.pad(_with_bias_row(w, None, False), (0, 1)).to(dtype), F.pad(b, (0, 1), value=HALF_PI)
+            if ones:  # the bias (and the π/2 of the ones column) is added after the reduced GEMM, in float32
+                return F.pad(_with_bias_row(w, None, False), (0, 1)).to(reduced), F.pad(b, (0, 1), value=HALF_PI)
+            return w.contiguous().to(reduced if reduce else torch.float32), b
 
         def last(conv):
             w, b = (t.detach().to(dev, torch.float32) for t in folded(conv, 1.0))
-            return _with_bias_row(w.t(), b, False)
+            return (_with_bias_row(w.t(), b, False), None) if ones else (w.t().contiguous(), b)
 
         # Face morpher: one level at 128.
         layers = [m.linear for m in face.siren.sine_layers]
         self.face_size = face.size
-        self.face_first = _FirstLayer(layers[0], 0, face.size, None, dev)
+        self.face_first = _FirstLayer(layers[0], 0, face.size, None, dev, ones)
         self.face_hidden = [hidden(c) for c in layers[1:]]
         self.face_last = last(face.siren.last_linear)
 
@@ -162,24 +223,26 @@ class SirenRenderer:
         for i, (size, seq) in enumerate(zip(self.sizes, body.siren_layers)):
             convs = [m.linear for m in seq]
             n_feat = 0 if i == 0 else convs[0].in_channels - (2 + NUM_PARAMETERS)
-            first = _FirstLayer(convs[0], n_feat, size, self.sizes[i - 1] if i else None, dev)
+            first = _FirstLayer(convs[0], n_feat, size, self.sizes[i - 1] if i else None, dev, ones)
             self.levels.append((first, [hidden(c) for c in convs[1:]]))
         self.body_last = last(body.last_linear)
 
         self.base_grid = pixel_positions(self.sizes[-1], dev)  # [H, W, 2], the identity warp
         self.image = image.to(dev, torch.float32)
         self.mask = VisibilityMask(self.image, self.sizes[1:]) if mask else None
-        self._buffers: dict[int, dict[str, torch.Tensor]] = {}
+        self._buffers: dict[tuple, dict[str, torch.Tensor]] = {}
+        self.can_crop = all(first.doubling for first, _ in self.levels[1:])
 
     # -- buffers ------------------------------------------------------------------------------------
-    def _buf(self, n: int) -> dict[str, torch.Tensor]:
-        b = self._buffers.pop(n, None)
+    def _buf(self, key: tuple) -> dict[str, torch.Tensor]:
+        """The buffers of one (batch size, region): e.g. a whole-frame stream and a crop of the same student."""
+        b = self._buffers.pop(key, None)
         if b is None:
-            b = {"image": self.image[None].repeat(n, 1, 1, 1)}  # face region rewritten per frame
-        # Keep the two most recent batch sizes (e.g. single frames and one batch): reallocating
+            b = {"image": self.image[None].repeat(key[0], 1, 1, 1)}  # face region rewritten per frame
+        # Keep the two most recent (e.g. single frames and one batch): reallocating
         # hundreds of MB per call costs more than the render.
         self._buffers = {k: v for k, v in list(self._buffers.items())[-1:]}
-        self._buffers[n] = b
+        self._buffers[key] = b
         return b
 
     def _tmp(self, buf: dict, key: str, shape, dtype=torch.float32, zero: bool = False) -> torch.Tensor:
@@ -191,16 +254,23 @@ class SirenRenderer:
         return t
 
     # -- the layers ---------------------------------------------------------------------------------
+    def _linear(self, x: torch.Tensor, layer, out: torch.Tensor) -> torch.Tensor:
+        """out = x·W + b in float32 (lever 4 decides how the bias gets in)."""
+        w, b = layer
+        if b is None:  # a ones column carries it
+            return torch.mm(x, w, out=out)
+        if self.levers.bias == "add":
+            return torch.mm(x, w, out=out).add_(b)
+        return torch.addmm(b, x, w, out=out)
+
     def _sine_stack(self, pre: torch.Tensor, layers, buf, tag: str) -> torch.Tensor:
-        """pre: [M, C + 1] float32 pre-activation of a level's first layer. Runs sin, then
+        """pre: [M, C (+ 1)] float32 pre-activation of a level's first layer. Runs sin, then
         (GEMM, sin) per layer; returns the last layer's float32 activations (with their ones column)."""
         x = pre.sin_()
         for j, (w, b) in enumerate(layers):
             out = self._tmp(buf, f"{tag}{j % 2}:{w.shape[1]}", (x.shape[0], w.shape[1]))  # ping-pong
-            if b is None:  # the bias rides in the GEMM
-                torch.mm(x, w, out=out)
-            elif w.dtype == torch.float32:
-                torch.mm(x, w, out=out).add_(b)
+            if w.dtype == torch.float32:
+                self._linear(x, (w, b), out)
             else:  # reduced-precision product of x·W alone; the bias is added in float32 before sin
                 xb = self._tmp(buf, f"{tag}b:{x.shape[1]}", x.shape, w.dtype).copy_(x)
                 prod = self._tmp(buf, f"{tag}p:{w.shape[1]}", out.shape, w.dtype)
@@ -209,28 +279,40 @@ class SirenRenderer:
             x = out.sin_()
         return x
 
-    def _upsample(self, x: torch.Tensor, n: int, size: int, new: int, buf, key: str) -> torch.Tensor:
-        """[N·size², C] channels-last → [N, new, new, C] into a reused buffer (bilinear, align_corners=False)."""
+    def _upsample(self, x: torch.Tensor, n: int, low: Window, hw: tuple[int, int], buf, key: str) -> torch.Tensor:
+        """[N·h·w, C] channels-last (a window) → [N, H, W, C] into a reused buffer (bilinear, align_corners=False)."""
         c = x.shape[1]
-        out = self._tmp(buf, key, (n, new, new, c))
-        torch.ops.aten.upsample_bilinear2d.out(x.view(n, size, size, c).permute(0, 3, 1, 2), [new, new], False,
+        out = self._tmp(buf, key, (n, *hw, c))
+        torch.ops.aten.upsample_bilinear2d.out(x.view(n, low.h, low.w, c).permute(0, 3, 1, 2), list(hw), False,
                                                None, None, out=out.permute(0, 3, 1, 2))
         return out
 
-    def _next_level_input(self, x, first: _FirstLayer, pose, size, new, buf, tag) -> torch.Tensor:
-        """From level activations x [N·size², C + 1] to the next level's first pre-activation [N·new², C' + 1]."""
+    def _cut(self, up: torch.Tensor, low: Window, high: Window, buf, key: str) -> torch.Tensor:
+        """The upsampled low window [N, 2h, 2w, C] → the high window's rows [N·H·W, C] (no copy when equal)."""
+        dx, dy = high.x0 - 2 * low.x0, high.y0 - 2 * low.y0
+        if (dx, dy, high.h, high.w) == (0, 0, up.shape[1], up.shape[2]):
+            return up.view(-1, up.shape[3])
+        out = self._tmp(buf, key, (up.shape[0], high.h, high.w, up.shape[3]))
+        return out.copy_(up[:, dy:dy + high.h, dx:dx + high.w]).view(-1, up.shape[3])
+
+    def _next_level_input(self, x, first: _FirstLayer, pose, low_size: int, low: Window, high: Window,
+                          buf, tag) -> torch.Tensor:
+        """From level activations x [N·h·w, C + 1] (window `low`) to the next level's first pre-activation
+        [N·H·W, C' + 1] (window `high`)."""
         n = pose.shape[0]
+        hw = (2 * low.h, 2 * low.w) if first.doubling else (high.h, high.w)  # not doubling: full windows only
         if self.levers.low_res_mixing and first.doubling:  # lever 3
             mixed = self._tmp(buf, f"{tag}m", (x.shape[0], first.width))
             torch.mm(x, first.w_feat, out=mixed)
-            first.add_position_and_pose(mixed.view(n, size, size, -1), pose, first.low_terms, first=False)
-            up = self._upsample(mixed, n, size, new, buf, f"{tag}u")
-            first.fix_edges(up)
-            return up.view(-1, first.width)
-        up = self._upsample(x, n, size, new, buf, f"{tag}u")
-        pre = self._tmp(buf, f"{tag}m", (n, new, new, first.width))
-        torch.mm(up.view(-1, x.shape[1]), first.w_feat, out=pre.view(-1, first.width))
-        first.add_position_and_pose(pre, pose, first.terms, first=False)
+            first.add_position_and_pose(mixed.view(n, low.h, low.w, -1), pose, low.cut_terms(first.low_terms),
+                                        first=False)
+            up = self._upsample(mixed, n, low, hw, buf, f"{tag}u")
+            first.fix_edges(up, low, low_size)
+            return self._cut(up, low, high, buf, f"{tag}c")
+        up = self._cut(self._upsample(x, n, low, hw, buf, f"{tag}u"), low, high, buf, f"{tag}c")
+        pre = self._tmp(buf, f"{tag}m", (n, high.h, high.w, first.width))
+        torch.mm(up, first.w_feat, out=pre.view(-1, first.width))
+        first.add_position_and_pose(pre, pose, high.cut_terms(first.terms), first=False)
         return pre.view(-1, first.width)
 
     def face(self, pose: torch.Tensor, buf) -> torch.Tensor:
@@ -238,17 +320,20 @@ class SirenRenderer:
         n, s, first = pose.shape[0], self.face_size, self.face_first
         pre = first.add_position_and_pose(self._tmp(buf, "f0", (n, s, s, first.width)), pose, first.terms, True)
         x = self._sine_stack(pre.view(-1, first.width), self.face_hidden, buf, "fh")
-        out = self._tmp(buf, "fout", (x.shape[0], 4))
-        torch.mm(x, self.face_last, out=out)
+        out = self._linear(x, self.face_last, self._tmp(buf, "fout", (x.shape[0], 4)))
         return out.view(n, s, s, 4)
 
-    def body(self, pose: torch.Tensor, image: torch.Tensor, buf, masked: bool = False) -> torch.Tensor:
-        """Blended frame [N, 512, 512, 4] (channels last) from the face-pasted image [N, 4, 512, 512].
-        `masked`: the levels in self.mask.sizes compute only the mask's pixels; the rest is transparent."""
+    def body(self, pose: torch.Tensor, image: torch.Tensor, buf, masked: bool = False,
+             wins: list[Window] | None = None) -> torch.Tensor:
+        """Blended frame [N, H, W, 4] (channels last) of the last window in `wins` (None: the whole 512×512)
+        from the face-pasted image [N, 4, 512, 512]. `masked` (whole frames only): the levels in
+        self.mask.sizes compute only the mask's pixels; the rest is transparent."""
         n = pose.shape[0]
+        wins = wins or level_windows(self.sizes, None)
         first, hidden = self.levels[0]
-        s = self.sizes[0]
-        pre = first.add_position_and_pose(self._tmp(buf, "b0", (n, s, s, first.width)), pose, first.terms, True)
+        w0 = wins[0]
+        pre = first.add_position_and_pose(self._tmp(buf, "b0", (n, w0.h, w0.w, first.width)), pose,
+                                          w0.cut_terms(first.terms), True)
         pre = pre.view(-1, first.width)
         idx = None
         for i, (size, (first, hidden)) in enumerate(zip(self.sizes, self.levels)):
@@ -259,21 +344,21 @@ class SirenRenderer:
             if i + 1 < len(self.sizes):
                 if idx is not None:  # back to the full grid; the next level's masked pixels read only these rows
                     x = self._tmp(buf, f"b{i}x", (n * size * size, x.shape[1]), zero=True).index_copy_(0, idx, x)
-                pre = self._next_level_input(x, self.levels[i + 1][0], pose, size, self.sizes[i + 1], buf, f"b{i}")
-        s = self.sizes[-1]
-        y = self._tmp(buf, "bout", (n * s * s, BODY_OUTPUT_CHANNELS))
+                pre = self._next_level_input(x, self.levels[i + 1][0], pose, size, wins[i], wins[i + 1], buf, f"b{i}")
+        win = wins[-1]
+        y = self._tmp(buf, "bout", (n * win.h * win.w, BODY_OUTPUT_CHANNELS))
         if idx is None:
-            torch.mm(x, self.body_last, out=y)
+            self._linear(x, self.body_last, y)
         else:  # outside the mask: no warp, α = 1 and color -1, so the blend below is exactly transparent
             y[:, GRID_CHANGE], y[:, ALPHA], y[:, COLOR_CHANGE] = 0.0, 1.0, -1.0
-            y.index_copy_(0, idx, torch.mm(x, self.body_last, out=self._tmp(buf, "boutm", (x.shape[0], y.shape[1]))))
-        y = y.view(n, s, s, BODY_OUTPUT_CHANNELS)
-        grid = torch.add(y[..., GRID_CHANGE], self.base_grid)
+            y.index_copy_(0, idx, self._linear(x, self.body_last, self._tmp(buf, "boutm", (x.shape[0], y.shape[1]))))
+        y = y.view(n, win.h, win.w, BODY_OUTPUT_CHANNELS)
+        grid = torch.add(y[..., GRID_CHANGE], self.base_grid[win.y0:win.y1, win.x0:win.x1])
         warped = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
         warped = warped.permute(0, 2, 3, 1)
         alpha, color = y[..., ALPHA], y[..., COLOR_CHANGE]
         # blended = (1 − α)·warped + α·color, written channels-last.
-        out = self._tmp(buf, "blend", (n, s, s, 4))
+        out = self._tmp(buf, "blend", (n, win.h, win.w, 4))
         torch.sub(color, warped, out=out)
         return out.mul_(alpha).add_(warped)
 
@@ -288,13 +373,20 @@ class SirenRenderer:
         mask.calibrated = True
 
     @torch.inference_mode()
-    def render(self, pose: torch.Tensor) -> torch.Tensor:
-        """pose [N, NUM_PARAMETERS] float32 on device → [N, 4, 512, 512] (a channels-last view of a reused buffer)."""
-        n = pose.shape[0]
-        buf = self._buf(n)
+    def render(self, pose: torch.Tensor, region: Region | None = None) -> torch.Tensor:
+        """pose [N, NUM_PARAMETERS] float32 on device → [N, 4, H, W] (a channels-last view of a reused buffer):
+        the whole 512×512 frame, or the crop `region` (checked by the caller) at a cost near its area."""
+        n, size = pose.shape[0], self.sizes[-1]
+        if region is not None and region.is_full(size, size):
+            region = None
+        if region is not None and not self.can_crop:  # levels that do not double: the crop of a full frame
+            return region.cut(self.render(pose))
+        buf = self._buf((n, region))
         face = self.face(pose, buf)
         image = buf["image"]
         image[:, :, STUDENT_FACE_ROWS, STUDENT_FACE_COLS] = face.permute(0, 3, 1, 2)
+        if region is not None:  # the visibility mask is for whole frames
+            return self.body(pose, image, buf, wins=level_windows(self.sizes, region)).permute(0, 3, 1, 2)
         if self.mask is not None and not self.mask.calibrated:
             self._calibrate_mask()
         full = self.mask is None or self.mask.wants_full_frame()

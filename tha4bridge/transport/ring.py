@@ -22,7 +22,8 @@ import numpy as np
 
 MAGIC = b"THA4RING"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 0  # a whole-frame ring is exactly the 1.0 layout
+CROP_VERSION_MINOR = 1  # a crop's ring: 1.1, with its placement at offset 192 (protocols/frames.md)
 HEADER_SIZE = 256
 SLOT_ENTRY_SIZE = 64
 PAGE = 4096
@@ -41,6 +42,9 @@ _HEADER_FIELDS = ("magic", "version_major", "version_minor", "header_size", "gen
                   "slot_table_offset", "slot_entry_size", "reserved0", "slot_stride", "slot_size",
                   "first_slot_offset", "file_size", "created_at", "latest_seq", "latest_slot", "reserved1")
 _NAME_OFFSET, _NAME_SIZE = 128, 64
+# Since ring 1.1, a crop's place in the whole frame: region_x, region_y, full_width, full_height (zeros: whole).
+_PLACEMENT_OFFSET, _PLACEMENT = 192, struct.Struct("<IIII")
+PLACEMENT_FIELDS = ("region_x", "region_y", "full_width", "full_height")
 _OFF_STATE = 28
 _OFF_LATEST_SEQ = 112
 _OFF_LATEST_SLOT = 120
@@ -106,15 +110,19 @@ class RingLayout:
 
 def pack_header(layout: RingLayout, stream: str, generation: int, pid: int, alpha: str,
                 created_at: float, state: int = STATE_LIVE, latest_seq: int = 0, latest_slot: int = 0,
-                magic: bytes = MAGIC) -> bytes:
-    """The 256-byte global header (also used to build the test vector)."""
-    head = _HEADER.pack(magic, VERSION_MAJOR, VERSION_MINOR, HEADER_SIZE, generation, pid, state,
+                magic: bytes = MAGIC, placement: tuple[int, int, int, int] | None = None) -> bytes:
+    """The 256-byte global header (also used to build the test vectors). `placement`: a crop's
+    (region_x, region_y, full_width, full_height); None for a whole frame (the 1.0 layout, byte for byte)."""
+    minor = VERSION_MINOR if placement is None else CROP_VERSION_MINOR
+    head = _HEADER.pack(magic, VERSION_MAJOR, minor, HEADER_SIZE, generation, pid, state,
                         layout.width, layout.height, layout.row_stride, PIXEL_FORMATS["rgba8"],
                         ALPHA_MODES[alpha], COLOR_SPACES["srgb"], layout.slot_count, HEADER_SIZE,
                         SLOT_ENTRY_SIZE, 0, layout.slot_stride, layout.slot_size, layout.first_slot_offset,
                         layout.file_size, created_at, latest_seq, latest_slot, 0)
     name = stream.encode("utf-8")
-    return head + name + bytes(_NAME_SIZE - len(name)) + bytes(HEADER_SIZE - _NAME_OFFSET - _NAME_SIZE)
+    tail = _PLACEMENT.pack(*placement) if placement is not None else b""
+    return (head + name + bytes(_NAME_SIZE - len(name)) + tail
+            + bytes(HEADER_SIZE - _PLACEMENT_OFFSET - len(tail)))
 
 
 def parse_header(buf) -> dict:
@@ -130,6 +138,8 @@ def parse_header(buf) -> dict:
     d["magic"] = d["magic"].decode("ascii")
     d["stream"] = bytes(buf[_NAME_OFFSET:_NAME_OFFSET + _NAME_SIZE]).rstrip(b"\0").decode("utf-8")
     d.pop("reserved0"), d.pop("reserved1")
+    if d["version_minor"] >= CROP_VERSION_MINOR:
+        d.update(zip(PLACEMENT_FIELDS, _PLACEMENT.unpack_from(buf, _PLACEMENT_OFFSET)))
     return d
 
 
@@ -215,7 +225,8 @@ class FrameRing:
     """The writer side of one stream's ring. Not thread-safe: one render thread writes."""
 
     def __init__(self, stream: str, width: int, height: int, alpha: str = "straight",
-                 slot_count: int = DEFAULT_SLOTS, directory: Path | None = None):
+                 slot_count: int = DEFAULT_SLOTS, directory: Path | None = None,
+                 placement: tuple[int, int, int, int] | None = None):
         if not STREAM_NAME.match(stream):
             raise ValueError(f"stream name {stream!r} {STREAM_NAME_RULE}")
         if slot_count < 3:
@@ -254,7 +265,8 @@ class FrameRing:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except (ImportError, OSError):
             pass
-        header = pack_header(self.layout, stream, self.generation, os.getpid(), alpha, time.time())
+        header = pack_header(self.layout, stream, self.generation, os.getpid(), alpha, time.time(),
+                             placement=placement)
         self._mm[8:HEADER_SIZE] = header[8:]
         self._mm[0:8] = MAGIC  # last: a reader that sees the magic sees a complete header
         # Aligned 8-byte stores through numpy: the slot seq words and the latest_seq word.

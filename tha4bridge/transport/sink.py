@@ -35,21 +35,27 @@ class FrameTimes:
 
 
 def frame_header(stream: str, width: int, height: int, alpha: str, transport: str, times: FrameTimes,
-                 pose_source: str, pose, seq: int = 0, generation: int = 0) -> dict:
+                 pose_source: str, pose, seq: int = 0, generation: int = 0,
+                 placement: tuple[int, int, int, int] | None = None) -> dict:
     """The msgpack map of protocols/frames.md §1.1, less what is known only when the frame goes out
-    (`seq`, and for shm `generation`, `path`, `slot`, `offset`; `t_published` last of all)."""
-    return {"proto": PROTO_MAJOR, "proto_minor": PROTO_MINOR, "stream": stream, "seq": seq,
+    (`seq`, and for shm `generation`, `path`, `slot`, `offset`; `t_published` last of all). `placement`: a
+    crop's (x, y, full_width, full_height), which adds `region` and the full frame's size (since 1.2)."""
+    header = {"proto": PROTO_MAJOR, "proto_minor": PROTO_MINOR, "stream": stream, "seq": seq,
             "generation": generation, "width": width, "height": height, "stride": width * 4, "format": "rgba8",
             "alpha": alpha, "color_space": "srgb", "transport": transport, "size": width * height * 4,
             "t_pose": times.t_pose, "t_render_start": times.t_render_start, "t_render_end": times.t_render_end,
             "t_published": 0.0, "pose_source": pose_source, "pose": [float(v) for v in pose]}
+    if placement is not None:
+        x, y, full_w, full_h = placement
+        header.update(region=[x, y, width, height], full_width=full_w, full_height=full_h)
+    return header
 
 
 class _Output:
-    __slots__ = ("name", "alpha", "ring", "seq")
+    __slots__ = ("name", "alpha", "ring", "seq", "placement")
 
-    def __init__(self, name: str, alpha: str, ring: FrameRing | None):
-        self.name, self.alpha, self.ring, self.seq = name, alpha, ring, 0
+    def __init__(self, name: str, alpha: str, ring: FrameRing | None, placement):
+        self.name, self.alpha, self.ring, self.seq, self.placement = name, alpha, ring, 0, placement
 
 
 class FrameSink:
@@ -78,13 +84,16 @@ class FrameSink:
         """Handle (un)subscriptions; True when the subscriber count changed."""
         return self.publisher.poll_subscriptions()
 
-    def open(self, name: str, width: int, height: int, alpha: str) -> None:
-        """Make room for stream `name`'s frames (its ring file, with the shm transport)."""
+    def open(self, name: str, width: int, height: int, alpha: str,
+             placement: tuple[int, int, int, int] | None = None) -> None:
+        """Make room for stream `name`'s frames (its ring file, with the shm transport). `placement`: for a
+        crop, its (x, y) in the whole frame and the whole frame's (width, height)."""
         if alpha not in ALPHA_MODES:
             raise SinkError(f"--alpha must be straight or premultiplied, got {alpha!r}")
-        ring = FrameRing(name, width, height, alpha=alpha, slot_count=self.slots) if self.transport == "shm" else None
+        ring = (FrameRing(name, width, height, alpha=alpha, slot_count=self.slots, placement=placement)
+                if self.transport == "shm" else None)
         with self._lock:
-            self._outputs[name] = _Output(name, alpha, ring)
+            self._outputs[name] = _Output(name, alpha, ring, placement)
 
     def describe(self, name: str) -> dict:
         """Where a reader finds stream `name`'s pixels (the `streams` reply fields)."""
@@ -99,7 +108,8 @@ class FrameSink:
         """
         out = self._outputs[name]
         h, w = pixels.shape[:2]
-        header = frame_header(name, w, h, out.alpha, self.transport, times, pose_source, pose)
+        header = frame_header(name, w, h, out.alpha, self.transport, times, pose_source, pose,
+                              placement=out.placement)
         if out.ring is not None:
             seq, slot, view = out.ring.begin()
             np.copyto(view, pixels, casting="no")
