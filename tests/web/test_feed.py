@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 
 import numpy as np
@@ -83,3 +84,28 @@ def test_parse_http():
     for bad in ("http", "1:2:x", "70000", ""):
         with pytest.raises(ValueError, match=r"--http must be \[HOST:\]PORT"):
             parse_http(bad)
+
+
+def test_a_pose_watcher_gets_headers_without_a_pixel_copy():
+    from tha4bridge.web.feed import pose_message
+
+    feed = FrameFeed()
+    loop = asyncio.new_event_loop()
+    feed.loop = loop
+    feed.on_frame(*_frame(1))  # nobody watches: no frame kept, but the header (the pose shown now) is
+    assert feed.newest("demo") is None and feed.last_header("demo")["seq"] == 1
+    poses, viewer = asyncio.Event(), asyncio.Event()
+    feed.watch("demo", poses, pixels=False)
+    feed.on_frame(*_frame(2))
+    assert feed.newest("demo").pixels is None and feed.watchers() == 1  # counts as a subscriber, copies nothing
+    feed.watch("demo", viewer)
+    feed.on_frame(*_frame(3))
+    assert (feed.newest("demo").pixels == 3).all()
+    feed.unwatch("demo", viewer)
+    feed.on_frame(*_frame(4))
+    assert feed.newest("demo").pixels is None
+    feed.unwatch("demo", poses, pixels=False)
+    assert feed.watchers() == 0 and feed.newest("demo") is None
+    message = json.loads(pose_message(feed.last_header("demo")))
+    assert message["seq"] == 4 and message["pose_source"] == "control" and len(message["pose"]) == 45
+    loop.close()
