@@ -164,3 +164,27 @@ def test_resolve_inside_and_the_ort_web_option(tmp_path):
     assert ort_web_dir(tmp_path) == root  # the package folder works as well as its dist/
     with pytest.raises(ValueError, match="no ort.min.js"):
         ort_web_dir(tmp_path / "elsewhere")
+
+
+def test_without_ort_web_the_page_is_pointed_at_the_cdn(served):
+    """The session's daemon (demo only, no --ort-web): the CDN, no isolation headers, /ort-web/ says why."""
+    import urllib.request
+
+    from tha4bridge.web.ortweb import CDN
+
+    status, reply = http(served.base, "GET", "/api/local/demo")
+    assert status == 200 and reply["ort_web"] == CDN and not reply["local_ort"]
+    assert CDN.startswith("https://cdn.jsdelivr.net/") and ORT_WEB_VERSION in CDN
+    status, reply = http(served.base, "GET", "/ort-web/ort.min.js")
+    assert status == 404 and "--ort-web" in reply["error"] and CDN in reply["error"]
+    with urllib.request.urlopen(f"{served.base}/local/demo", timeout=30) as r:
+        # from the CDN the page must not require CORP of every file it loads: not isolated, WASM on one thread
+        assert r.status == 200 and "Cross-Origin-Embedder-Policy" not in r.headers
+    status, reply = http(served.base, "GET", "/local/nobody")
+    assert status == 404 and reply["code"] == "unknown_stream"
+
+
+def test_a_bad_backend_name_is_one_clear_line_on_the_page(daemon, page):
+    page.get(f"{daemon.base}/local/{STREAM}?ep=cuda")
+    error = wait(page, "return window.tha4local.error", 30)
+    assert error == "?ep= must be wasm or webgpu, got cuda"
