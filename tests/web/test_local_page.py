@@ -188,3 +188,14 @@ def test_a_bad_backend_name_is_one_clear_line_on_the_page(daemon, page):
     page.get(f"{daemon.base}/local/{STREAM}?ep=cuda")
     error = wait(page, "return window.tha4local.error", 30)
     assert error == "?ep= must be wasm or webgpu, got cuda"
+
+
+def test_banner_and_index_link_the_page_for_students_only(daemon, page):
+    from selenium.webdriver.common.by import By
+
+    log = daemon.log.read_text()
+    assert f"/local/{STREAM}" in log and "/local/demo" not in log
+    page.get(f"{daemon.base}/")
+    wait(page, "return document.querySelectorAll('#streams li').length >= 2", 30)
+    links = [a.get_attribute("href") for a in page.find_elements(By.CSS_SELECTOR, "#streams a")]
+    assert f"{daemon.base}/local/{STREAM}" in links and f"{daemon.base}/local/demo" not in links

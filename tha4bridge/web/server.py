@@ -214,7 +214,11 @@ class WebServer:
         base = f"http://{host}:{self.port}"
         lines = [f"  http: {base}/{q}"]
         for name in self.daemon.registry.names():
-            lines.append(f"  OBS browser source ({name}): {base}/view/{name}{q}   panel: {base}/panel/{name}{q}")
+            line = f"  OBS browser source ({name}): {base}/view/{name}{q}   panel: {base}/panel/{name}{q}"
+            stream = self._stream(name)
+            if stream is not None and stream.spec != "demo":  # a student: it can also run in the browser
+                line += f"   in the browser: {base}/local/{name}{q}"
+            lines.append(line)
         if self.token:
             lines.append(f"  http token: {self.token} (bound beyond loopback: every request needs it)")
         return lines
