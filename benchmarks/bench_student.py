@@ -8,7 +8,7 @@ interleaved round by round with the candidates so that machine noise hits all of
 
 Prints ms/frame (median), the speed-up ratio against the baseline, and PSNR: `exact` against the official
 outputs in ../shared/fixtures/tha4/reference/lambda_00 (when benchmarking lambda_00) and against the baseline;
-`fast` against `exact` on random poses. Also: the arithmetic `fast` chose and why; `fast` under the
+`fast` against `exact` on random poses; the 192×192 head crop against the same pixels of the whole frame. Also: the arithmetic `fast` chose and why; `fast` under the
 no-bfloat16 caps (a subprocess with ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2); `exact` and `fast`
 with the visibility mask; the CPU's name, its float32 GEMM rate and the frame's GEMM GFLOP
 (the floor: GFLOP / rate).
@@ -29,9 +29,11 @@ import torch
 
 from tha4bridge.imaging import psnr
 from tha4bridge.pose import LOWER, NUM_PARAMETERS, UPPER
+from tha4bridge.region import Region
 from tha4bridge.student import Levers, SirenRenderer, StudentPoser
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "tha4"
+HEAD = Region(160, 48, 192, 192)  # the head of a fixture character: what a dialogue box shows
 
 
 def random_poses(n: int, seed: int = 0) -> np.ndarray:
@@ -115,6 +117,9 @@ def time_rounds(exact: StudentPoser, fast: StudentPoser, poses: np.ndarray, roun
                                     levers=Levers(low_res_mixing=False, bias="add")),
         "levers_1_2_3": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(),
                                       levers=Levers(low_res_mixing=True, bias="add")),
+        # Lever 4's other arrangement: a column of ones carries the bias (odd GEMM sizes).
+        "bias_ones": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(),
+                                   levers=Levers(bias="ones")),
         # The visibility mask (off by default), in exact arithmetic and in fast's.
         "exact_mask": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(), mask=True),
         "fast_mask": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(), mode="fast",
@@ -128,7 +133,12 @@ def time_rounds(exact: StudentPoser, fast: StudentPoser, poses: np.ndarray, roun
         q[name] = min(psnr(ablation[name].render(exact.prepare(p[None])).clone()[0], exact.render(p)[0])
                       for p in poses[-3:])
 
-    times: dict[str, list[float]] = {k: [] for k in ("baseline", *ablation, "exact", "fast", "exact_batch", "fast_batch")}
+    # The head crop (lever 6) against the same pixels of the whole exact frame.
+    exact.render(poses[:1], HEAD)
+    q["head_crop"] = min(psnr(exact.render(p, HEAD).clone()[0], HEAD.cut(exact.render(p))[0]) for p in poses[-3:])
+
+    times: dict[str, list[float]] = {k: [] for k in ("baseline", *ablation, "exact", "fast", "head_crop",
+                                                     "exact_batch", "fast_batch")}
     for r in range(rounds):
         p = poses[r: r + 1]
         times["baseline"].append(timed(lambda: exact.reference_forward(p)))
@@ -137,6 +147,7 @@ def time_rounds(exact: StudentPoser, fast: StudentPoser, poses: np.ndarray, roun
             times[name].append(timed(lambda: r_.render(tp)))
         times["exact"].append(timed(lambda: exact.render(p)))
         times["fast"].append(timed(lambda: fast.render(p)))
+        times["head_crop"].append(timed(lambda: exact.render(p, HEAD)))
         times["exact_batch"].append(timed(lambda: exact.render(batch)) / len(batch))
         times["fast_batch"].append(timed(lambda: fast.render(batch)) / len(batch))
     return times, q
@@ -163,7 +174,11 @@ def print_table(res: dict, batch: int) -> None:
         print(f"{'fast no-bf16':<12} {med['fast_no_bf16']:9.1f} {up['fast_no_bf16']:11.2f}  "
               f"subprocess under ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2; {q['fast_no_bf16']:.1f} dB vs "
               f"exact; chose {res['emulated_arithmetic']}")
-    print(f"{'head crop':<12} {'-':>9} {'-':>11}  not implemented yet (render(pose, region=...))")
+    print(f"{'lever 4 ones':<12} {med['bias_ones']:9.1f} {up['bias_ones']:11.2f}  "
+          f"exact with the bias in a column of ones instead of addmm ({med['bias_ones'] / med['exact']:.2f}x exact's time)")
+    print(f"{'head crop':<12} {med['head_crop']:9.1f} {up['head_crop']:11.2f}  exact, region {HEAD}: "
+          f"{med['exact'] / med['head_crop']:.2f}x faster than a whole exact frame; "
+          f"{q['head_crop']:.1f} dB vs the whole frame's pixels (min)")
     print(f"{'exact x' + str(batch):<12} {med['exact_batch']:9.1f} {up['exact_batch']:11.2f}  per frame, batched")
     print(f"{'fast x' + str(batch):<12} {med['fast_batch']:9.1f} {up['fast_batch']:11.2f}  per frame, batched")
     print(f"cpu {res['cpu']}; fast chose {res['fast_arithmetic']}")

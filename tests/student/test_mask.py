@@ -23,7 +23,8 @@ def test_masked_frames_equal_the_full_computation(folder):
     assert masked.mask is not None
     # Not the calibration poses: each rotation alone at its limit (the official poses 39..44) and random poses.
     poses = poser.prepare(np.concatenate([official_poses()[39:45], random_poses(2, seed=21)]))
-    masked.render(poses[:1])  # calibrates on the extreme rotations, then the first frame is a full one
+    masked.calibrate_mask()  # what the first render starts on a background thread, here at once
+    masked.render(poses[:1])  # the first frame after calibration is a full one
     assert masked.mask.calibrated and masked.mask.frames == 1  # so the next render is a masked one
     out = masked.render(poses).clone()
     want = full.render(poses)
@@ -32,7 +33,21 @@ def test_masked_frames_equal_the_full_computation(folder):
     shown = masked.mask.at(512)
     assert 0.2 < float(shown.float().mean()) < 0.7  # a real saving, and the character inside it
     assert bool((out[:, :, ~shown] == -1.0).all()), "outside the mask the frame is exactly transparent"
-    assert full.mask is None  # off unless asked for
+    assert full.mask is None  # off in exact
+
+
+@needs_fixtures
+def test_fast_calibrates_in_the_background_and_renders_whole_frames_meanwhile():
+    """The first frame is never slower for the mask: it is a whole frame, and calibration runs on a thread."""
+    poser = StudentPoser(LAMBDA_00, device="cpu", mode="fast")
+    r = poser.renderer
+    assert r.mask is not None and not r.mask.calibrated and poser.describe()["visibility_mask"]
+    first = poser.render(random_poses(1, seed=31)).clone()
+    assert r.mask.frames == 0  # a whole frame, not counted as a masked one
+    r._calibration.join(timeout=240)
+    assert r.mask.calibrated and not r._calibration.is_alive()
+    again = poser.render(random_poses(1, seed=31))
+    assert psnr(again[0], first[0]) >= 45.0
 
 
 def test_mask_grows_from_full_frames_and_only_grows():

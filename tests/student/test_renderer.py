@@ -73,9 +73,9 @@ def test_buffers_kept_for_the_two_latest_batch_sizes(exact):
     r = exact.renderer
     poses = exact.prepare(random_poses(2, seed=6))
     r.render(poses[:1]), r.render(poses)
-    kept = {n: b["image"] for n, b in r._buffers.items()}
+    kept = {k: b["image"] for k, b in r._buffers.items()}  # by (batch size, region)
     r.render(poses[:1]), r.render(poses)
-    assert set(r._buffers) == {1, 2} and all(r._buffers[n]["image"] is kept[n] for n in kept)
+    assert set(r._buffers) == {(1, None), (2, None)} and all(r._buffers[k]["image"] is kept[k] for k in kept)
 
 
 def test_mode_must_be_exact_or_fast():

@@ -14,6 +14,8 @@ upsampling ×2 reads the 2×2 neighbours around each source position.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -55,9 +57,12 @@ def dilate(mask: torch.Tensor, r: int) -> torch.Tensor:
 
 
 class VisibilityMask:
+    """Thread-safe between one renderer's `index`/`wants_full_frame` and a calibration thread's `grow`."""
+
     def __init__(self, image: torch.Tensor, sizes: list[int], margin: int = MARGIN):
         """image: the character [4, S, S] (official convention, alpha in [-1, 1]); sizes: levels to mask."""
         self.size, self.sizes, self.margin = image.shape[-1], list(sizes), margin
+        self._lock = threading.Lock()
         self.shown = dilate((image[3] + 1) / 2 > SHOWN, margin)
         self._index: dict[tuple[int, int], torch.Tensor] = {}
         self.frames = 0
@@ -77,10 +82,11 @@ class VisibilityMask:
     def index(self, size: int, n: int) -> torch.Tensor:
         """Flat row indices into an [n·size², C] activation matrix (cached until the mask grows)."""
         key = (size, n)
-        if key not in self._index:
-            flat = self.at(size).flatten().nonzero()[:, 0]
-            self._index[key] = (flat[None] + size * size * torch.arange(n, device=flat.device)[:, None]).flatten()
-        return self._index[key]
+        with self._lock:
+            if key not in self._index:
+                flat = self.at(size).flatten().nonzero()[:, 0]
+                self._index[key] = (flat[None] + size * size * torch.arange(n, device=flat.device)[:, None]).flatten()
+            return self._index[key]
 
     def wants_full_frame(self) -> bool:
         """Counts a frame; True for every FULL_EVERY-th from the first, which the caller computes in full."""
@@ -91,9 +97,10 @@ class VisibilityMask:
     def grow(self, frames: torch.Tensor) -> bool:
         """Add what full frames [N, 4, S, S] show (dilated); True if the mask grew."""
         seen = dilate(((frames[:, 3] + 1) / 2 > SHOWN).any(0), self.margin)
-        new = seen & ~self.shown
-        if not bool(new.any()):
-            return False
-        self.shown |= new
-        self._index.clear()
-        return True
+        with self._lock:
+            new = seen & ~self.shown
+            if not bool(new.any()):
+                return False
+            self.shown = self.shown | new  # a new tensor: an `at` in progress keeps reading the old one
+            self._index.clear()
+            return True

@@ -15,17 +15,19 @@ class StudentPoser(Poser):
     """Renders with `SirenRenderer` in `exact` or `fast` mode; keeps the modules for the reference forward."""
 
     def __init__(self, folder: str | Path, device: str | torch.device = "auto", mode: str = "exact",
-                 name: str | None = None):
+                 name: str | None = None, mask: bool | None = None):
+        """`mask`: compute only the pixels that can show (renderer lever 5); None: on in fast, off in exact."""
         self.model, face, body, image = load_student_modules(folder)
         super().__init__(name or Path(folder).resolve().name, pick_device(device))
         self.mode = mode
         self.face_morpher, self.body_morpher = face.to(self.device), body.to(self.device)
         self._image = image.to(self.device)
-        self.renderer = SirenRenderer(face, body, self._image, mode=mode, device=self.device)
+        self.renderer = SirenRenderer(face, body, self._image, mode=mode, device=self.device,
+                                      mask=mode == "fast" if mask is None else mask)
 
     @staticmethod
-    def load(folder, device="auto", mode="exact", name=None) -> "StudentPoser":
-        return StudentPoser(folder, device=device, mode=mode, name=name)
+    def load(folder, device="auto", mode="exact", name=None, mask=None) -> "StudentPoser":
+        return StudentPoser(folder, device=device, mode=mode, name=name, mask=mask)
 
     def _render(self, pose: torch.Tensor) -> torch.Tensor:
         return self.renderer.render(pose)
@@ -46,6 +48,7 @@ class StudentPoser(Poser):
 
     def describe(self) -> dict:
         d = super().describe()
-        d.update(mode=self.mode, arithmetic=self.renderer.arithmetic.line(self.mode), folder=str(self.model.folder),
+        d.update(mode=self.mode, arithmetic=self.renderer.arithmetic.line(self.mode),
+                 visibility_mask=self.renderer.mask is not None, folder=str(self.model.folder),
                  architecture=self.model.arch.to_dict())
         return d
