@@ -25,6 +25,7 @@ import numpy as np, torch
 from tha4bridge.student import StudentPoser
 from tha4bridge.student.arithmetic import cpu_bf16_native
 exact, fast = (StudentPoser(sys.argv[1], device="cpu", mode=m) for m in ("exact", "fast"))
+fast.renderer.calibrate_mask()  # serve does this on a low-priority thread; timed here after it
 pose = np.zeros(45, np.float32)
 exact.render(pose), fast.render(pose)
 times = {"exact": [], "fast": []}

@@ -52,6 +52,7 @@ from __future__ import annotations
 import atexit
 import logging
 import math
+import os
 import threading
 import weakref
 from dataclasses import dataclass
@@ -389,6 +390,10 @@ class SirenRenderer:
 
     def _calibrate_in_background(self) -> None:
         def run() -> None:
+            try:  # lowest priority (Linux: per thread, inherited by its OpenMP workers): frames come first
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            except (AttributeError, OSError):
+                pass
             try:
                 self.calibrate_mask()
             except Exception:  # the mask stays uncalibrated: every frame is computed whole, as without it
