@@ -82,10 +82,15 @@ def test_a_bad_student_folder_is_refused_before_any_export(tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
-def test_export_refuses_the_demo_and_region_in_one_line(tmp_path):
+def test_export_refuses_the_demo_and_bad_regions_in_one_line(tmp_path):
     runner = CliRunner()
     r = runner.invoke(app, ["export", "--student", "demo", "--onnx", str(tmp_path / "d.onnx")])
     assert r.exit_code == 2 and "not a student network" in r.output and r.output.count("\n") == 1
+    for region, words in [("face", "four whole numbers"), ("400,400,200,200", "does not fit inside")]:
+        r = runner.invoke(app, ["export", "--student", str(LAMBDA_00), "--onnx", str(tmp_path / "r.onnx"),
+                                "--region", region])
+        assert r.exit_code == 2 and words in r.output and r.output.count("\n") == 1, r.output
     r = runner.invoke(app, ["export", "--student", str(LAMBDA_00), "--onnx", str(tmp_path / "r.onnx"),
-                            "--region", "face"])
-    assert r.exit_code == 2 and "--region is not available" in r.output and r.output.count("\n") == 1
+                            "--region", "0,0,64,64", "--plain"])
+    assert r.exit_code == 2 and "have no crop" in r.output and r.output.count("\n") == 1
+    assert not (tmp_path / "r.onnx").exists()

@@ -10,7 +10,7 @@ from .app import app
 def export(
     student: str = typer.Option(..., "--student", "-s", help="A character-model folder (character_model.yaml, character.png, face_morpher.pt, body_morpher.pt)."),
     onnx: str = typer.Option(..., "--onnx", help="The .onnx file to write (protocols/onnx.md: pose [N, 45] in, image [N, 4, 512, 512] out)."),
-    region: str = typer.Option(None, help="Render only a region of the frame (needs region rendering in the renderer; refused until then)."),
+    region: str = typer.Option(None, help="Only this crop of the 512x512 frame, x,y,w,h in pixels: the graph computes only what the crop needs and outputs image [N, 4, h, w] (metadata tha4bridge.region)."),
     fp16: bool = typer.Option(False, "--fp16", help="Store and compute in float16 inside the graph (half the file; for GPUs and the browser; ≥ 40 dB from exact)."),
     plain: bool = typer.Option(False, "--plain", help="Export the reference modules as they are instead of our rearranged graph (a baseline for benchmarks)."),
 ) -> None:

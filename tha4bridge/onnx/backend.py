@@ -84,6 +84,10 @@ def open_session(path: Path, providers: list[str], threads: int | None = None):
 def check_interface(session, path: Path) -> None:
     """Refuse a foreign graph: ours has one input pose [N, 45] and one output image [N, 4, 512, 512]."""
     ins, outs = session.get_inputs(), session.get_outputs()
+    region = session.get_modelmeta().custom_metadata_map.get("tha4bridge.region")
+    if region:
+        raise ExportError(f"{path}: this export renders only the crop {region} of the frame; the onnxruntime "
+                          "backend runs whole-frame exports (serve --region crops one)")
     ok = (len(ins) == 1 and ins[0].name == "pose" and list(ins[0].shape)[1:] == [45] and len(outs) == 1
           and list(outs[0].shape)[1:] == [4, 512, 512])
     if not ok:

@@ -14,6 +14,7 @@ import torch
 
 from ..demo import DEMO
 from ..pose import NUM_PARAMETERS
+from ..region import Region, RegionError
 from ..student import load_student_modules
 from .graph import GraphLevers, RearrangedStudent, ReferenceStudent
 from .runtime import ExportError, require_onnx, require_onnxruntime
@@ -23,24 +24,36 @@ PLAIN_OPSET = 20  # the reference modules build their identity grid with affine_
 INPUT, OUTPUT = "pose", "image"
 
 
-def build_graph(student: str | Path, plain: bool = False, levers: GraphLevers = GraphLevers()) -> torch.nn.Module:
-    """The module to export for a student folder (a bad folder raises student.ModelFileError, one line)."""
+def build_graph(student: str | Path, plain: bool = False, levers: GraphLevers = GraphLevers(),
+                region: Region | None = None) -> torch.nn.Module:
+    """The module to export for a student folder (a bad folder raises student.ModelFileError, one line);
+    `region`: only that crop of the frame (output [N, 4, h, w])."""
     if str(student) == DEMO:
         raise ExportError("the demo character is procedural drawing code, not a student network: "
                           "export a character-model folder (distiller build --teacher demo makes one)")
     _, face, body, image = load_student_modules(student)
     if plain:
         return ReferenceStudent(face, body, image).eval()
-    return RearrangedStudent(face, body, image, levers).eval()
+    try:
+        return RearrangedStudent(face, body, image, levers, region).eval()
+    except ValueError as e:  # a crop of levels that do not double, or with a lever off
+        raise ExportError(f"--region {region}: {e}") from None
 
 
 def export(student: str | Path, out: str | Path, plain: bool = False, fp16: bool = False,
            region: str | None = None, levers: GraphLevers = GraphLevers()) -> Path:
     """Write the student as one ONNX graph to `out`, checked with onnx.checker; returns the path."""
     onnx = require_onnx()
+    crop = None
     if region is not None:
-        raise ExportError("--region is not available: the renderer has no region rendering to export yet")
-    model = build_graph(student, plain=plain, levers=levers)
+        try:
+            crop = Region.parse(region).check(512, 512)
+        except RegionError as e:
+            raise ExportError(str(e)) from None
+        if plain:
+            raise ExportError("--plain exports the reference modules as they are, which have no crop; "
+                              "leave out --plain or --region")
+    model = build_graph(student, plain=plain, levers=levers, region=crop)
     buf = io.BytesIO()
     # The TorchScript exporter traces plain tensor code without onnxscript; batch 1 traces in half the time of 2.
     with torch.no_grad(), warnings.catch_warnings():
@@ -58,9 +71,12 @@ def export(student: str | Path, out: str | Path, plain: bool = False, fp16: bool
         fp16_model = OnnxModel(convert_float_to_float16(proto, keep_io_types=True))
         fp16_model.topological_sort()  # the converter appends its input casts last; the checker wants order
         proto = fp16_model.model
-    proto.doc_string = f"tha4bridge student {Path(student).resolve().name}: pose [N, 45] -> image [N, 4, 512, 512]"
+    h, w = (crop.h, crop.w) if crop else (512, 512)
+    proto.doc_string = f"tha4bridge student {Path(student).resolve().name}: pose [N, 45] -> image [N, 4, {h}, {w}]"
     meta = {"tha4bridge.graph": "plain" if plain else "rearranged",
             "tha4bridge.precision": "fp16" if fp16 else "fp32", "tha4bridge.student": Path(student).resolve().name}
+    if crop:
+        meta["tha4bridge.region"] = str(crop)  # x,y,w,h in the 512x512 frame
     for k, v in meta.items():
         proto.metadata_props.add(key=k, value=v)
     onnx.checker.check_model(proto, full_check=True)

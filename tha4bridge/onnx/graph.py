@@ -11,7 +11,9 @@ graph runtime the way `student.renderer` rearranges it for PyTorch, minus what o
   resolution, adds the pose term there (a constant per frame, which bilinear upsampling keeps exactly), and
   only then upsamples; the high-resolution position tables are added after the upsample, so no border fix is
   needed (the renderer adds them before and corrects the border; here one more broadcast add is cheaper);
-* the face pasted by concatenation (top | left, face, right | bottom) rather than a scatter into a copy.
+* the face pasted by concatenation (top | left, face, right | bottom) rather than a scatter into a copy;
+* a crop (`region`): each level computes only the window its successor reads (`student.renderer.level_windows`),
+  upsamples it and cuts the next window out; output [N, 4, h, w], the whole frame's pixels there.
 
 `benchmarks/bench_onnx.py` measures each against `ReferenceStudent`, the plain modules traced as they are.
 Inputs: pose float32 [N, 45]; output: float32 [N, 4, 512, 512], the official convention (linear RGB,
@@ -27,7 +29,9 @@ from torch import nn
 
 from ..imaging import STUDENT_FACE_COLS, STUDENT_FACE_ROWS
 from ..pose import NUM_PARAMETERS
+from ..region import Region
 from ..student.network import ALPHA, COLOR_CHANGE, GRID_CHANGE, BodyMorpher, FaceMorpher, paste_face
+from ..student.renderer import Window, level_windows
 from ..student.siren import folded, pixel_positions, position_terms, split_first_layer
 
 
@@ -73,9 +77,15 @@ class _First(nn.Module):
         """[N, 1, 1, C]: bias + the pose's contribution, the same at every pixel."""
         return (pose[:, : self.w_pose.shape[0]] @ self.w_pose + self.bias)[:, None, None]
 
-    def position_and_pose(self, pose: torch.Tensor, tables: bool) -> torch.Tensor:
+    def tables(self, win: Window) -> torch.Tensor:
+        """[1, h, w, C]: the position contribution over a window."""
+        return self.cols[:, :, win.x0:win.x1] + self.rows[:, win.y0:win.y1]
+
+    def position_and_pose(self, pose: torch.Tensor, tables: bool, win: Window | None = None) -> torch.Tensor:
         """[N, H, W, C]: position and pose contributions plus the bias, by tables or by a per-pixel product."""
         if tables:
+            if win is not None:
+                return self.tables(win) + self.pose_term(pose)
             return self.cols + self.rows + self.pose_term(pose)
         n, (h, w) = pose.shape[0], self.positions.shape[1:3]
         p = pose[:, : self.w_pose.shape[0], None, None].permute(0, 2, 3, 1).expand(-1, h, w, -1)
@@ -93,7 +103,8 @@ def _sine_stack(x: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]]
 class RearrangedStudent(nn.Module):
     """Same pixels as `ReferenceStudent` (to float32 rounding), fewer passes over them."""
 
-    def __init__(self, face: FaceMorpher, body: BodyMorpher, image: torch.Tensor, levers: GraphLevers = GraphLevers()):
+    def __init__(self, face: FaceMorpher, body: BodyMorpher, image: torch.Tensor, levers: GraphLevers = GraphLevers(),
+                 region: Region | None = None):
         super().__init__()
         self.levers = levers
         self.face_size = face.size
@@ -112,6 +123,12 @@ class RearrangedStudent(nn.Module):
         self.body_last = self._pack("body_last", [body.last_linear], sine=False)
         self.register_buffer("character", image[None].float())
         self.register_buffer("base_grid", pixel_positions(self.sizes[-1])[None])  # [1, H, W, 2]
+        self.windows = None  # the whole frame, or a crop's window per level
+        if region is not None:
+            doubling = all(b == 2 * a for a, b in zip(self.sizes, self.sizes[1:]))
+            if not (doubling and levers.low_res_mixing and levers.position_tables):
+                raise ValueError("a crop export needs levels that double in size and the default graph levers")
+            self.windows = level_windows(self.sizes, region)
 
     def _pack(self, tag: str, convs, sine: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Folded [C_in, C_out] weights and biases as buffers (constants in the graph)."""
@@ -144,6 +161,8 @@ class RearrangedStudent(nn.Module):
         return torch.cat([img[:, :, : r.start], band, img[:, :, r.stop:]], dim=2)
 
     def _body(self, pose: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        if self.windows is not None:
+            return self._body_crop(pose, image)
         x = None
         for i, size in enumerate(self.sizes):
             f = self.firsts[i]
@@ -163,10 +182,32 @@ class RearrangedStudent(nn.Module):
                                    align_corners=False).permute(0, 2, 3, 1)
                 pre = up + f.cols + f.rows
             x = _sine_stack(pre.reshape(-1, width), self._layers(self.hidden[i]))
-        s = self.sizes[-1]
+        return self._blend(x, image, Window(0, 0, self.sizes[-1], self.sizes[-1]))
+
+    def _body_crop(self, pose: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """The low-res mixing path over the windows: upsample a level's window, cut the next one out of it."""
+        x = None
+        for i, win in enumerate(self.windows):
+            f = self.firsts[i]
+            width = f.bias.shape[0]
+            if x is None:
+                pre = f.position_and_pose(pose, True, win)
+            else:
+                low = self.windows[i - 1]
+                mixed = (x @ f.w_feat).reshape(-1, low.h, low.w, width) + f.pose_term(pose)
+                up = F.interpolate(mixed.permute(0, 3, 1, 2), size=(2 * low.h, 2 * low.w), mode="bilinear",
+                                   align_corners=False).permute(0, 2, 3, 1)
+                dy, dx = win.y0 - 2 * low.y0, win.x0 - 2 * low.x0
+                pre = up[:, dy:dy + win.h, dx:dx + win.w] + f.tables(win)
+            x = _sine_stack(pre.reshape(-1, width), self._layers(self.hidden[i]))
+        return self._blend(x, image, self.windows[-1])
+
+    def _blend(self, x: torch.Tensor, image: torch.Tensor, win: Window) -> torch.Tensor:
+        """The last layer over the window's pixels x, the warp of the whole image, the blend: [N, 4, h, w]."""
         (w, b), = self._layers(self.body_last)
-        y = (x @ w + b).reshape(-1, s, s, 7)
-        warped = F.grid_sample(image, y[..., GRID_CHANGE] + self.base_grid, mode="bilinear",
+        y = (x @ w + b).reshape(-1, win.h, win.w, 7)
+        grid = self.base_grid[:, win.y0:win.y1, win.x0:win.x1]
+        warped = F.grid_sample(image, y[..., GRID_CHANGE] + grid, mode="bilinear",
                                padding_mode="border", align_corners=False)
         alpha = y[..., ALPHA].permute(0, 3, 1, 2)
         color = y[..., COLOR_CHANGE].permute(0, 3, 1, 2)
