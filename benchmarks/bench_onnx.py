@@ -132,8 +132,9 @@ def main() -> None:
     if browser is not None and "skipped" in browser:
         print(f"  {'browser wasm':<22} skipped: {browser['skipped']}")
     elif browser is not None:
-        print(f"  {'browser wasm':<22} {browser['ms_per_frame']:8.1f} ms/frame  ×{base / browser['ms_per_frame']:.2f} vs torch "
-              f"exact  {browser['psnr_vs_torch_exact_rgba8']:.1f} dB (canvas, premultiplied RGBA8)  headless Chromium, "
+        ms = browser["ms_per_frame"]
+        print(f"  {'browser wasm':<22} {ms:8.1f} ms/frame  ×{base / ms:.2f} vs torch exact  "
+              f"{browser['psnr_vs_torch_exact_rgba8']:.1f} dB (canvas, premultiplied RGBA8)  headless Chromium, "
               f"onnxruntime-web {ORT_WEB_VERSION}, {browser['wasm_threads']} WASM thread(s)")
 
 

@@ -84,7 +84,7 @@ def wait(driver, script: str, timeout: float = 120.0):
             break
         time.sleep(0.1)
     state = driver.execute_script("return window.tha4local && Object.assign({}, window.tha4local, {ms: null})")
-    status = driver.execute_script("return document.getElementById('status') && document.getElementById('status').textContent")
+    status = driver.execute_script("const el = document.getElementById('status'); return el && el.textContent")
     raise AssertionError(f"timed out waiting for: {script} (page status: {status!r}, state: {state})")
 
 

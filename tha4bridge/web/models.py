@@ -63,7 +63,8 @@ class ModelExports:
             state.path = cached_export(folder)
             log.info("browser runtime: %s exported to %s", folder, state.path)
         except Exception as e:  # a folder that fails validation, an export error: reported to the page
-            state.error = f"{folder}: cannot be exported to ONNX ({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})"
+            why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            state.error = f"{folder}: cannot be exported to ONNX ({why})"
             log.warning("browser runtime: %s", state.error)
         with self._lock:
             self._states[folder] = state

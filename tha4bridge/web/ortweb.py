@@ -30,7 +30,8 @@ def ort_web_dir(arg: str | Path | None) -> Path | None:
         if (d / ENTRY).is_file():
             return d.resolve()
     raise ValueError(f"--ort-web {arg}: no {ENTRY} there (give onnxruntime-web's dist folder, e.g. after "
-                     f"`npm install --prefix DIR onnxruntime-web@{ORT_WEB_VERSION}`, DIR/node_modules/onnxruntime-web/dist)")
+                     f"`npm install --prefix DIR onnxruntime-web@{ORT_WEB_VERSION}`, "
+                     "DIR/node_modules/onnxruntime-web/dist)")
 
 
 def resolve_inside(root: Path, relative: str) -> Path | None:
