@@ -118,6 +118,9 @@ def time_rounds(exact: StudentPoser, fast: StudentPoser, poses: np.ndarray, roun
                                     levers=Levers(low_res_mixing=False, bias="add")),
         "levers_1_2_3": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(),
                                       levers=Levers(low_res_mixing=True, bias="add")),
+        # Lever 7 (off by default): the face and the last level in bands of 2048 pixels.
+        "bands": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(),
+                               levers=Levers(band_rows=2048)),
         # Lever 4's other arrangement: a column of ones carries the bias (odd GEMM sizes).
         "bias_ones": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(),
                                    levers=Levers(bias="ones")),
@@ -178,6 +181,8 @@ def print_table(res: dict, batch: int) -> None:
               f"exact; chose {res['emulated_arithmetic']}")
     print(f"{'lever 4 ones':<12} {med['bias_ones']:9.1f} {up['bias_ones']:11.2f}  "
           f"exact with the bias in a column of ones instead of addmm ({med['bias_ones'] / med['exact']:.2f}x exact's time)")
+    print(f"{'lever 7 bands':<12} {med['bands']:9.1f} {up['bands']:11.2f}  "
+          f"exact with the face and the 512 level in bands of 2048 pixels ({med['bands'] / med['exact']:.2f}x exact's time)")
     print(f"{'head crop':<12} {med['head_crop']:9.1f} {up['head_crop']:11.2f}  exact, region {HEAD}: "
           f"{med['exact'] / med['head_crop']:.2f}x faster than a whole exact frame; "
           f"{q['head_crop']:.1f} dB vs the whole frame's pixels (min)")

@@ -48,10 +48,12 @@ def test_fast_mode_stays_within_40_db_of_exact(exact):
 
 
 @needs_fixtures
-@pytest.mark.parametrize("levers", [Levers(low_res_mixing=False, bias="add"),
-                                    Levers(low_res_mixing=True, bias="add"),
-                                    Levers(low_res_mixing=False, bias="addmm"),
-                                    Levers(bias="ones"), Levers(low_res_mixing=False, bias="ones")])
+# Each lever off at least once, and each bias arrangement with and without low-res mixing and bands
+# (1000 rows: bands that do not divide the frame).
+@pytest.mark.parametrize("levers", [Levers(low_res_mixing=False, bias="add", band_rows=0),
+                                    Levers(low_res_mixing=True, bias="add", band_rows=1000),
+                                    Levers(low_res_mixing=False, bias="ones", band_rows=1000),
+                                    Levers(bias="ones", band_rows=0)])
 def test_each_lever_is_an_exact_rearrangement(exact, levers):
     """Switching levers off (as bench_student's ablation rows do) changes the arithmetic, not the image."""
     poses = exact.prepare(random_poses(1, seed=5))

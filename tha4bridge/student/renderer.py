@@ -38,6 +38,13 @@ Same result, less work. Each rearrangement (a "lever") can be switched off throu
    what bilinear upsampling ×2 touches), upsamples that window and cuts the next window out of it. The
    crop's pixels equal the full frame's; only the face morpher (its 128×128 crop feeds the warp, which may
    read any of it) always runs whole.
+7. The face morpher and the body's last level in bands of rows (`Levers.band_rows`): the last level's
+   sine layers are narrow (90 channels over 262,144 pixels), so each pass over a whole-frame activation
+   matrix (94 MB) is bound by memory; in bands of a few thousand pixels the activations stay in cache
+   from one layer to the next, through the last linear layer. Off by default: on AVX2 Zen 1 (2 cores,
+   1 MiB L2) the 512 level's stack took 271 ms in 1024-2048-pixel bands against 276 ms whole (2 %), and
+   with another process busy on the cores 1.7-4 s against 0.35-0.6 s: every small GEMM ends in an
+   OpenMP barrier that waits for a preempted thread. A streamer's machine always has another process busy.
 
 `fast` mode runs the wide hidden layers (≥ 128 inputs, where the GEMM dominates: the face morpher and
 the body's first two levels) in the reduced precision that `arithmetic.choose` finds native on the device
@@ -78,6 +85,7 @@ class Levers:
     """Rearrangements that can be switched off to measure them (all on in normal use)."""
 
     low_res_mixing: bool = True
+    band_rows: int = 0  # lever 7: the face and the last level in bands of this many pixels (0: all at once)
     bias: str = "addmm"  # lever 4: "addmm", "ones" (a column of ones carries it) or "add" (a separate pass)
 
     def __post_init__(self):
@@ -258,8 +266,12 @@ class SirenRenderer:
         return b
 
     def _tmp(self, buf: dict, key: str, shape, dtype=torch.float32, zero: bool = False) -> torch.Tensor:
-        """A reused buffer; `zero`: zeroed when (re)allocated (rows some frames leave unwritten)."""
+        """A reused buffer; `zero`: zeroed when (re)allocated (rows some frames leave unwritten). A matrix
+        with fewer rows than the buffer holds is its first rows (a band's last, short piece)."""
         t = buf.get(key)
+        if (t is not None and len(shape) == 2 and t.dim() == 2 and t.shape[1] == shape[1] and t.dtype == dtype
+                and shape[0] <= t.shape[0] and not zero):
+            return t[:shape[0]]
         if t is None or t.shape != torch.Size(shape) or t.dtype != dtype:
             t = (torch.zeros if zero else torch.empty)(shape, dtype=dtype, device=self.device)
             buf[key] = t
@@ -290,6 +302,14 @@ class SirenRenderer:
                 out.copy_(prod).add_(b)
             x = out.sin_()
         return x
+
+    def _banded(self, pre: torch.Tensor, hidden, last, out: torch.Tensor, buf, tag: str) -> torch.Tensor:
+        """out = last(sine stack(pre)), in bands of rows (lever 7): a band's activations stay in cache
+        through all its layers instead of each layer streaming a whole-frame matrix through memory."""
+        band = self.levers.band_rows or pre.shape[0]
+        for r in range(0, pre.shape[0], band):
+            self._linear(self._sine_stack(pre[r:r + band], hidden, buf, tag), last, out[r:r + band])
+        return out
 
     def _upsample(self, x: torch.Tensor, n: int, low: Window, hw: tuple[int, int], buf, key: str) -> torch.Tensor:
         """[N·h·w, C] channels-last (a window) → [N, H, W, C] into a reused buffer (bilinear, align_corners=False)."""
@@ -331,8 +351,8 @@ class SirenRenderer:
         """[N, 128, 128, 4] face crop (channels last)."""
         n, s, first = pose.shape[0], self.face_size, self.face_first
         pre = first.add_position_and_pose(self._tmp(buf, "f0", (n, s, s, first.width)), pose, first.terms, True)
-        x = self._sine_stack(pre.view(-1, first.width), self.face_hidden, buf, "fh")
-        out = self._linear(x, self.face_last, self._tmp(buf, "fout", (x.shape[0], 4)))
+        pre = pre.view(-1, first.width)
+        out = self._banded(pre, self.face_hidden, self.face_last, self._tmp(buf, "fout", (pre.shape[0], 4)), buf, "fh")
         return out.view(n, s, s, 4)
 
     def body(self, pose: torch.Tensor, image: torch.Tensor, buf, masked: bool = False,
@@ -352,18 +372,19 @@ class SirenRenderer:
             idx = self.mask.index(size, n) if masked and size in self.mask.sizes else None
             if idx is not None:  # only the rows that can show
                 pre = torch.index_select(pre, 0, idx, out=self._tmp(buf, f"b{i}g", (idx.numel(), pre.shape[1])))
+            if i + 1 == len(self.sizes):
+                break  # the last level runs in bands below
             x = self._sine_stack(pre, hidden, buf, f"b{i}h")
-            if i + 1 < len(self.sizes):
-                if idx is not None:  # back to the full grid; the next level's masked pixels read only these rows
-                    x = self._tmp(buf, f"b{i}x", (n * size * size, x.shape[1]), zero=True).index_copy_(0, idx, x)
-                pre = self._next_level_input(x, self.levels[i + 1][0], pose, size, wins[i], wins[i + 1], buf, f"b{i}")
+            if idx is not None:  # back to the full grid; the next level's masked pixels read only these rows
+                x = self._tmp(buf, f"b{i}x", (n * size * size, x.shape[1]), zero=True).index_copy_(0, idx, x)
+            pre = self._next_level_input(x, self.levels[i + 1][0], pose, size, wins[i], wins[i + 1], buf, f"b{i}")
         win = wins[-1]
         y = self._tmp(buf, "bout", (n * win.h * win.w, BODY_OUTPUT_CHANNELS))
-        if idx is None:
-            self._linear(x, self.body_last, y)
-        else:  # outside the mask: no warp, α = 1 and color -1, so the blend below is exactly transparent
+        rows = y if idx is None else self._tmp(buf, "boutm", (pre.shape[0], y.shape[1]))
+        self._banded(pre, hidden, self.body_last, rows, buf, "bLh")
+        if idx is not None:  # outside the mask: no warp, α = 1 and color -1, so the blend below is exactly transparent
             y[:, GRID_CHANGE], y[:, ALPHA], y[:, COLOR_CHANGE] = 0.0, 1.0, -1.0
-            y.index_copy_(0, idx, self._linear(x, self.body_last, self._tmp(buf, "boutm", (x.shape[0], y.shape[1]))))
+            y.index_copy_(0, idx, rows)
         y = y.view(n, win.h, win.w, BODY_OUTPUT_CHANNELS)
         grid = torch.add(y[..., GRID_CHANGE], self.base_grid[win.y0:win.y1, win.x0:win.x1])
         warped = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
