@@ -10,6 +10,7 @@ from tests.shared import needs_fixtures
 from tests.student.util import official_outputs, official_poses, random_poses
 from tha4bridge.imaging import psnr
 from tha4bridge.pose import INDEX, NEUTRAL, pose_from_dict, sanitize
+from tha4bridge.region import Region
 from tha4bridge.student import Levers, SirenRenderer
 from tha4bridge.student.arithmetic import Arithmetic
 
@@ -70,14 +71,17 @@ def test_batch_equals_one_at_a_time(exact):
 
 
 @needs_fixtures
-def test_buffers_kept_for_the_two_latest_batch_sizes(exact):
-    """Alternating single frames and a batch reuses both sets of buffers (reallocating costs ~1 GB per call)."""
+def test_buffers_kept_for_the_three_latest_uses(exact):
+    """Alternating single frames, a crop and a batch reuses all three sets of buffers (reallocating costs
+    ~1 GB per call): a daemon shares one student between a whole-frame and a crop stream."""
     r = exact.renderer
     poses = exact.prepare(random_poses(2, seed=6))
-    r.render(poses[:1]), r.render(poses)
+    head = Region(160, 48, 192, 192)
+    r.render(poses[:1]), r.render(poses[:1], head), r.render(poses)
     kept = {k: b["image"] for k, b in r._buffers.items()}  # by (batch size, region)
-    r.render(poses[:1]), r.render(poses)
-    assert set(r._buffers) == {(1, None), (2, None)} and all(r._buffers[k]["image"] is kept[k] for k in kept)
+    r.render(poses[:1]), r.render(poses[:1], head), r.render(poses)
+    assert set(r._buffers) == {(1, None), (1, head), (2, None)}
+    assert all(r._buffers[k]["image"] is kept[k] for k in kept)
 
 
 def test_mode_must_be_exact_or_fast():

@@ -8,7 +8,7 @@ import pytest
 
 from tha4bridge.daemon.commands import COMMANDS
 from tha4bridge.pose import PARAMETER_NAMES
-from tha4bridge.web.server import STATUS
+from tha4bridge.web.replies import STATUS
 
 from .util import WebServed, http
 

@@ -73,7 +73,6 @@ def serve(
                        region=default_region, stream_region=stream_region, slots=slots, trackers=not no_trackers,
                        vmc_port=vmc_port, ifm_port=ifm_port, ifm_phone=ifm_phone, mapping_file=mapping_file,
                        calibration_file=calibration_file, threads=threads,
-                       http=http, http_allow_load=http_allow_load,
+                       http=http, http_allow_load=http_allow_load, ort_web=ort_web,
                        expressions=expressions)
-    cfg.ort_web = ort_web  # read by the web server (tha4bridge/web/server.py); DaemonConfig has no field for it
     raise typer.Exit(run(cfg))

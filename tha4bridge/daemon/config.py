@@ -9,6 +9,7 @@ from ..region import Region
 from ..transport.ring import ALPHA_MODES, DEFAULT_SLOTS
 from ..transport.sink import TRANSPORTS
 from ..web.address import parse_http
+from ..web.ortweb import ort_web_dir
 
 
 @dataclass
@@ -41,6 +42,7 @@ class DaemonConfig:
     threads: int | None = None  # torch CPU threads; None = half the cores (see daemon.set_threads)
     http: str | None = None  # "[HOST:]PORT" of the web server (tha4bridge/web/); None = off
     http_allow_load: bool = False  # `load` by path over HTTP
+    ort_web: str | None = None  # a local onnxruntime-web for the browser-runtime page (web/ortweb.py); None = CDN
     expressions: str | None = None  # a folder of *.toml expressions adding to / overriding the shipped ones
 
     def check(self) -> None:
@@ -54,6 +56,7 @@ class DaemonConfig:
                 raise ValueError(f"--alpha must be straight or premultiplied, got {alpha!r}")
         if self.http is not None:
             parse_http(self.http)
+        ort_web_dir(self.ort_web)  # a folder without onnxruntime-web: one sentence, before anything starts
         for name in (None, *self.stream_region):
             region = self.region_of(name)  # parsed here: a typo stops start-up in one sentence
             if region is not None:

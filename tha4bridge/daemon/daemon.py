@@ -118,7 +118,7 @@ class Daemon:
             from ..web.server import WebConfig, WebServer
 
             host, port = parse_http(c.http)
-            self.web = WebServer(self, WebConfig(host, port, allow_load=c.http_allow_load))
+            self.web = WebServer(self, WebConfig(host, port, allow_load=c.http_allow_load, ort_web=c.ort_web))
             self.web.start()
         print(banner(self.control.endpoint, self.sink.endpoint, c.transport, self.registry.infos(),
                      dict(self.hub.ports) if self.hub is not None else None), flush=True)

@@ -12,7 +12,7 @@ graph runtime the way `student.renderer` rearranges it for PyTorch, minus what o
   only then upsamples; the high-resolution position tables are added after the upsample, so no border fix is
   needed (the renderer adds them before and corrects the border; here one more broadcast add is cheaper);
 * the face pasted by concatenation (top | left, face, right | bottom) rather than a scatter into a copy;
-* a crop (`region`): each level computes only the window its successor reads (`student.renderer.level_windows`),
+* a crop (`region`): each level computes only the window its successor reads (`student.windows.level_windows`),
   upsamples it and cuts the next window out; output [N, 4, h, w], the whole frame's pixels there.
 
 `benchmarks/bench_onnx.py` measures each against `ReferenceStudent`, the plain modules traced as they are.
@@ -31,7 +31,7 @@ from ..imaging import STUDENT_FACE_COLS, STUDENT_FACE_ROWS
 from ..pose import NUM_PARAMETERS
 from ..region import Region
 from ..student.network import ALPHA, COLOR_CHANGE, GRID_CHANGE, BodyMorpher, FaceMorpher, paste_face
-from ..student.renderer import Window, level_windows
+from ..student.windows import Window, level_windows
 from ..student.siren import folded, pixel_positions, position_terms, split_first_layer
 
 

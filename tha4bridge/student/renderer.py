@@ -42,9 +42,10 @@ Same result, less work. Each rearrangement (a "lever") can be switched off throu
    sine layers are narrow (90 channels over 262,144 pixels), so each pass over a whole-frame activation
    matrix (94 MB) is bound by memory; in bands of a few thousand pixels the activations stay in cache
    from one layer to the next, through the last linear layer. Off by default: on AVX2 Zen 1 (2 cores,
-   1 MiB L2) the 512 level's stack took 271 ms in 1024-2048-pixel bands against 276 ms whole (2 %), and
-   with another process busy on the cores 1.7-4 s against 0.35-0.6 s: every small GEMM ends in an
-   OpenMP barrier that waits for a preempted thread. A streamer's machine always has another process busy.
+   1 MiB L2) a whole frame took 718 ms in 2048-pixel bands against 731 ms (2 %), but with one or two
+   other processes busy on the cores 1798 and 2223 ms against 1491 and 1541 (every small GEMM ends in an
+   OpenMP barrier that waits for a preempted thread; `benchmarks/bench_student.py --busy 1`, its
+   "lever 7" row). A streamer's machine always has another process busy.
 
 `fast` mode runs the wide hidden layers (≥ 128 inputs, where the GEMM dominates: the face morpher and
 the body's first two levels) in the reduced precision that `arithmetic.choose` finds native on the device
@@ -58,7 +59,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import math
 import os
 import threading
 import weakref
@@ -72,11 +72,12 @@ from ..pose import NUM_PARAMETERS
 from ..region import Region
 from .arithmetic import Arithmetic, choose
 from .mask import VisibilityMask, calibration_poses
+from .first_layer import HALF_PI, FirstLayer, with_bias_row
 from .network import ALPHA, BODY_OUTPUT_CHANNELS, COLOR_CHANGE, GRID_CHANGE, BodyMorpher, FaceMorpher
-from .siren import folded, pixel_positions, pose_term, position_terms, split_first_layer
+from .siren import folded, pixel_positions
+from .windows import Window, level_windows
 
 log = logging.getLogger("tha4bridge.student")
-HALF_PI = math.pi / 2
 BF16_MIN_WIDTH = 128  # fast mode: GEMMs with at least this many inputs run in bfloat16
 
 
@@ -91,109 +92,6 @@ class Levers:
     def __post_init__(self):
         if self.bias not in ("addmm", "ones", "add"):
             raise ValueError(f"Levers.bias must be addmm, ones or add, got {self.bias!r}")
-
-
-def _with_bias_row(w: torch.Tensor, b: torch.Tensor | None, ones_out: bool) -> torch.Tensor:
-    """[C_in, C_out] weights (+ bias) → [C_in + 1, C_out (+ 1)]: the row for the column of ones holds the
-    bias; with `ones_out`, an extra output column with pre-activation π/2 (a column of ones after sin)."""
-    k, c = w.shape
-    out = torch.zeros(k + 1, c + int(ones_out), dtype=torch.float32, device=w.device)
-    out[:k, :c] = w
-    if b is not None:
-        out[k, :c] = b
-    if ones_out:
-        out[k, c] = HALF_PI
-    return out
-
-
-class _FirstLayer:
-    """A level's first sine layer with its position and pose parts precomputed (lever 2).
-
-    Pre-activations have C (+ 1, with `ones`) columns; with `ones`, the last is π/2 (the column of ones
-    after sin)."""
-
-    def __init__(self, conv: torch.nn.Conv2d, n_feat: int, size: int, low_size: int | None, device,
-                 ones: bool = False):
-        split = split_first_layer(conv, n_feat)
-        k = int(ones)
-
-        def pad(t: torch.Tensor) -> torch.Tensor:  # on the device, with a zero for the ones column
-            return F.pad(t.detach().to(device, torch.float32), (0, k))
-
-        self.width = split.bias.shape[0] + k
-        self.w_x, self.w_y = pad(split.x), pad(split.y)  # weights of the x and y inputs [C (+ 1)]
-        self.w_pose = pad(split.pose.t())  # [P, C (+ 1)]
-        self.b = pad(split.bias)
-        if ones:
-            self.b[-1] = HALF_PI
-        self.terms = position_terms(size, self.w_x, self.w_y)
-        if n_feat:
-            # The previous level's activations bring their own column of ones: weight 0 (no double bias).
-            self.w_feat = F.pad(pad(split.feat.t()), (0, 0, 0, k))  # [n_feat (+ 1), C (+ 1)]
-            self.low_terms = position_terms(low_size, self.w_x, self.w_y)
-            # Upsampling ×2 clamps the source index on the border rows/columns, so there it reproduces
-            # the first/last low-res coordinate instead of the true one: off by ∓1/(2·low_size).
-            self.edge_x, self.edge_y = self.w_x / (2 * low_size), self.w_y / (2 * low_size)
-            self.doubling = size == 2 * low_size
-
-    def add_position_and_pose(self, out: torch.Tensor, pose: torch.Tensor, terms, first: bool) -> torch.Tensor:
-        """out [N, H, W, C + 1] (+)= x term per column + (y term + pose bias + bias) per row."""
-        cols, rows = terms
-        pb = pose_term(pose, self.w_pose, self.b)  # [N, C + 1]
-        rows = (rows[None] + pb[:, None, :])[:, :, None, :]  # [N, H, 1, C + 1]
-        if first:
-            return torch.add(rows, cols, out=out)
-        return out.add_(rows).add_(cols)
-
-    def fix_edges(self, out: torch.Tensor, low: Window, low_size: int) -> None:
-        """Correct the upsampled window's rows and columns that are the frame's border (only those clamp)."""
-        if low.x0 == 0:
-            out[:, :, 0].sub_(self.edge_x)
-        if low.x1 == low_size:
-            out[:, :, -1].add_(self.edge_x)
-        if low.y0 == 0:
-            out[:, 0].sub_(self.edge_y)
-        if low.y1 == low_size:
-            out[:, -1].add_(self.edge_y)
-
-
-@dataclass(frozen=True)
-class Window:
-    """The rectangle [x0, x1) × [y0, y1) a level computes, in that level's pixels."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-
-    @property
-    def w(self) -> int:
-        return self.x1 - self.x0
-
-    @property
-    def h(self) -> int:
-        return self.y1 - self.y0
-
-    def cut_terms(self, terms):
-        """The position tables (cols, rows) of the full level, cut to this window."""
-        cols, rows = terms
-        return cols[self.x0:self.x1], rows[self.y0:self.y1]
-
-
-def level_windows(sizes: list[int], region: Region | None) -> list[Window]:
-    """What each body level computes so that the last one yields `region` (None: everything).
-
-    Upsampling ×2 (half-pixel centres) gives output column X from low-res columns ⌊X/2 − ¼⌋ and the one
-    after, so a window [X0, X1) needs low-res columns from ⌊X0/2⌋ − 1 to ⌊(X1 − 1)/2⌋ + 1: then no output
-    inside it reads a clamped neighbour unless the full frame's border does too."""
-    if region is None:
-        return [Window(0, 0, s, s) for s in sizes]
-    wins = [Window(region.x, region.y, region.x + region.w, region.y + region.h)]
-    for low in reversed(sizes[:-1]):
-        hi = wins[0]
-        wins.insert(0, Window(max(0, hi.x0 // 2 - 1), max(0, hi.y0 // 2 - 1),
-                              min(low, (hi.x1 - 1) // 2 + 2), min(low, (hi.y1 - 1) // 2 + 2)))
-    return wins
 
 
 class SirenRenderer:
@@ -217,19 +115,19 @@ class SirenRenderer:
             w = w.t()
             reduce = mode == "fast" and reduced != torch.float32 and w.shape[0] >= BF16_MIN_WIDTH
             if ones and not reduce:
-                return _with_bias_row(w, b, True), None
+                return with_bias_row(w, b, True), None
             if ones:  # the bias (and the π/2 of the ones column) is added after the reduced GEMM, in float32
-                return F.pad(_with_bias_row(w, None, False), (0, 1)).to(reduced), F.pad(b, (0, 1), value=HALF_PI)
+                return F.pad(with_bias_row(w, None, False), (0, 1)).to(reduced), F.pad(b, (0, 1), value=HALF_PI)
             return w.contiguous().to(reduced if reduce else torch.float32), b
 
         def last(conv):
             w, b = (t.detach().to(dev, torch.float32) for t in folded(conv, 1.0))
-            return (_with_bias_row(w.t(), b, False), None) if ones else (w.t().contiguous(), b)
+            return (with_bias_row(w.t(), b, False), None) if ones else (w.t().contiguous(), b)
 
         # Face morpher: one level at 128.
         layers = [m.linear for m in face.siren.sine_layers]
         self.face_size = face.size
-        self.face_first = _FirstLayer(layers[0], 0, face.size, None, dev, ones)
+        self.face_first = FirstLayer(layers[0], 0, face.size, None, dev, ones)
         self.face_hidden = [hidden(c) for c in layers[1:]]
         self.face_last = last(face.siren.last_linear)
 
@@ -239,7 +137,7 @@ class SirenRenderer:
         for i, (size, seq) in enumerate(zip(self.sizes, body.siren_layers)):
             convs = [m.linear for m in seq]
             n_feat = 0 if i == 0 else convs[0].in_channels - (2 + NUM_PARAMETERS)
-            first = _FirstLayer(convs[0], n_feat, size, self.sizes[i - 1] if i else None, dev, ones)
+            first = FirstLayer(convs[0], n_feat, size, self.sizes[i - 1] if i else None, dev, ones)
             self.levels.append((first, [hidden(c) for c in convs[1:]]))
         self.body_last = last(body.last_linear)
 
@@ -259,9 +157,9 @@ class SirenRenderer:
         b = self._buffers.pop(key, None)
         if b is None:
             b = {"image": self.image[None].repeat(key[0], 1, 1, 1)}  # face region rewritten per frame
-        # Keep the two most recent (e.g. single frames and one batch): reallocating
+        # Keep the three most recent (e.g. single frames, a crop of the same student, one batch): reallocating
         # hundreds of MB per call costs more than the render.
-        self._buffers = {k: v for k, v in list(self._buffers.items())[-1:]}
+        self._buffers = {k: v for k, v in list(self._buffers.items())[-2:]}
         self._buffers[key] = b
         return b
 
@@ -327,7 +225,7 @@ class SirenRenderer:
         out = self._tmp(buf, key, (up.shape[0], high.h, high.w, up.shape[3]))
         return out.copy_(up[:, dy:dy + high.h, dx:dx + high.w]).view(-1, up.shape[3])
 
-    def _next_level_input(self, x, first: _FirstLayer, pose, low_size: int, low: Window, high: Window,
+    def _next_level_input(self, x, first: FirstLayer, pose, low_size: int, low: Window, high: Window,
                           buf, tag) -> torch.Tensor:
         """From level activations x [N·h·w, C + 1] (window `low`) to the next level's first pre-activation
         [N·H·W, C' + 1] (window `high`)."""

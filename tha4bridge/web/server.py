@@ -26,9 +26,9 @@ from ..pose import BODY, BREATHING, EYE, EYEBROW, HEAD_NECK, IRIS_ROTATION, IRIS
     PARAMETER_NAMES, UPPER
 from ..transport.control import DEFERRED, Request, RequestError, error_reply
 from .address import is_loopback
-from .feed import ENCODINGS, FrameFeed, encode, pose_message
-from .models import ModelExports
-from .ortweb import CDN, ENTRY, ORT_WEB_VERSION, TYPES, WASM_FILES, ort_web_dir, resolve_inside
+from .feed import ENCODINGS, FrameFeed, encode
+from .local import BrowserRuntime
+from .replies import STATUS, error_response as _error, json_response as _json
 
 if TYPE_CHECKING:
     from ..daemon.daemon import Daemon
@@ -38,13 +38,6 @@ PAGES = Path(__file__).parent / "pages"
 MAX_BODY = 1 << 20  # bytes, as the control socket's MAX_REQUEST
 PATH_COMMANDS = ("load", "speak")  # commands that read a file the request names: off over HTTP by default
 DEFERRED_TIMEOUT = 300.0  # seconds a `load` may take before the HTTP reply gives up (the load goes on)
-# RequestError codes (protocols/control.md) → HTTP statuses; anything else is 500.
-STATUS = {"bad_request": 400, "bad_pose": 400, "version": 400, "unauthorized": 401, "forbidden": 403,
-          "unknown_command": 404, "unknown_stream": 404, "not_found": 404, "not_ready": 409,
-          "too_large": 413, "load_failed": 422, "unavailable": 503, "internal": 500}
-# The /local/ page with a local onnxruntime-web: cross-origin isolated, so WASM may run threads (every
-# resource it loads is then from this server). With the CDN the page stays unisolated and single-threaded.
-ISOLATION = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 # The panel's slider groups, in the official manual poser's order (its tabs: eyebrow, eye, iris, mouth,
 # then the rotations and breathing).
 PANEL_GROUPS = (("eyebrow", EYEBROW), ("eye", EYE), ("iris", IRIS_SMALL), ("mouth", MOUTH),
@@ -97,34 +90,13 @@ class _WebContext:
         return getattr(self._daemon, name)
 
 
-def _plain(value):
-    """What JSON lacks and msgpack carried: numpy scalars and arrays, bytes, sets."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)
-
-
-def _json(reply: dict, status: int = 200) -> web.Response:
-    return web.json_response(reply, status=status, dumps=lambda o: json.dumps(o, default=_plain))
-
-
-def _error(code: str, message: str, request_id=None) -> web.Response:
-    return _json(error_reply(code, message, request_id), STATUS.get(code, 500))
-
-
 class WebServer:
     def __init__(self, daemon: "Daemon", config: WebConfig):
         self.daemon, self.config = daemon, config
         self.loopback = is_loopback(config.host)
         self.token = None if self.loopback else (config.token or secrets.token_urlsafe(16))
         self.feed = FrameFeed()
-        # `serve --ort-web` reaches us as an attribute of the daemon's config (DaemonConfig has no field for it).
-        self.ort_web = ort_web_dir(config.ort_web or getattr(getattr(daemon, "config", None), "ort_web", None))
-        self.models = ModelExports()
+        self.local = BrowserRuntime(self, config.ort_web)
         self.port = config.port
         self.requests = 0
         self._commands = ThreadPoolExecutor(1, thread_name_prefix="web-commands")
@@ -167,12 +139,7 @@ class WebServer:
         r.add_get("/view/{stream}", self._page("view.html"))
         r.add_get("/panel/{stream}", self._page("panel.html"))
         r.add_get("/ws/frames/{stream}", self._frames)
-        # the browser runtime (since 1.2): the page, where it finds the model and onnxruntime-web, poses
-        r.add_get("/local/{stream}", self._page("local.html", isolate=self.ort_web is not None))
-        r.add_get("/api/local/{stream}", self._local)
-        r.add_get("/models/{stream}.onnx", self._model)
-        r.add_get("/ort-web/{path:.*}", self._ort_web)
-        r.add_get("/ws/poses/{stream}", self._poses)
+        self.local.routes(r, self._page)  # the browser runtime (since 1.2): page, model, onnxruntime-web, poses
         r.add_get("/api/hello", self._alias("hello"))
         r.add_get("/api/streams", self._alias("streams"))
         r.add_get("/api/stats", self._alias("stats"))
@@ -206,6 +173,11 @@ class WebServer:
             await ws.close()
         await self._runner.cleanup()
 
+    def stream(self, name: str):
+        """The running stream `name`, or None."""
+        with self.daemon.registry.lock:
+            return self.daemon.registry.streams.get(name)
+
     def urls(self) -> list[str]:
         """The banner's lines: where the pages are (with the token when one is needed)."""
         host = self.config.host if self.config.host not in ("0.0.0.0", "::") else "<this computer's address>"
@@ -215,7 +187,7 @@ class WebServer:
         lines = [f"  http: {base}/{q}"]
         for name in self.daemon.registry.names():
             line = f"  OBS browser source ({name}): {base}/view/{name}{q}   panel: {base}/panel/{name}{q}"
-            stream = self._stream(name)
+            stream = self.stream(name)
             if stream is not None and stream.spec != "demo":  # a student: it can also run in the browser
                 line += f"   in the browser: {base}/local/{name}{q}"
             lines.append(line)
@@ -244,8 +216,8 @@ class WebServer:
         return await handler(request)
 
     # --- pages ---------------------------------------------------------------------------------------
-    def _page(self, name: str, isolate: bool = False):
-        headers = {"Cache-Control": "no-cache", **(ISOLATION if isolate else {})}
+    def _page(self, name: str, headers: dict | None = None):
+        headers = {"Cache-Control": "no-cache", **(headers or {})}
 
         async def handler(request: web.Request) -> web.StreamResponse:
             stream = request.match_info.get("stream")
@@ -261,114 +233,6 @@ class WebServer:
         groups = [{"group": g, "names": list(PARAMETER_NAMES[s])} for g, s in PANEL_GROUPS]
         return _json({"ok": True, "names": list(PARAMETER_NAMES), "lower": LOWER.tolist(),
                       "upper": UPPER.tolist(), "groups": groups, "commands": sorted(COMMANDS)})
-
-    # --- the browser runtime (the /local/ page) --------------------------------------------------------
-    def _stream(self, name: str):
-        with self.daemon.registry.lock:
-            return self.daemon.registry.streams.get(name)
-
-    async def _local(self, request: web.Request) -> web.Response:
-        """What the page needs to start: where the model and onnxruntime-web are, the parameter ranges."""
-        name = request.match_info["stream"]
-        if self._stream(name) is None:
-            return _error("unknown_stream", f"no stream named {name!r}")
-        from urllib.parse import quote
-
-        return _json({"ok": True, "stream": name, "model": f"/models/{quote(name)}.onnx",
-                      "ort_web": "/ort-web/" if self.ort_web else CDN, "ort_entry": ENTRY, "ort_files": WASM_FILES,
-                      "ort_version": ORT_WEB_VERSION, "local_ort": self.ort_web is not None,
-                      "names": list(PARAMETER_NAMES), "lower": LOWER.tolist(), "upper": UPPER.tolist()})
-
-    async def _model(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info["stream"]
-        stream = self._stream(name)
-        if stream is None:
-            return _error("unknown_stream", f"no stream named {name!r}")
-        try:  # a look-up, or the start of a background export: never slow
-            state = self.models.lookup(stream.spec, stream.poser)
-        except ValueError as e:
-            code = "not_found" if stream.spec == "demo" else "unavailable"
-            return _error(code, f"stream {name!r}: {e}")
-        if state is None:
-            response = _error("unavailable", f"stream {name!r} is being exported to ONNX for the browser (once; "
-                                             "it takes up to a minute): ask again shortly")
-            response.headers["Retry-After"] = "2"
-            return response
-        if state.error:
-            return _error("load_failed", state.error)
-        return web.FileResponse(state.path, headers={"Cache-Control": "no-cache",
-                                                     "Content-Type": "application/octet-stream"})
-
-    async def _ort_web(self, request: web.Request) -> web.StreamResponse:
-        relative = request.match_info["path"]
-        if self.ort_web is None:
-            return _error("not_found", f"this server has no local onnxruntime-web (serve --ort-web DIR); the "
-                                       f"page loads it from {CDN}")
-        path = resolve_inside(self.ort_web, relative)
-        if path is None:
-            return _error("not_found", f"no file {relative!r} in the --ort-web folder")
-        headers = {"Cache-Control": "no-cache", **ISOLATION}
-        if path.suffix in TYPES:
-            headers["Content-Type"] = TYPES[path.suffix]
-        return web.FileResponse(path, headers=headers)
-
-    async def _poses(self, request: web.Request) -> web.StreamResponse:
-        """The pose of every frame the daemon renders, newest only (protocols/web.md, "Pose WebSocket")."""
-        name = request.match_info["stream"]
-        if self._stream(name) is None:
-            return _error("unknown_stream", f"no stream named {name!r}")
-        ws = web.WebSocketResponse(heartbeat=None, max_msg_size=1 << 16)
-        await ws.prepare(request)
-        self._sockets.add(ws)
-        event = asyncio.Event()
-        self.feed.watch(name, event, pixels=False)
-        self.daemon.scheduler.wake.set()  # counts as a subscriber: full rate from the next pass
-        reader = asyncio.ensure_future(self._drain(ws))
-        sent = None
-        try:
-            current = await self._current_pose(name)
-            if current is not None:  # the pose shown now: an unchanged pose may not render again for a while
-                sent = current["seq"]
-                await ws.send_str(pose_message(current))
-            while not ws.closed and not reader.done():
-                waiter = asyncio.ensure_future(event.wait())
-                await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                event.clear()
-                frame = self.feed.newest(name)
-                if frame is None or frame.header["seq"] == sent:
-                    continue
-                sent = frame.header["seq"]
-                await ws.send_str(pose_message(frame.header))  # newer frames replace `frame` meanwhile: newest only
-        except (ConnectionError, RuntimeError):  # the client went away mid-send
-            pass
-        finally:
-            self.feed.unwatch(name, event, pixels=False)
-            reader.cancel()
-            self._sockets.discard(ws)
-            await ws.close()
-        return ws
-
-    async def _current_pose(self, name: str) -> dict | None:
-        """The header of the stream's last frame; before the feed has seen one (frames published before the
-        web server started), `get_pose`'s answer in the same shape, with `seq` null."""
-        header = self.feed.last_header(name)
-        if header is not None:
-            return header
-        from ..daemon.commands import dispatch
-
-        def ask():
-            try:
-                return dispatch(self._ctx, Request([], {"cmd": "get_pose", "stream": name}))
-            except RequestError:  # unloaded meanwhile
-                return None
-
-        reply = await asyncio.get_running_loop().run_in_executor(self._commands, ask)
-        if not reply or not reply.get("ok"):
-            return None
-        return {"stream": name, "seq": None, "t_pose": reply["received_at"], "t_render_end": None,
-                "t_published": None, "pose_source": reply["source"],
-                "pose": [float(reply["pose"][k]) for k in PARAMETER_NAMES]}
 
     # --- the JSON API --------------------------------------------------------------------------------
     async def _command(self, request: web.Request) -> web.Response:
