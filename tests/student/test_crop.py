@@ -12,7 +12,7 @@ from tha4bridge.imaging import psnr
 from tha4bridge.region import Region, RegionError
 from tha4bridge.student import Levers, SirenRenderer
 from tha4bridge.student.mask import extreme_rotations
-from tha4bridge.student.renderer import level_windows
+from tha4bridge.student.windows import level_windows
 
 # The head (a dialogue box's view), the corners and edges (where upsampling clamps), odd sizes and offsets,
 # a single pixel, a frame less one pixel all round.
