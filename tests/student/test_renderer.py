@@ -54,7 +54,7 @@ def test_fast_mode_stays_within_40_db_of_exact(exact):
 @pytest.mark.parametrize("levers", [Levers(low_res_mixing=False, bias="add", band_rows=0),
                                     Levers(low_res_mixing=True, bias="add", band_rows=1000),
                                     Levers(low_res_mixing=False, bias="ones", band_rows=1000),
-                                    Levers(bias="ones", band_rows=0)])
+                                    Levers(bias="ones", band_rows=0, face_cache=False)])
 def test_each_lever_is_an_exact_rearrangement(exact, levers):
     """Switching levers off (as bench_student's ablation rows do) changes the arithmetic, not the image."""
     poses = exact.prepare(random_poses(1, seed=5))
@@ -112,3 +112,21 @@ def test_sanitize_reports_each_fix():
     assert clean[brow] == 0.0 and clean[head_y] == 1.0 and clean[breathing] == 0.0
     with pytest.raises(ValueError, match="unknown pose parameter 'eye_wink'"):
         pose_from_dict({"eye_wink": 1.0})
+
+
+@needs_fixtures
+def test_the_face_is_reused_only_while_its_parameters_repeat(exact):
+    """Lever 8: a pose that changes only rotations and breathing pastes the last face again (the same tensor);
+    one that changes a face parameter computes it anew. Both equal a renderer without the lever."""
+    r = SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image())
+    plain = SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(), levers=Levers(face_cache=False))
+    p1 = random_poses(1, seed=8)
+    p2, p3 = p1.copy(), p1.copy()
+    p2[0, INDEX["head_x"]], p2[0, INDEX["breathing"]] = -p1[0, INDEX["head_x"]], 0.5  # the face's inputs unchanged
+    p3[0, INDEX["eye_wink_left"]] = 1.0 - p1[0, INDEX["eye_wink_left"]]
+    r.render(exact.prepare(p1))
+    face = r._last_face[1]
+    for p, reused in ((p2, True), (p3, False)):
+        got = r.render(exact.prepare(p)).clone()
+        assert (r._last_face[1] is face) == reused
+        assert torch.equal(got, plain.render(exact.prepare(p))), "the reused face changed the frame"
