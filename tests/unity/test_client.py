@@ -160,6 +160,9 @@ def test_csharp_decodes_protocol_vectors(core_tests, tmp_path):
         assert (h["path"], h["slot"], h["offset"]) == (e.get("path"), e.get("slot", -1), e.get("offset", -1)), v.name
         assert (h["t_pose"], h["t_published"]) == (e["t_pose"], e["t_published"]), v.name
         assert h["pose"] == e["pose"] and len(h["pose"]) == 45, v.name  # since protocol 1.1
+        # since 1.2: a crop stream's place in the whole frame (a whole frame: 0, 0, its own size)
+        place = [*e["region"][:2], e["full_width"], e["full_height"]] if "region" in e else [0, 0, e["width"], e["height"]]
+        assert (h["region"], h["crop"]) == (place, "region" in e), v.name
 
 
 def test_csharp_reads_ring_header_vector(core_tests, tmp_path):

@@ -117,7 +117,9 @@ namespace Tha4Bridge.Tests
                     + ", \"transport\": " + Json.Str(h.Transport) + ", \"premultiplied\": " + (h.Premultiplied ? "true" : "false")
                     + ", \"pose_source\": " + Json.Str(h.PoseSource) + ", \"path\": " + (h.Path == null ? "null" : Json.Str(h.Path))
                     + ", \"slot\": " + h.Slot + ", \"offset\": " + h.Offset + ", \"t_pose\": " + D(h.TPose)
-                    + ", \"t_published\": " + D(h.TPublished) + ", \"pose\": " + Floats(h.Pose) + "}");
+                    + ", \"t_published\": " + D(h.TPublished) + ", \"pose\": " + Floats(h.Pose)
+                    + ", \"region\": [" + h.RegionX + ", " + h.RegionY + ", " + h.FullWidth + ", " + h.FullHeight + "]"
+                    + ", \"crop\": " + (h.IsCrop ? "true" : "false") + "}");
             }
         }
 

@@ -28,6 +28,10 @@ namespace Tha4Bridge
         /// <summary>The 45 THA4 parameters this frame shows, in protocol order (protocol 1.1+; null before).</summary>
         public float[] Pose;
         public int ProtoMinor;
+        /// <summary>Where the frame lies in the whole frame (protocol 1.2+, a stream served with --region): its
+        /// left column and top row, and the whole frame's size. A whole frame: 0, 0, Width, Height.</summary>
+        public int RegionX, RegionY, FullWidth, FullHeight;
+        public bool IsCrop { get { return RegionX != 0 || RegionY != 0 || FullWidth != Width || FullHeight != Height; } }
         /// <summary>True when the rows were flipped bottom-up during the copy (Unity's texture order).</summary>
         public bool RowsFlipped;
 
@@ -72,6 +76,10 @@ namespace Tha4Bridge
             h.TPublished = OptDouble(map, "t_published");
             h.PoseSource = OptStr(map, "pose_source", "");
             h.Pose = OptFloats(map, "pose");
+            var region = OptFloats(map, "region");  // [x, y, w, h]; w, h equal width, height
+            if (region != null && region.Length == 4) { h.RegionX = (int)region[0]; h.RegionY = (int)region[1]; }
+            h.FullWidth = (int)OptLong(map, "full_width", h.Width);
+            h.FullHeight = (int)OptLong(map, "full_height", h.Height);
             return h;
         }
 
