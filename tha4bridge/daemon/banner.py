@@ -37,6 +37,8 @@ def banner(control: str, frames: str, transport: str, streams: list[dict], track
         if s.get("region"):
             x, y, w, h = s["region"]
             lines.append(f"    crop: {w}x{h} at ({x}, {y}) of the {s['full_width']}x{s['full_height']} frame")
+        if s.get("visibility_mask"):
+            lines.append("    visibility mask: on (only the pixels that can show; whole frames until it is calibrated)")
         if s.get("arithmetic"):
             lines.append(f"    arithmetic: {s['arithmetic']}")
     for what, ep in (("control", control), ("frames", frames)):

@@ -140,6 +140,8 @@ class Stream:
                      full_height=self.poser.image_size)
         if "arithmetic" in desc:  # which precision renders this stream, and why (since 1.2)
             d["arithmetic"] = desc["arithmetic"]
+        if "visibility_mask" in desc:  # only the pixels that can show (fast mode; since 1.2)
+            d["visibility_mask"] = desc["visibility_mask"]
         d.update(sink.describe(self.name))
         return d
 
