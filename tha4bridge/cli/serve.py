@@ -38,7 +38,7 @@ def serve(
     mapping_file: str = typer.Option(None, help="Tracker settings file, TOML or YAML: gains, offsets, smoothing, VRM table (format: protocols/osc.md, \"Settings file\").", show_default="built-in settings"),
     no_trackers: bool = typer.Option(False, "--no-trackers", help="Do not listen for trackers (control socket only)."),
     calibration_file: str = typer.Option(None, help="Where `calibrate` stores the neutral face (default: ~/.config/tha4bridge/)."),
-    threads: int = typer.Option(None, help="Torch CPU threads.", show_default="half the cores"),
+    threads: int = typer.Option(None, help="Torch CPU threads.", show_default="every core when serving a student (measured faster even beside other busy processes), half of them for the demo"),
     http: str = typer.Option(None, help="Serve the viewer (OBS browser source), the panel and the JSON API at [HOST:]PORT (HOST defaults to 127.0.0.1; beyond loopback a token is required). Off by default."),
     http_allow_load: bool = typer.Option(False, "--http-allow-load", help="Allow `load` and `speak` (they name a file on this machine) over HTTP."),
     ort_web: str = typer.Option(None, help="With --http: serve this onnxruntime-web copy (npm package or its dist/) to the browser-runtime page /local/NAME.", show_default="the page loads it from the jsDelivr CDN"),

@@ -39,7 +39,7 @@ class DaemonConfig:
     tracker_host: str = TRACKER_HOST
     mapping_file: str | None = None
     calibration_file: str | None = None  # None: the tracker hub's default (~/.config/tha4bridge/)
-    threads: int | None = None  # torch CPU threads; None = half the cores (see daemon.set_threads)
+    threads: int | None = None  # torch CPU threads; None = every core with a student, half with the demo (daemon.set_threads)
     http: str | None = None  # "[HOST:]PORT" of the web server (tha4bridge/web/); None = off
     http_allow_load: bool = False  # `load` by path over HTTP
     ort_web: str | None = None  # a local onnxruntime-web for the browser-runtime page (web/ortweb.py); None = CDN

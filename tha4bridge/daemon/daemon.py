@@ -51,13 +51,18 @@ from .streams import Stream, StreamRegistry, default_stream_name
 log = logging.getLogger("tha4bridge.serve")
 
 
-def set_threads(threads: int | None) -> None:
-    # Measured on the 2-core CI box while other processes ran: the demo render took 151 ms with 1 torch
-    # thread and 3.2 s with 2 (OpenMP workers spin-waiting against other busy processes). A streamer's PC
-    # also runs a game and OBS, so by default leave half the cores to them.
+def set_threads(threads: int | None, students: bool) -> None:
+    """torch's CPU threads: `threads`, else every core when a student is served, else half of them.
+
+    Measured on a 2-core AMD EPYC (Zen 1): a student frame took 757 ms with 2 threads and 1357 ms with 1; with
+    one other busy process 1392 against 2128 ms, with two 1761 against 2397 (its GEMMs are large enough that
+    every thread's share is worth the wait). The demo's many small operations are the opposite: 151 ms with 1
+    thread, 3.2 s with 2 while other processes ran (OpenMP workers spin-waiting), so for it half the cores,
+    the other half left to the game and OBS."""
     import torch
 
-    n = threads or max(1, (os.cpu_count() or 2) // 2)
+    cores = os.cpu_count() or 2
+    n = threads or (cores if students else max(1, cores // 2))
     torch.set_num_threads(n)
     log.info("torch CPU threads: %d", n)
 
@@ -97,7 +102,7 @@ class Daemon:
 
     def start(self) -> None:
         c = self.config
-        set_threads(c.threads)
+        set_threads(c.threads, students=any(spec != "demo" for _, spec in c.students))
         if c.transport == "shm":
             for path in reclaim_stale():
                 log.info("reclaimed stale ring file %s (its daemon is gone)", path)
