@@ -13,6 +13,7 @@ from PIL import Image
 from tha4bridge.client import FrameSubscriber
 from tha4bridge.pose import INDEX
 
+from .browser_runtime import chromium
 from .util import WebServed, http
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
@@ -25,14 +26,7 @@ SIZE = 512
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={SIZE},{SIZE}", "--hide-scrollbars"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(options=opts, service=Service(DRIVER))
+    driver = chromium()  # the same headless Chromium as the browser-runtime tests
     # A 512x512 CSS-pixel viewport at scale 1, and a transparent page background (as OBS composites it).
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                            {"width": SIZE, "height": SIZE, "deviceScaleFactor": 1, "mobile": False})

@@ -16,6 +16,18 @@ def _parse_student(arg: str) -> tuple[str | None, str]:
     return None, arg
 
 
+def _per_stream(values: list[str] | None, default):
+    """Repeated `VALUE` (every stream) or `NAME=VALUE` (one stream) options → (default, {name: value})."""
+    streams = {}
+    for v in values or []:
+        name, sep, value = v.rpartition("=")
+        if sep:
+            streams[name] = value
+        else:
+            default = value
+    return default, streams
+
+
 @app.command()
 def serve(
     student: list[str] = typer.Option(None, "--student", "-s", help="Student folder, `demo`, or NAME=DIR; repeat for several streams (default: demo)."),
@@ -52,20 +64,8 @@ def serve(
     """
     from ..daemon import DaemonConfig, serve as run
 
-    default_alpha, stream_alpha = "straight", {}
-    for a in alpha or []:
-        name, sep, value = a.rpartition("=")
-        if sep:
-            stream_alpha[name] = value
-        else:
-            default_alpha = value
-    default_region, stream_region = None, {}
-    for r in region or []:
-        name, sep, value = r.rpartition("=")
-        if sep:
-            stream_region[name] = value
-        else:
-            default_region = value
+    default_alpha, stream_alpha = _per_stream(alpha, "straight")
+    default_region, stream_region = _per_stream(region, None)
     cfg = DaemonConfig(students=[_parse_student(s) for s in (student or ["demo"])], device=device, mode=mode,
                        backend=backend, providers=providers,
                        fps=fps, idle_fps=idle_fps, breathing_period=breathing_period, control=control,
