@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from tha4bridge.transport.ring import (BUSY, FrameRing, RingError, RingReader, TornFrame, reclaim_stale, ring_dir,
-                                       ring_path)
+from tha4bridge.transport.ring import BUSY, FrameRing, RingError, RingReader, TornFrame, ring_dir, ring_path
+from tha4bridge.transport.stale import reclaim_stale
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ import zmq
 from ..animator import Animator, MotionConfig
 from ..expressions import load_library
 from ..transport.control import ControlServer, Request, RequestError
-from ..transport.ring import reclaim_stale
+from ..transport.stale import reclaim_stale
 from ..transport.sink import FrameSink
 from ..web import parse_http
 from .banner import banner

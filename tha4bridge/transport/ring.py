@@ -53,7 +53,6 @@ _SLOT_TIMES = struct.Struct("<ddd")  # t_pose, t_render_start, t_render_end at s
 # a name made only of dots ("." or "..") reads as a path in logs and tools that join it: refused
 STREAM_NAME = re.compile(r"^(?!\.+$)[A-Za-z0-9_.-]{1,63}$")
 STREAM_NAME_RULE = "must be 1-63 characters of A-Z a-z 0-9 _ . - and not only dots"
-_FILE_NAME = re.compile(r"^tha4bridge-(\d+)-([A-Za-z0-9_.-]{1,63})\.ring$")
 
 
 class RingError(ValueError):
@@ -141,72 +140,6 @@ def parse_header(buf) -> dict:
     if d["version_minor"] >= CROP_VERSION_MINOR:
         d.update(zip(PLACEMENT_FIELDS, _PLACEMENT.unpack_from(buf, _PLACEMENT_OFFSET)))
     return d
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    if sys.platform == "win32":  # no signal 0 there; a file still mapped by its owner cannot be deleted anyway
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _locked_by_someone(path: Path) -> bool:
-    """POSIX: a live daemon holds a shared flock on its ring files (guards against pid reuse)."""
-    try:
-        import fcntl
-    except ImportError:
-        return False
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)  # closing drops our probe lock
-    return False
-
-
-def reclaim_stale(directory: Path | None = None) -> list[Path]:
-    """Delete ring files whose writer is dead: pid not running, or (POSIX) nobody holding its lock."""
-    directory = directory or ring_dir()
-    removed = []
-    try:
-        entries = list(directory.iterdir())
-    except OSError:
-        return removed
-    for path in entries:
-        m = _FILE_NAME.match(path.name)
-        if not m:
-            continue
-        pid = int(m.group(1))
-        if pid == os.getpid():
-            continue  # ours (from an earlier generation in this process); replaced by its owner
-        if _pid_alive(pid) and (_locked_by_someone(path) or not _has_flock()):
-            continue
-        try:
-            path.unlink()
-            removed.append(path)
-        except OSError:
-            pass
-    return removed
-
-
-def _has_flock() -> bool:
-    try:
-        import fcntl  # noqa: F401
-        return True
-    except ImportError:
-        return False
 
 
 _last_generation = 0
