@@ -77,16 +77,17 @@ class _First(nn.Module):
         """[N, 1, 1, C]: bias + the pose's contribution, the same at every pixel."""
         return (pose[:, : self.w_pose.shape[0]] @ self.w_pose + self.bias)[:, None, None]
 
-    def tables(self, win: Window) -> torch.Tensor:
-        """[1, h, w, C]: the position contribution over a window."""
-        return self.cols[:, :, win.x0:win.x1] + self.rows[:, win.y0:win.y1]
+    def tables(self, win: Window) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cols [1, 1, w, C], rows [1, h, 1, C]) over a window (no Slice for the whole level)."""
+        if (win.x0, win.y0, win.x1, win.y1) == (0, 0, self.cols.shape[2], self.rows.shape[1]):
+            return self.cols, self.rows
+        return self.cols[:, :, win.x0:win.x1], self.rows[:, win.y0:win.y1]
 
     def position_and_pose(self, pose: torch.Tensor, tables: bool, win: Window | None = None) -> torch.Tensor:
         """[N, H, W, C]: position and pose contributions plus the bias, by tables or by a per-pixel product."""
         if tables:
-            if win is not None:
-                return self.tables(win) + self.pose_term(pose)
-            return self.cols + self.rows + self.pose_term(pose)
+            cols, rows = self.tables(win or Window(0, 0, self.cols.shape[2], self.rows.shape[1]))
+            return cols + rows + self.pose_term(pose)
         n, (h, w) = pose.shape[0], self.positions.shape[1:3]
         p = pose[:, : self.w_pose.shape[0], None, None].permute(0, 2, 3, 1).expand(-1, h, w, -1)
         return torch.cat([self.positions.expand(n, -1, -1, -1), p], dim=3) @ self.w_xy_pose + self.bias
@@ -123,12 +124,13 @@ class RearrangedStudent(nn.Module):
         self.body_last = self._pack("body_last", [body.last_linear], sine=False)
         self.register_buffer("character", image[None].float())
         self.register_buffer("base_grid", pixel_positions(self.sizes[-1])[None])  # [1, H, W, 2]
-        self.windows = None  # the whole frame, or a crop's window per level
-        if region is not None:
-            doubling = all(b == 2 * a for a, b in zip(self.sizes, self.sizes[1:]))
-            if not (doubling and levers.low_res_mixing and levers.position_tables):
-                raise ValueError("a crop export needs levels that double in size and the default graph levers")
-            self.windows = level_windows(self.sizes, region)
+        # Each level's window (the whole level without a crop) when the levels double in size and the tables and
+        # low-res mixing are on; otherwise the whole-frame ablation path below, which has no crop.
+        doubling = all(b == 2 * a for a, b in zip(self.sizes, self.sizes[1:]))
+        windowed = doubling and levers.low_res_mixing and levers.position_tables
+        if region is not None and not windowed:
+            raise ValueError("a crop export needs levels that double in size and the default graph levers")
+        self.windows = level_windows(self.sizes, region) if windowed else None
 
     def _pack(self, tag: str, convs, sine: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Folded [C_in, C_out] weights and biases as buffers (constants in the graph)."""
@@ -162,30 +164,24 @@ class RearrangedStudent(nn.Module):
 
     def _body(self, pose: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         if self.windows is not None:
-            return self._body_crop(pose, image)
-        x = None
+            return self._body_windows(pose, image)
+        x = None  # the ablation path: a lever off, whole frames only
         for i, size in enumerate(self.sizes):
             f = self.firsts[i]
             width = f.bias.shape[0]
-            lv = self.levers
             if x is None:
-                pre = f.position_and_pose(pose, lv.position_tables)
-            elif not (lv.low_res_mixing and lv.position_tables):  # upsample the features, mix at this resolution
+                pre = f.position_and_pose(pose, self.levers.position_tables)
+            else:  # upsample the features, mix at this resolution
                 low = self.sizes[i - 1]
                 up = F.interpolate(x.reshape(-1, low, low, x.shape[1]).permute(0, 3, 1, 2), size=(size, size),
                                    mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
-                pre = up @ f.w_feat + f.position_and_pose(pose, lv.position_tables)
-            else:  # mix at the low resolution (with the per-frame pose term), upsample, add the position tables
-                low = self.sizes[i - 1]
-                mixed = (x @ f.w_feat).reshape(-1, low, low, width) + f.pose_term(pose)
-                up = F.interpolate(mixed.permute(0, 3, 1, 2), size=(size, size), mode="bilinear",
-                                   align_corners=False).permute(0, 2, 3, 1)
-                pre = up + f.cols + f.rows
+                pre = up @ f.w_feat + f.position_and_pose(pose, self.levers.position_tables)
             x = _sine_stack(pre.reshape(-1, width), self._layers(self.hidden[i]))
         return self._blend(x, image, Window(0, 0, self.sizes[-1], self.sizes[-1]))
 
-    def _body_crop(self, pose: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        """The low-res mixing path over the windows: upsample a level's window, cut the next one out of it."""
+    def _body_windows(self, pose: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """Mix at the low resolution (with the per-frame pose term, which bilinear upsampling keeps exactly),
+        upsample the level's window, cut the next window out of it (a crop only), add the position tables."""
         x = None
         for i, win in enumerate(self.windows):
             f = self.firsts[i]
@@ -198,7 +194,10 @@ class RearrangedStudent(nn.Module):
                 up = F.interpolate(mixed.permute(0, 3, 1, 2), size=(2 * low.h, 2 * low.w), mode="bilinear",
                                    align_corners=False).permute(0, 2, 3, 1)
                 dy, dx = win.y0 - 2 * low.y0, win.x0 - 2 * low.x0
-                pre = up[:, dy:dy + win.h, dx:dx + win.w] + f.tables(win)
+                if (dy, dx, win.h, win.w) != (0, 0, 2 * low.h, 2 * low.w):  # a whole frame needs no Slice
+                    up = up[:, dy:dy + win.h, dx:dx + win.w]
+                cols, rows = f.tables(win)
+                pre = up + cols + rows
             x = _sine_stack(pre.reshape(-1, width), self._layers(self.hidden[i]))
         return self._blend(x, image, self.windows[-1])
 
@@ -206,7 +205,9 @@ class RearrangedStudent(nn.Module):
         """The last layer over the window's pixels x, the warp of the whole image, the blend: [N, 4, h, w]."""
         (w, b), = self._layers(self.body_last)
         y = (x @ w + b).reshape(-1, win.h, win.w, 7)
-        grid = self.base_grid[:, win.y0:win.y1, win.x0:win.x1]
+        grid = self.base_grid
+        if (win.h, win.w) != tuple(grid.shape[1:3]):  # a crop: its part of the identity warp
+            grid = grid[:, win.y0:win.y1, win.x0:win.x1]
         warped = F.grid_sample(image, y[..., GRID_CHANGE] + grid, mode="bilinear",
                                padding_mode="border", align_corners=False)
         alpha = y[..., ALPHA].permute(0, 3, 1, 2)
