@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+FRAME = 512  # THA4's frame is FRAME × FRAME pixels (protocols/tha4_model.md)
+
 
 class RegionError(ValueError):
     """A crop that is not a rectangle inside the frame, in one sentence."""
@@ -40,7 +42,7 @@ class Region:
             return Region(*value)
         raise RegionError(f"{what} must be [x, y, w, h], four whole numbers of pixels, got {value!r}")
 
-    def check(self, width: int, height: int, what: str = "--region") -> "Region":
+    def check(self, width: int = FRAME, height: int = FRAME, what: str = "--region") -> "Region":
         """Itself, if it lies inside a width × height frame and is not empty."""
         if self.w <= 0 or self.h <= 0:
             raise RegionError(f"{what} {self}: width and height must be at least 1 pixel")

@@ -13,7 +13,7 @@ from PIL import Image
 from tha4bridge.client import FrameSubscriber
 from tha4bridge.pose import INDEX
 
-from .browser_runtime import chromium
+from .browser_runtime import chromium, wait
 from .util import WebServed, http
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
@@ -35,14 +35,8 @@ def browser():
     driver.quit()
 
 
-def _wait(driver, script: str, timeout: float = 30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = driver.execute_script(script)
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for: {script}")
+def _wait(driver, script: str):
+    return wait(driver, script, timeout=30.0)  # the browser-runtime tests' poll, with these pages' time-out
 
 
 def test_viewer_screenshot_has_the_frames_alpha_and_colours(served, browser):

@@ -60,7 +60,7 @@ class DaemonConfig:
         for name in (None, *self.stream_region):
             region = self.region_of(name)  # parsed here: a typo stops start-up in one sentence
             if region is not None:
-                region.check(512, 512)  # every poser is 512x512; add_stream checks against the poser itself
+                region.check()  # the THA4 frame; add_stream checks against the poser itself
         p = self.breathing_period
         if p is not None and not (math.isfinite(p) and p >= 0):
             raise ValueError(f"--breathing-period must be a number of seconds >= 0 (0 = off), got {p!r}")

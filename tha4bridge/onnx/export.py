@@ -47,7 +47,7 @@ def export(student: str | Path, out: str | Path, plain: bool = False, fp16: bool
     crop = None
     if region is not None:
         try:
-            crop = Region.parse(region).check(512, 512)
+            crop = Region.parse(region).check()
         except RegionError as e:
             raise ExportError(str(e)) from None
         if plain:
