@@ -259,10 +259,13 @@ class SirenRenderer:
         out = self._banded(pre, self.face_hidden, self.face_last, self._tmp(buf, "fout", (pre.shape[0], 4)), buf, "fh")
         return out.view(n, s, s, 4)
 
-    def _face_for(self, pose: torch.Tensor, face_in: torch.Tensor, buf) -> torch.Tensor:
+    def _face_for(self, pose: torch.Tensor, buf) -> torch.Tensor:
         """[N, 4, 128, 128]: the face crop, computed, or the last one when its parameters are the same (a
         whole-frame and a crop stream of one student render the same pose; idle frames between blinks)."""
-        last = self._last_face if self.levers.face_cache else None
+        if not self.levers.face_cache:
+            return self.face(pose, buf).permute(0, 3, 1, 2)
+        face_in = pose[:, :self.face_first.w_pose.shape[0]]  # the face morpher reads only these parameters
+        last = self._last_face
         if last is not None and last[0].shape == face_in.shape and torch.equal(last[0], face_in):
             return last[1]
         face = self.face(pose, buf).permute(0, 3, 1, 2)
@@ -349,11 +352,8 @@ class SirenRenderer:
         if region is not None and not self.can_crop:  # levels that do not double: the crop of a full frame
             return region.cut(self.render(pose))
         buf = self._buf((n, region))
-        face_in = pose[:, :self.face_first.w_pose.shape[0]]  # the face morpher reads only these parameters
-        if not self.levers.face_cache or buf.get("face_in") is None or not torch.equal(buf["face_in"], face_in):
-            buf["image"][:, :, STUDENT_FACE_ROWS, STUDENT_FACE_COLS] = self._face_for(pose, face_in, buf)
-            buf["face_in"] = face_in.clone()
         image = buf["image"]
+        image[:, :, STUDENT_FACE_ROWS, STUDENT_FACE_COLS] = self._face_for(pose, buf)  # a 256 KB copy
         if region is not None:  # the visibility mask is for whole frames
             return self.body(pose, image, buf, wins=level_windows(self.sizes, region)).permute(0, 3, 1, 2)
         if self.mask is not None and not self.mask.calibrated:
