@@ -1,13 +1,14 @@
 """The Unity package's C# client, compiled with Mono's `mcs` and run against a real `tha4bridge serve`.
 
 What runs for real: the daemon (demo character and a fixture student), its ZeroMQ sockets, the shm ring,
-the package's managed ZeroMQ client, ring reader and msgpack code (tests/csharp/CoreTests.cs), and the
+the package's managed ZeroMQ client, ring reader and msgpack code (tests/unity/csharp/CoreTests.cs), and the
 Python client `tha4bridge.client.FrameSubscriber` as the reference for pixel bytes.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import threading
 from pathlib import Path
@@ -16,7 +17,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from tests.unity.csharp_build import (CORE_SOURCES, CSHARP_TESTS, MISSING, SKIP_REASON, STUDENT, Daemon, build_core, mcs)
+from tests.unity.csharp_build import (CORE_SOURCES, CSHARP_TESTS, MISSING, PACKAGE, SKIP_REASON, STUDENT, Daemon, build_core, mcs)
 from tests.unity.csharp_vectors import VECTORS
 
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=SKIP_REASON)
@@ -201,6 +202,20 @@ def test_csharp_parameter_names_match_python():
     signed_block = source.split("Signed = new HashSet<string>", 1)[1].split("};", 1)[0]
     signed = {part.strip().strip('"') for part in signed_block.replace("{", "").split(",") if part.strip()}
     assert signed == {n for n, lo in zip(PARAMETER_NAMES, LOWER) if lo < 0}
+
+
+def test_csharp_endpoints_match_python():
+    """Tha4Endpoints.cs restates tha4bridge/defaults.py; the components take their defaults from it."""
+    from tha4bridge.defaults import CONTROL_ENDPOINT, FRAMES_ENDPOINT
+
+    source = (CORE_SOURCES / "Tha4Endpoints.cs").read_text()
+    consts = dict(re.findall(r'public const string (\w+) = "([^"]*)";', source))
+    assert consts == {"Control": CONTROL_ENDPOINT, "Frames": FRAMES_ENDPOINT}
+    # Nowhere else in the package's code: the components and the sample use the constants.
+    for cs in PACKAGE.rglob("*.cs"):
+        if cs.name != "Tha4Endpoints.cs":
+            text = cs.read_text()
+            assert CONTROL_ENDPOINT not in text and FRAMES_ENDPOINT not in text, f"{cs.relative_to(PACKAGE)} restates an endpoint"
 
 
 # --- live: the real daemon -----------------------------------------------------------------------------

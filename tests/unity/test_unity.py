@@ -1,5 +1,5 @@
 """The Unity side of the package: layout a Unity user installs, MonoBehaviours type-checked against
-UnityEngine stand-ins (tests/csharp/UnityStubs.cs, never shipped) and run against a real daemon."""
+UnityEngine stand-ins (tests/unity/csharp/UnityStubs.cs, never shipped) and run against a real daemon."""
 from __future__ import annotations
 
 import json
@@ -62,13 +62,22 @@ def unity_tests(tmp_path_factory):
     sample = out / "Tha4Bridge.Samples.BasicViewer.dll"
     mcs(sample, sorted(SAMPLE_SOURCES.glob("*.cs")), refs=[engine, core, unity], warnaserror=True)
     exe = out / "Tha4Bridge.Unity.Tests.exe"
-    mcs(exe, [CSHARP_TESTS / "UnityTests.cs", CSHARP_TESTS / "Check.cs"], refs=[engine, core, unity], target="exe")
+    mcs(exe, [CSHARP_TESTS / "UnityTests.cs", CSHARP_TESTS / "Check.cs"], refs=[engine, core, unity, sample],
+        target="exe")
     return exe
 
 
 @needs_mono
 def test_csharp_monobehaviours_typecheck(unity_tests):
     assert unity_tests.exists()  # the fixture compiled Runtime/Unity and the sample with warnings as errors
+
+
+@needs_mono
+def test_csharp_component_endpoints_are_the_daemon_defaults(unity_tests):
+    from tha4bridge.defaults import CONTROL_ENDPOINT, FRAMES_ENDPOINT
+
+    lines, proc = run_csharp(unity_tests, "defaults", CONTROL_ENDPOINT, FRAMES_ENDPOINT)
+    assert proc.returncode == 0, failures(lines, proc)
 
 
 @needs_mono

@@ -2,6 +2,8 @@
 // calling their Unity messages the way the engine would: OnEnable, Update per frame, OnDisable, OnDestroy.
 //   receiver FRAMES CONTROL STREAM   Tha4FrameReceiver shows frames; Tha4Expression drives the pose;
 //                                    both stop promptly on disable.
+//   defaults CONTROL FRAMES          a fresh component's (and the sample's) endpoints are the daemon's
+//                                    defaults, as tha4bridge/defaults.py states them.
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -10,6 +12,7 @@ using System.Threading;
 using UnityEngine;
 using UnityEngine.UI;
 using Tha4Bridge.Unity;
+using Tha4Bridge.Samples;
 
 namespace Tha4Bridge.Tests
 {
@@ -20,9 +23,10 @@ namespace Tha4Bridge.Tests
             try
             {
                 if (args.Length == 4 && args[0] == "receiver") Receiver(args[1], args[2], args[3]);
+                else if (args.Length == 3 && args[0] == "defaults") Defaults(args[1], args[2]);
                 else
                 {
-                    Console.Error.WriteLine("usage: receiver FRAMES CONTROL STREAM");
+                    Console.Error.WriteLine("usage: receiver FRAMES CONTROL STREAM | defaults CONTROL FRAMES");
                     return 2;
                 }
             }
@@ -39,6 +43,20 @@ namespace Tha4Bridge.Tests
         {
             MethodInfo m = component.GetType().GetMethod(message, BindingFlags.Instance | BindingFlags.NonPublic | BindingFlags.Public);
             if (m != null) m.Invoke(component, null);
+        }
+
+        // What a user gets on adding a component in the editor: no field set, no Unity message sent.
+        static void Defaults(string control, string frames)
+        {
+            var go = new GameObject("THA4");
+            Check.Equal(control, Tha4Endpoints.Control, "Tha4Endpoints.Control");
+            Check.Equal(frames, Tha4Endpoints.Frames, "Tha4Endpoints.Frames");
+            Check.Equal(frames, go.AddComponent<Tha4FrameReceiver>().framesEndpoint, "Tha4FrameReceiver.framesEndpoint");
+            Check.Equal(control, go.AddComponent<Tha4Expression>().controlEndpoint, "Tha4Expression.controlEndpoint");
+            Check.Equal(control, go.AddComponent<Tha4Mood>().controlEndpoint, "Tha4Mood.controlEndpoint");
+            var viewer = go.AddComponent<Tha4BasicViewer>();
+            Check.Equal(frames, viewer.framesEndpoint, "Tha4BasicViewer.framesEndpoint");
+            Check.Equal(control, viewer.controlEndpoint, "Tha4BasicViewer.controlEndpoint");
         }
 
         static void Receiver(string framesEp, string controlEp, string stream)

@@ -1,4 +1,4 @@
-// The test program (tests/csharp, not shipped) may reach the test hooks (FrameRing.MidCopyHook).
+// The test program (tests/unity/csharp, not shipped) may reach the test hooks (FrameRing.MidCopyHook).
 using System.Runtime.CompilerServices;
 
 [assembly: InternalsVisibleTo("Tha4Bridge.Core.Tests")]

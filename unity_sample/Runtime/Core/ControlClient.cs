@@ -29,7 +29,7 @@ namespace Tha4Bridge
 
         ControlClient(string endpoint) { Endpoint = endpoint; }
 
-        /// <summary>Connects to the control endpoint, e.g. "tcp://127.0.0.1:5590". Throws ZmqException if unreachable.</summary>
+        /// <summary>Connects to the control endpoint, e.g. Tha4Endpoints.Control (the default). Throws ZmqException if unreachable.</summary>
         public static ControlClient Connect(string endpoint, int timeoutMs = 3000)
         {
             var c = new ControlClient(endpoint);

@@ -73,7 +73,7 @@ namespace Tha4Bridge
         }
 
         /// <summary>
-        /// Connects to the daemon's frames endpoint (e.g. "tcp://127.0.0.1:5591") and subscribes to one stream
+        /// Connects to the daemon's frames endpoint (e.g. Tha4Endpoints.Frames, the default) and subscribes to one stream
         /// ("" = the first stream that arrives). Throws ZmqException if the daemon cannot be reached; later
         /// disconnections are retried inside TryGetLatestFrame.
         /// </summary>

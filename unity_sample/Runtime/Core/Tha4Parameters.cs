@@ -1,5 +1,5 @@
 // The 45 THA4 pose parameters in pose-vector order, with their ranges: a copy of tha4bridge/pose.py that
-// tests/test_csharp_client.py checks against the Python source, so the two cannot drift apart.
+// tests/unity/test_client.py::test_csharp_parameter_names_match_python checks against the Python source, so the two cannot drift apart.
 using System;
 using System.Collections.Generic;
 

@@ -27,7 +27,7 @@ namespace Tha4Bridge.Unity
         }
 
         [Tooltip("The daemon's control endpoint (tha4bridge serve --control).")]
-        public string controlEndpoint = "tcp://127.0.0.1:5590";
+        public string controlEndpoint = Tha4Endpoints.Control;
 
         [Tooltip("Stream (character) to drive. Empty = the only stream; '*' = every stream.")]
         public string stream = "";

@@ -15,7 +15,7 @@ namespace Tha4Bridge.Unity
     public sealed class Tha4FrameReceiver : MonoBehaviour
     {
         [Tooltip("The daemon's frames endpoint (tha4bridge serve --frames). Only tcp:// is supported.")]
-        public string framesEndpoint = "tcp://127.0.0.1:5591";
+        public string framesEndpoint = Tha4Endpoints.Frames;
 
         [Tooltip("Stream (character) to show. Empty = the first stream that arrives.")]
         public string stream = "";

@@ -11,10 +11,10 @@ namespace Tha4Bridge.Samples
     public sealed class Tha4BasicViewer : MonoBehaviour
     {
         [Tooltip("The daemon's frames endpoint (tha4bridge serve --frames).")]
-        public string framesEndpoint = "tcp://127.0.0.1:5591";
+        public string framesEndpoint = Tha4Endpoints.Frames;
 
         [Tooltip("The daemon's control endpoint (tha4bridge serve --control).")]
-        public string controlEndpoint = "tcp://127.0.0.1:5590";
+        public string controlEndpoint = Tha4Endpoints.Control;
 
         [Tooltip("Animate mouth_aaa and a blink from this script, to see the control socket at work.")]
         public bool animate = true;
