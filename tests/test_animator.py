@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 
 from tha4bridge.animator import Animator, MotionConfig
-from tha4bridge.pose import INDEX, NEUTRAL
+from tha4bridge.pose import INDEX
 
 
-def test_idle_pose_breathes_blinks_and_sways():
+def test_idle_pose_blinks_and_sways_and_breathing_is_the_clocks():
     m = Animator(MotionConfig(seed=1, blink_interval_min=1.0, blink_interval_max=2.0), t0=1000.0)
     ts = [1000.0 + k / 100 for k in range(1000)]  # 10 s at 100 Hz
     poses = [m.idle_pose(t) for t in ts]
-    breathing = [p[INDEX["breathing"]] for p in poses]
+    # breathing is added to every frame pose in one place (daemon/framepose.py), not to the idle pose
+    assert all(p[INDEX["breathing"]] == 0.0 for p in poses)
+    breathing = [m.breathing(t) for t in ts]
     assert min(breathing) < 0.01 and max(breathing) > 0.99  # a full 3 s cycle, never stuck at 0
     assert breathing[150] == pytest.approx(1.0, abs=1e-3)  # peak at half a period
     blinks = [p[INDEX["eye_wink_left"]] for p in poses]
@@ -28,8 +30,6 @@ def test_breathing_follows_the_configured_rate(rate, period):
     m = Animator(MotionConfig(breathing_rate=rate), t0=0.0)
     assert m.breathing(0.0) == pytest.approx(0.0) and m.breathing(period / 2) == pytest.approx(1.0)
     assert m.breathing(period) == pytest.approx(0.0, abs=1e-9) and m.breathing(7.25 * period) == pytest.approx(0.5)
-    held = m.breathe(NEUTRAL, period / 2)  # what the daemon does to a control pose
-    assert held[INDEX["breathing"]] == pytest.approx(1.0) and NEUTRAL[INDEX["breathing"]] == 0.0
 
 
 def test_zero_rate_switches_breathing_off_and_bad_settings_are_refused():

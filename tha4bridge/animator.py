@@ -1,8 +1,8 @@
 """Time-driven motion: breathing, blinks and sway — one clock for every pose the daemon shows.
 
-The tracker hub asks it for the living idle (when no tracker delivers) and for breathing (trackers never send
-it); the daemon asks it for breathing under control-held poses. Nothing else keeps a clock of its own, so a
-character breathes at one configured rate whoever drives it.
+The tracker hub asks it for the living idle (when no tracker delivers); the daemon's frame pose
+(daemon/framepose.py) asks it for breathing, whoever drives the stream (trackers never send breathing). Nothing
+else keeps a clock of its own, so a character breathes at one configured rate whoever drives it.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .pose import BREATHING, INDEX, NEUTRAL
+from .pose import INDEX, NEUTRAL
 
 
 @dataclass
@@ -84,14 +84,9 @@ class Animator:
             return 0.0
         return math.sin(math.pi * (now - start) / d)
 
-    def breathe(self, pose: np.ndarray, now: float) -> np.ndarray:
-        """A copy of `pose` with this clock's breathing."""
-        p = np.array(pose, dtype=np.float32, copy=True)
-        p[BREATHING] = self.breathing(now)
-        return p
-
     def idle_pose(self, now: float) -> np.ndarray:
-        """The living idle: neutral face, random blinks, a slow head/body sway, breathing."""
+        """The living idle: neutral face, random blinks, a slow head/body sway (breathing is added to every frame
+        pose in one place, daemon/framepose.py)."""
         p = NEUTRAL.copy()
         p[_WINK_L] = p[_WINK_R] = self.blink(now)
         a, w, (f1, f2, f3) = self.cfg.sway, 2.0 * math.pi / self.cfg.sway_period, self.phase
@@ -100,5 +95,4 @@ class Animator:
         p[_HX] = 0.6 * a * math.sin(0.73 * w * t + f2)
         p[_NZ] = 0.5 * a * math.sin(0.57 * w * t + f3)
         p[_BY], p[_BZ] = 0.5 * p[_HY], 0.5 * p[_NZ]
-        p[BREATHING] = self.breathing(now)
         return p

@@ -1,7 +1,7 @@
 """The layers other programs put over a stream's pose, and the one order they are composed in.
 
     base (tracker, or idle motion / a control hold)  →  expression  →  injected (by source)  →  talking
-    →  breathing  →  clamp (the scheduler's sanitize)
+    (then breathing and the clamp: daemon/framepose.py assembles the whole frame pose)
 
 Every layer is a function of the clock (`now`, time.time()), like the animator: any thread may compose any
 moment and two readers of the same moment see the same pose. Commands change a stream's `Layers` under the
@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .pose import BREATHING, INDEX, NUM_PARAMETERS, PARAMETER_NAMES
+from .easing import smoothstep
+from .pose import INDEX, NUM_PARAMETERS, PARAMETER_NAMES
 
 ANIMATED_FPS = 30.0  # how often the scheduler re-renders a stream whose layers move with the clock
 LEVEL_TIMEOUT = 1.0  # s: a pushed mouth level lapses when not re-sent (the meter's program went away)
@@ -28,12 +29,6 @@ _VOWEL_IDX = np.array([INDEX[v] for v in VOWELS])
 VISEMES = {"A": 0, "I": 1, "U": 2, "E": 3, "O": 4, "closed": -1}  # viseme → index into VOWELS (-1 = none)
 _WINK = (INDEX["eye_wink_left"], INDEX["eye_wink_right"])
 _HAPPY_WINK = (INDEX["eye_happy_wink_left"], INDEX["eye_happy_wink_right"])
-
-
-def ease(x: float) -> float:
-    """Smoothstep: 0 → 1 with zero slope at both ends, so a fade neither starts nor lands with a jolt."""
-    x = min(max(x, 0.0), 1.0)
-    return x * x * (3.0 - 2.0 * x)
 
 
 # --- expression -------------------------------------------------------------------------------------------------
@@ -65,7 +60,7 @@ class ExpressionLayer:
 
     def look(self, now: float) -> tuple[np.ndarray, np.ndarray]:
         self._expire_hold(now)
-        a = ease((now - self.t0) / self.fade) if self.fade > 0 else 1.0
+        a = smoothstep((now - self.t0) / self.fade) if self.fade > 0 else 1.0
         return (self.start.mask + a * (self.target.mask - self.start.mask),
                 self.start.amount + a * (self.target.amount - self.start.amount))
 
@@ -82,7 +77,7 @@ class ExpressionLayer:
     def _expire_hold(self, now: float) -> None:
         if now >= self.hold_until:  # start the way back at the moment the hold ended, not when first asked
             t, self.hold_until = self.hold_until, math.inf
-            a = ease((t - self.t0) / self.fade) if self.fade > 0 else 1.0
+            a = smoothstep((t - self.t0) / self.fade) if self.fade > 0 else 1.0
             mask = self.start.mask + a * (self.target.mask - self.start.mask)
             amount = self.start.amount + a * (self.target.amount - self.start.amount)
             self.start, self.target, self.t0 = Look("fading", mask, amount), self.after, t
@@ -218,10 +213,11 @@ def _delta(before: np.ndarray, after: np.ndarray) -> dict[str, float]:
             for i in np.flatnonzero(np.abs(after - before) > 1e-6)}
 
 
-def compose(base: np.ndarray, base_source: str, breathes: bool, layers: Layers, animator, now: float,
-            report: dict | None = None) -> np.ndarray:
-    """The pose of one frame before clamping, in the documented order. With `report`, fills it with each
-    layer's contribution ({parameter: change}) and the active sources."""
+def apply_layers(base: np.ndarray, base_source: str, layers: Layers, now: float,
+                 report: dict | None = None) -> np.ndarray:
+    """A copy of `base` with the stream's layers over it, in the documented order (breathing and the clamp
+    follow in daemon/framepose.py). With `report`, fills it with each layer's contribution ({parameter:
+    change}) and the active sources."""
     p = np.array(base, dtype=np.float32, copy=True)
     base = p.copy()
     with layers.lock:
@@ -253,13 +249,9 @@ def compose(base: np.ndarray, base_source: str, breathes: bool, layers: Layers, 
         talking = _delta(before, p)
         sources = [n for n, _ in sorted(live, key=lambda x: x[0])]
         expression_name = layers.expression.name(now)
-    # breathing: the animator's clock, unless the base carries its own (tracked/idle poses already breathe)
-    if not breathes:
-        p[BREATHING] = animator.breathing(now)
     if report is not None:
         report.update({"base": base_source, "expression": {"name": expression_name, "params": expression},
                        "injected": {"params": injected, "sources": sources},
                        "talking": {"mode": talk_mode if not yields or vowels is None else
-                                   f"{talk_mode} (a live tracker drives the mouth)", "params": talking},
-                       "breathing": round(float(p[BREATHING]), 4)})
+                                   f"{talk_mode} (a live tracker drives the mouth)", "params": talking}})
     return p

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from tha4bridge.client import FrameSubscriber
-from tha4bridge.layers import VISEMES, VOWELS, ease
+from tha4bridge.easing import smoothstep as ease
+from tha4bridge.layers import VISEMES, VOWELS
 
 from tests.daemon.test_expression_files import bursts
 from tests.daemon.util import Served

@@ -4,10 +4,13 @@ The daemon only composes parts, each with one job, along the data path:
   TrackerHub (trackers/)      UDP packets → the tracked pose; wakes the scheduler after every publish
   Animator (animator.py)      breathing, blinks, sway: the one clock of time-driven motion
   StreamRegistry (streams.py) the running streams, their control holds, the shared models
-  RenderScheduler (scheduler.py)  which stream is due and the pose it shows → render → the frame sink
+  FramePoses (framepose.py)   a frame's pose from its sources (tracker, hold, idle), layers, breathing, clamp
+  RenderScheduler (scheduler.py)  which stream is due → its frame pose → render → the frame sink
   FrameSink (transport/sink.py)   rings, the ZeroMQ publisher and the frame header
-  ControlServer + commands.py     the control socket → a table of small command functions
-  WebServer (web/, with --http)   pages, the frame WebSocket (a sink listener) and JSON → the same commands
+  Services (services.py)      what commands may do to the streams and trackers, in one typed interface
+  ControlServer + commands.py     the control socket → a table of small command functions over the services
+  WebServer (web/, with --http)   pages, the frame WebSocket (a sink listener) and JSON → the same `dispatch`,
+                              handed to it here (web/ imports nothing from daemon/)
 
 Threads:
 - main: the control socket (ControlServer.poll → commands.dispatch) and signals; a reply never waits for a
@@ -37,16 +40,19 @@ import time
 import zmq
 
 from ..animator import Animator, MotionConfig
+from ..demo import DEMO
 from ..expressions import load_library
-from ..transport.control import ControlServer, Request, RequestError
+from ..transport.control import ControlServer, RequestError
 from ..transport.stale import reclaim_stale
 from ..transport.sink import FrameSink
-from ..web import parse_http
+from ..web import DaemonLink, parse_http
 from .banner import banner
-from .commands import dispatch
+from .commands import COMMANDS, dispatch
 from .config import DaemonConfig
+from .framepose import FramePoses
 from .scheduler import Pacing, RenderScheduler
-from .streams import Stream, StreamRegistry, default_stream_name
+from .services import Identity, Services, Streams, Trackers
+from .streams import StreamRegistry, default_stream_name
 
 log = logging.getLogger("tha4bridge.serve")
 
@@ -96,13 +102,14 @@ class Daemon:
         self.control: ControlServer | None = None
         self.registry: StreamRegistry | None = None
         self.scheduler: RenderScheduler | None = None
+        self.services: Services | None = None
         self.hub = None
         self.web = None
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         c = self.config
-        set_threads(c.threads, students=any(spec != "demo" for _, spec in c.students))
+        set_threads(c.threads, students=any(spec != DEMO for _, spec in c.students))
         if c.transport == "shm":
             for path in reclaim_stale():
                 log.info("reclaimed stale ring file %s (its daemon is gone)", path)
@@ -110,10 +117,15 @@ class Daemon:
         self.control = ControlServer(c.control, self.ctx)
         self.registry = StreamRegistry(self.sink, c.device, c.mode, self.lock, c.backend, c.providers)
         animator, self.hub = _tracker_hub(c)
-        self.scheduler = RenderScheduler(self.registry, self.sink, animator, self.hub, Pacing(c.fps, c.idle_fps))
+        poses = FramePoses(animator, self.hub)
+        self.scheduler = RenderScheduler(self.registry, self.sink, poses, Pacing(c.fps, c.idle_fps))
+        streams = Streams(self.registry, self.sink, poses, self.scheduler.wake.set, c.alpha, c.region_of)
+        self.services = Services(streams, Trackers(self.hub), self.expressions,
+                                 Identity(self.control.endpoint, self.sink.endpoint, c.transport, self.started),
+                                 self._counters, self.stop_event.set)
         for name, spec in c.students:
             name = name or default_stream_name(spec)
-            self.add_stream(name, spec, c.stream_alpha.get(name, c.alpha), c.region_of(name))
+            streams.open(name, spec, c.stream_alpha.get(name, c.alpha), c.region_of(name))
         if self.hub is not None:
             self.hub.add_listener(self._osc_requests)
             self.hub.add_listener(self.scheduler.on_tracked)
@@ -123,23 +135,22 @@ class Daemon:
             from ..web.server import WebConfig, WebServer
 
             host, port = parse_http(c.http)
-            self.web = WebServer(self, WebConfig(host, port, allow_load=c.http_allow_load, ort_web=c.ort_web))
+            link = DaemonLink(dispatch=lambda body, reply: dispatch(self.services, body, reply),
+                              commands=tuple(sorted(COMMANDS)), find=streams.find, names=streams.names,
+                              listeners=self.sink.listeners, wake=self.scheduler.wake.set)
+            self.web = WebServer(link, WebConfig(host, port, allow_load=c.http_allow_load, ort_web=c.ort_web))
             self.web.start()
         print(banner(self.control.endpoint, self.sink.endpoint, c.transport, self.registry.infos(),
                      dict(self.hub.ports) if self.hub is not None else None), flush=True)
         if self.web is not None:
             print("\n".join(self.web.urls()), flush=True)
 
-    def add_stream(self, name: str, spec: str, alpha: str, region=None) -> Stream:
-        """Load `spec` (or share its loaded model) and start showing it (or the crop `region` of it) as
-        stream `name` — may take seconds."""
-        poser = self.registry.poser_for(spec)
-        s = self.registry.add(name, spec, poser, alpha, region)
-        self.scheduler.wake.set()
-        path = s.info(self.sink)["path"]
-        log.info("stream %s: loaded %s (%s on %s)%s", name, spec, type(poser).__name__, poser.device,
-                 f", ring {path}" if path else "")
-        return s
+    def _counters(self) -> dict:
+        """The control socket's and the publisher's counters, for `stats`."""
+        c = self.control
+        return {"control": {"requests": c.requests, "errors": c.errors, "too_large": c.too_large,
+                            "osc_refused": self.osc_refused},
+                "publisher": self.sink.stats()}
 
     def _spawn(self, target, name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
@@ -155,14 +166,15 @@ class Daemon:
             self.close()
 
     def handle(self, request):
-        return dispatch(self, request)
+        """A control-socket request: the command table, with deferred replies queued on this socket."""
+        return dispatch(self.services, request.body, lambda reply: self.control.reply_later(request, reply))
 
     def _osc_requests(self) -> None:
         """Hub listener (a receiver thread): run the control requests OSC mirrors (/tha4/expression, /tha4/talk,
         /tha4/mouth) through the one command table; a refusal is logged and counted, never fatal."""
         for body in self.hub.take_requests():
             try:
-                dispatch(self, Request([], body))
+                dispatch(self.services, body, lambda reply: None)  # OSC has no way back
             except RequestError as e:
                 self.osc_refused += 1
                 log.info("OSC %s refused: %s", body.get("cmd"), e)

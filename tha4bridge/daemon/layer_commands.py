@@ -1,61 +1,46 @@
 """The layer commands (protocols/control.md, "Since 1.2"): expressions, injected parameters and talking, each
-applied to a stream's `Layers` (layers.py composes them into the pose the scheduler renders)."""
+applied to a stream's `Layers` through `Streams.change_layers` (layers.py applies them to the pose the frame
+shows, framepose.py); `LAYER_COMMANDS` is their table."""
 from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
 
 from ..layers import Injection, Look
 from ..pose import INDEX
 from ..talking import envelope_visemes, wav_envelope
-from ..transport.control import Request, RequestError
-from .table import _MISSING, Args, command
-
-if TYPE_CHECKING:
-    from .daemon import Daemon
+from ..transport.control import RequestError
+from .services import Reply, Services
+from .table import _MISSING, Args, CommandTable
 
 INJECT_TIMEOUT = 1.0  # s an injection lasts unless re-sent (VTube Studio's convention)
-
-
-def _layers(ctx: "Daemon", names: list[str], change) -> float:
-    """Apply `change(layers, now)` to each stream's layers (called once every field is checked, so a refused
-    request applies nothing); returns `now`, the daemon-clock moment it took effect."""
-    now = time.time()
-    with ctx.registry.lock:
-        for name in names:
-            s = ctx.registry.streams[name]
-            with s.layers.lock:
-                change(s.layers, now)
-                s.layers.changed()
-            s.offer()
-    ctx.scheduler.wake.set()
-    return now
+LAYER_COMMANDS = CommandTable()
+command = LAYER_COMMANDS.command
 
 
 @command
-def cmd_expressions(ctx: "Daemon", args: Args, request: Request) -> dict:
-    return {"ok": True, "expressions": ctx.expressions}
+def cmd_expressions(svc: Services, args: Args, reply: Reply) -> dict:
+    return {"ok": True, "expressions": svc.expressions}
 
 
 @command
-def cmd_set_expression(ctx: "Daemon", args: Args, request: Request) -> dict:
-    names = args.streams(ctx, allow_all=True)
+def cmd_set_expression(svc: Services, args: Args, reply: Reply) -> dict:
+    names = args.streams(svc, allow_all=True)
     name = args.string("name", what="an expression name (see the `expressions` command)")
-    if name not in ctx.expressions:
+    if name not in svc.expressions:
         raise RequestError("bad_request", f"unknown expression {name!r}; the `expressions` command lists them")
     intensity = args.number("intensity", 1.0, 0.0, 1.0)
     fade = args.seconds("fade", 0.3, "the eased fade's length")
     hold = None if args.body.get("hold") is None else args.seconds("hold", None, "then back to the one before")
-    look = Look.of(name, ctx.expressions[name], intensity)
-    at = _layers(ctx, names, lambda layers, now: layers.expression.set(look, fade, hold, now))
+    look = Look.of(name, svc.expressions[name], intensity)
+    at = svc.streams.change_layers(names, lambda layers, now: layers.expression.set(look, fade, hold, now))
     return {"ok": True, "stream": names, "name": name, "intensity": intensity, "fade": fade, "hold": hold,
             "at": at}
 
 
 @command
-def cmd_inject(ctx: "Daemon", args: Args, request: Request) -> dict:
-    names = args.streams(ctx, allow_all=True)
+def cmd_inject(svc: Services, args: Args, reply: Reply) -> dict:
+    names = args.streams(svc, allow_all=True)
     source = args.string("source", what="a name for the injecting program")
     if len(source) > 64:
         raise RequestError("bad_request", "'source' must be at most 64 characters")
@@ -71,23 +56,23 @@ def cmd_inject(ctx: "Daemon", args: Args, request: Request) -> dict:
         at = old.at if old is not None and now < old.until else now  # a re-send keeps its place in the order
         layers.sources[source] = Injection(indexed, weight, mode, at, until)
 
-    at = _layers(ctx, names, change)
+    at = svc.streams.change_layers(names, change)
     return {"ok": True, "stream": names, "source": source, "applied": len(values), "timeout": timeout, "at": at}
 
 
 @command
-def cmd_talk(ctx: "Daemon", args: Args, request: Request) -> dict:
-    names = args.streams(ctx, allow_all=True)
+def cmd_talk(svc: Services, args: Args, reply: Reply) -> dict:
+    names = args.streams(svc, allow_all=True)
     on = args.boolean("on")
-    at = _layers(ctx, names, _talking(args, lambda layers, now: layers.talking.talk(on, now)))
+    at = svc.streams.change_layers(names, _talking(args, lambda layers, now: layers.talking.talk(on, now)))
     return {"ok": True, "stream": names, "on": on, "at": at}
 
 
 @command
-def cmd_mouth(ctx: "Daemon", args: Args, request: Request) -> dict:
-    names = args.streams(ctx, allow_all=True)
+def cmd_mouth(svc: Services, args: Args, reply: Reply) -> dict:
+    names = args.streams(svc, allow_all=True)
     level = args.number("level", _MISSING, 0.0, 1.0)
-    at = _layers(ctx, names, _talking(args, lambda layers, now: layers.talking.set_level(level, now)))
+    at = svc.streams.change_layers(names, _talking(args, lambda layers, now: layers.talking.set_level(level, now)))
     return {"ok": True, "stream": names, "level": level, "at": at}
 
 
@@ -108,23 +93,23 @@ def _start(args: Args) -> float:
 
 
 @command
-def cmd_visemes(ctx: "Daemon", args: Args, request: Request) -> dict:
-    names = args.streams(ctx, allow_all=True)
+def cmd_visemes(svc: Services, args: Args, reply: Reply) -> dict:
+    names = args.streams(svc, allow_all=True)
     items = args.visemes("items")
     start = _start(args)
-    _layers(ctx, names, _talking(args, lambda layers, now: layers.talking.set_visemes(start, items)))
+    svc.streams.change_layers(names, _talking(args, lambda layers, now: layers.talking.set_visemes(start, items)))
     return {"ok": True, "stream": names, "start": start, "items": len(items)}
 
 
 @command
-def cmd_speak(ctx: "Daemon", args: Args, request: Request) -> dict:
+def cmd_speak(svc: Services, args: Args, reply: Reply) -> dict:
     """The mouth follows a WAV file's loudness from `start` (the daemon reads the file; it plays nothing)."""
-    names = args.streams(ctx, allow_all=True)
+    names = args.streams(svc, allow_all=True)
     path = args.string("path", what="the path of a WAV file on the daemon's machine")
     start = _start(args)
     try:
         items = envelope_visemes(wav_envelope(path))
     except ValueError as e:
         raise RequestError("bad_request", str(e)) from None
-    _layers(ctx, names, _talking(args, lambda layers, now: layers.talking.set_visemes(start, items)))
+    svc.streams.change_layers(names, _talking(args, lambda layers, now: layers.talking.set_visemes(start, items)))
     return {"ok": True, "stream": names, "start": start, "seconds": items[-1][0] if items else 0.0}

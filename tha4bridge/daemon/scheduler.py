@@ -13,14 +13,12 @@ import threading
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from ..animator import Animator
+from ..defaults import IDLE_FPS
 from ..imaging import to_rgba8
-from ..layers import compose
-from ..pose import NEUTRAL, sanitize
 from ..transport.sink import FrameSink, FrameTimes
+from .framepose import FramePoses, Shown
 from .streams import Stream, StreamRegistry
 
 log = logging.getLogger("tha4bridge.serve")
@@ -31,7 +29,7 @@ UNWATCHED_INTERVAL = 1.0  # seconds between frames while no client subscribes to
 @dataclass
 class Pacing:
     fps: float | None = None  # never render a stream faster than this
-    idle_fps: float = 10.0  # re-render an unchanged pose this often; 0 = never
+    idle_fps: float = IDLE_FPS  # re-render an unchanged pose this often; 0 = never
 
     @property
     def min_interval(self) -> float:
@@ -43,64 +41,17 @@ class Pacing:
         return max(idle, self.min_interval)  # --fps caps idle frames too
 
 
-@dataclass
-class Shown:
-    """What a stream should show at one moment."""
-
-    pose: np.ndarray  # [45], before sanitizing
-    t_pose: float  # when it arrived (time.time())
-    source: str  # the header's pose_source
-    version: tuple  # changes exactly when a new pose arrived
-    breathes: bool  # the pose carries its own breathing (tracked/idle poses, control poses that set it)
-
-
-def shown(s: Stream, tracked, now: float, started: float) -> Shown:
-    """The pose stream `s` shows at `now` (call under the registry lock), before its layers; its version also
-    changes whenever the layers (expression, injected, talking) change the frame."""
-    view = _base(s, tracked, now, started)
-    view.version = (view.version, s.layers.key(now))
-    return view
-
-
-def _base(s: Stream, tracked, now: float, started: float) -> Shown:
-    """The base layer: a live tracker drives the stream unless a control hold is active; when no tracker is
-    live, a control pose stays (a game's NPC keeps its expression); with neither, the hub's idle motion (or
-    neutral) shows.
-    """
-    c = s.control
-    if not c.active(now) and tracked is not None and (tracked.live or c.pose is None):
-        pose = np.asarray(tracked.pose, dtype=np.float32)
-        if tracked.live:
-            return Shown(pose, tracked.received_at, f"tracker:{tracked.source}", ("t", tracked.received_at), True)
-        # the hub's idle motion (breathing, blinks, sway) changes with the clock, not with packets
-        return Shown(pose, tracked.received_at, "idle", ("idle",), True)
-    if c.pose is not None:
-        return Shown(c.pose, c.at, "control", ("c", c.version), "breathing" in c.keys)
-    return Shown(NEUTRAL, started, "idle", ("n", 0), False)
-
-
 class RenderScheduler:
-    def __init__(self, registry: StreamRegistry, sink: FrameSink, animator: Animator, hub, pacing: Pacing):
-        self.registry, self.sink, self.animator, self.hub, self.pacing = registry, sink, animator, hub, pacing
-        self.started = time.time()
+    def __init__(self, registry: StreamRegistry, sink: FrameSink, poses: FramePoses, pacing: Pacing, clock=time):
+        """`clock`: anything with time() and monotonic() (the time module; tests pass a fake one)."""
+        self.registry, self.sink, self.poses, self.pacing, self.clock = registry, sink, poses, pacing, clock
         self.wake = threading.Event()
         self._tracked = None  # the hub's pose of this pass (to log tracker connect/lost)
         self._due = (0.0, 0.0)  # (when the stream taken this pass was due, its interval), for _render
 
-    def tracked(self):
-        """The hub's pose now (None without trackers); reading it has no side effects."""
-        return self.hub.current() if self.hub is not None else None
-
-    def frame_pose(self, s: Stream, view: Shown, now: float, report: dict | None = None) -> tuple[np.ndarray, object]:
-        """The pose a frame shows: the base composed with the stream's layers in the one documented order
-        (layers.compose; breathing from the animator's clock unless the pose has its own), then sanitized —
-        the one place a pose is sanitized on the daemon's render path. Returns (pose, fixes); `report` gets
-        each layer's contribution."""
-        return sanitize(compose(view.pose, view.source, view.breathes, s.layers, self.animator, now, report))
-
     def on_tracked(self) -> None:
         """Tracker hub listener (a receiver thread): a new tracked pose for every stream not held."""
-        self.registry.offer_all(time.time())
+        self.registry.offer_all(self.clock.time())
         self.wake.set()
 
     # --- the render thread -------------------------------------------------------------------------------------
@@ -124,12 +75,12 @@ class RenderScheduler:
             with self.registry.lock:
                 for s in self.registry.streams.values():
                     s.last_render = -math.inf  # someone new is watching: a fresh frame now
-        tracked = self.tracked()
+        tracked = self.poses.tracked()
         self._log_tracker(tracked)
         due, next_due = self._most_overdue(tracked)
         if due is None:
             # Poll at 50 Hz at least: the hub's idle motion and hold expiries move with the clock, unannounced.
-            return min(max(next_due - time.monotonic(), 0.0), 0.02)
+            return min(max(next_due - self.clock.monotonic(), 0.0), 0.02)
         self._render(*due)
         return 0.0
 
@@ -138,12 +89,12 @@ class RenderScheduler:
         # Nobody watching: keep the last frame (and its cached header) fresh, but slowly, so an idle daemon does
         # not spend a core on frames no one sees.
         unwatched = self.sink.subscribers == 0
-        mono, now = time.monotonic(), time.time()
+        mono, now = self.clock.monotonic(), self.clock.time()
         best, next_due = None, math.inf
         with self.registry.lock:
             self.wake.clear()
             for s in self.registry.streams.values():
-                view = shown(s, tracked, now, self.started)
+                view = self.poses.view(s, tracked, now)
                 changed = view.version != s.rendered_version
                 interval = self.pacing.min_interval if changed else self.pacing.idle_interval
                 if unwatched:
@@ -160,14 +111,14 @@ class RenderScheduler:
         return (best[1], best[2], best[3]), next_due
 
     def _render(self, s: Stream, view: Shown, changed: bool) -> None:
-        now = time.time()
-        pose, fixes = self.frame_pose(s, view, now)
+        now = self.clock.time()
+        pose, fixes = self.poses.compose(s, view, now)
         if changed:
             s.stats.fixes.add(fixes)  # once per arriving pose, not once per idle re-render
-        t_start, mono_start = time.time(), time.monotonic()
+        t_start, mono_start = self.clock.time(), self.clock.monotonic()
         frames = s.poser.render_sanitized(torch.from_numpy(pose[None]).to(s.poser.device), s.region)
         rgba = to_rgba8(frames, premultiplied=s.alpha == "premultiplied").cpu()
-        t_end = time.time()
+        t_end = self.clock.time()
         times = FrameTimes(view.t_pose, t_start, t_end)
         seq, t_published = self.sink.publish(s.name, rgba[0].numpy(), pose, view.source, times)
         measured = changed and view.source != "idle"

@@ -1,7 +1,9 @@
 """The control command table: `Args` validates every request field in one place (each refusal one sentence
 naming the field, with the code the protocol gives it); `@command` registers a function under its name;
-`dispatch` checks the protocol version and calls the command. The commands themselves are in commands.py
-(streams, poses, trackers, the daemon) and layer_commands.py (expressions, injected values, talking).
+`dispatch` checks the protocol version and calls the command with the daemon's services (services.py) and how
+to send a deferred reply. The commands themselves are in commands.py (streams, poses, trackers, the daemon) and
+layer_commands.py (expressions, injected values, talking), each in a `CommandTable` of its own; commands.py
+joins the two into `COMMANDS`.
 """
 from __future__ import annotations
 
@@ -11,11 +13,11 @@ from typing import TYPE_CHECKING, Callable
 from ..layers import VISEMES
 from ..pose import INDEX
 from ..region import Region, RegionError
-from ..transport.control import Request, RequestError
+from ..transport.control import RequestError
 from ..transport.publisher import PROTO_MAJOR, PROTO_MINOR
 
 if TYPE_CHECKING:
-    from .daemon import Daemon
+    from .services import Reply, Services
 
 _MISSING = object()
 MAX_VISEMES = 20000  # a timeline's items (10 minutes of `speak` at 30 a second fit)
@@ -27,8 +29,8 @@ class Args:
     def __init__(self, body: dict):
         self.body = body
 
-    def streams(self, ctx: "Daemon", allow_all: bool = False) -> list[str]:
-        return ctx.registry.resolve(self.body.get("stream"), allow_all)
+    def streams(self, svc: "Services", allow_all: bool = False) -> list[str]:
+        return svc.streams.resolve(self.body.get("stream"), allow_all)
 
     def string(self, key: str, default=_MISSING, what: str = "a string") -> str:
         v = self.body.get(key, default)
@@ -109,17 +111,20 @@ class Args:
         return {k: float(v) for k, v in values.items()}  # NaN and out-of-range values are repaired at render
 
 
-Command = Callable[["Daemon", Args, Request], object]
-COMMANDS: dict[str, Command] = {}
+Command = Callable[["Services", Args, "Reply"], object]  # returns the reply map, or DEFERRED (then calls Reply)
 
 
-def command(fn: Command) -> Command:
-    COMMANDS[fn.__name__.removeprefix("cmd_")] = fn
-    return fn
+class CommandTable(dict):
+    """Commands by name; `@table.command` registers `cmd_NAME` as NAME."""
+
+    def command(self, fn: Command) -> Command:
+        self[fn.__name__.removeprefix("cmd_")] = fn
+        return fn
 
 
-def dispatch(ctx: "Daemon", request: Request):
-    body = request.body
+def dispatch(table: dict[str, Command], svc: "Services", body: dict, reply: "Reply"):
+    """The reply to the request `body`, or DEFERRED when the command answers later through `reply`; a refusal
+    raises RequestError (the transports turn it into an error reply)."""
     proto = body.get("proto")
     if proto is not None and proto != PROTO_MAJOR:
         return {"ok": False, "code": "version", "proto": PROTO_MAJOR, "proto_minor": PROTO_MINOR,
@@ -127,7 +132,7 @@ def dispatch(ctx: "Daemon", request: Request):
     cmd = body.get("cmd")
     if not isinstance(cmd, str):
         raise RequestError("bad_request", "a request needs a string field 'cmd'")
-    fn = COMMANDS.get(cmd)
+    fn = table.get(cmd)
     if fn is None:
-        raise RequestError("unknown_command", f"unknown command {cmd!r}; try one of {', '.join(sorted(COMMANDS))}")
-    return fn(ctx, Args(body), request)
+        raise RequestError("unknown_command", f"unknown command {cmd!r}; try one of {', '.join(sorted(table))}")
+    return fn(svc, Args(body), reply)

@@ -2,9 +2,10 @@
 
 Receivers run on their own threads and publish finished per-source poses here (mapped, calibrated, smoothed),
 and each publish calls the listeners (the daemon's scheduler wakes there). `current()` picks the driving
-source by policy, blends the animator's idle motion in when tracking is lost, adds the animator's breathing,
-applies the /tha4/ parameter overlay, and returns the pose. It only reads: calling it from any thread, any
-number of times, changes nothing.
+source by policy, blends the animator's idle motion in when tracking is lost, applies the /tha4/ parameter
+overlay, and returns the pose (without breathing: trackers never send it, and the daemon adds it to every
+frame pose in daemon/framepose.py). It only reads: calling it from any thread, any number of times, changes
+nothing.
 
 Policies:
 - "last-active": the live source that most recently started delivering drives (start a new tracker and it
@@ -24,7 +25,7 @@ import numpy as np
 
 from ..animator import Animator
 from ..defaults import IFM_PORT, TRACKER_HOST, VMC_PORT
-from ..pose import BREATHING, GROUPS
+from ..pose import GROUPS
 from .calibration import CalibrationStore
 from .filters import SmoothingConfig
 from .idle import IdleConfig, LostEnvelope
@@ -267,7 +268,6 @@ class TrackerHub:
                 pose = held.copy()
             else:
                 pose = held * (1.0 - w) + idle * w
-            pose[BREATHING] = idle[BREATHING]  # trackers never send breathing; it is always alive
             for group, src in self._streams.items():
                 if src in live and src != driver:
                     pose[GROUPS[group]] = live[src].pose[GROUPS[group]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..animator import MotionConfig
+from ..easing import smoothstep
 
 
 @dataclass
@@ -25,10 +26,6 @@ class IdleConfig(MotionConfig):
         super().check()
         if self.lost_after < 0 or self.ease_out < 0 or self.ease_in < 0:
             raise ValueError("idle needs lost_after >= 0, ease_out >= 0 and ease_in >= 0")
-
-
-def smoothstep(x: float) -> float:
-    return x * x * (3.0 - 2.0 * x)  # no velocity jump at either end
 
 
 class LostEnvelope:

@@ -1,16 +1,16 @@
 """The browser runtime's routes (protocols/web.md, "Since 1.2: the browser runtime"): the page's start-up
 info, the stream's student as ONNX, a local onnxruntime-web, and the pose WebSocket. The student runs in the
-browser; only poses travel. The server owns the sockets, the feed and the command thread; this only answers.
+browser; only poses travel. The server owns the sockets, the feed and the command thread; this only answers,
+through the server's public methods (`stream`, `watch`, `command`).
 """
 from __future__ import annotations
 
-import asyncio
 from urllib.parse import quote
 
 from aiohttp import web
 
+from ..demo import DEMO
 from ..pose import LOWER, PARAMETER_NAMES, UPPER
-from ..transport.control import Request, RequestError
 from .feed import pose_message
 from .models import ModelExports
 from .ortweb import CDN, ENTRY, ORT_WEB_VERSION, TYPES, WASM_FILES, ort_web_dir, resolve_inside
@@ -53,7 +53,7 @@ class BrowserRuntime:
         try:  # a look-up, or the start of a background export: never slow
             state = self.models.lookup(stream.spec, stream.poser)
         except ValueError as e:
-            code = "not_found" if stream.spec == "demo" else "unavailable"
+            code = "not_found" if stream.spec == DEMO else "unavailable"
             return _error(code, f"stream {name!r}: {e}")
         if state is None:
             response = _error("unavailable", f"stream {name!r} is being exported to ONNX for the browser (once; "
@@ -83,37 +83,24 @@ class BrowserRuntime:
         name = request.match_info["stream"]
         if self.server.stream(name) is None:
             return _error("unknown_stream", f"no stream named {name!r}")
-        ws = web.WebSocketResponse(heartbeat=None, max_msg_size=1 << 16)
-        await ws.prepare(request)
-        self.server._sockets.add(ws)
-        event = asyncio.Event()
-        self.server.feed.watch(name, event, pixels=False)
-        self.server.daemon.scheduler.wake.set()  # counts as a subscriber: full rate from the next pass
-        reader = asyncio.ensure_future(self.server._drain(ws))
         sent = None
-        try:
+
+        async def first(ws: web.WebSocketResponse) -> None:
+            nonlocal sent
             current = await self._current_pose(name)
             if current is not None:  # the pose shown now: an unchanged pose may not render again for a while
                 sent = current["seq"]
                 await ws.send_str(pose_message(current))
-            while not ws.closed and not reader.done():
-                waiter = asyncio.ensure_future(event.wait())
-                await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                event.clear()
-                frame = self.server.feed.newest(name)
-                if frame is None or frame.header["seq"] == sent:
-                    continue
-                sent = frame.header["seq"]
-                await ws.send_str(pose_message(frame.header))  # newer frames replace `frame` meanwhile: newest only
-        except (ConnectionError, RuntimeError):  # the client went away mid-send
-            pass
-        finally:
-            self.server.feed.unwatch(name, event, pixels=False)
-            reader.cancel()
-            self.server._sockets.discard(ws)
-            await ws.close()
-        return ws
+
+        async def send(ws: web.WebSocketResponse) -> None:
+            nonlocal sent
+            frame = self.server.feed.newest(name)
+            if frame is None or frame.header["seq"] == sent:
+                return
+            sent = frame.header["seq"]
+            await ws.send_str(pose_message(frame.header))  # newer frames replace `frame` meanwhile: newest only
+
+        return await self.server.watch(request, name, send, pixels=False, first=first)
 
     async def _current_pose(self, name: str) -> dict | None:
         """The header of the stream's last frame; before the feed has seen one (frames published before the
@@ -121,16 +108,8 @@ class BrowserRuntime:
         header = self.server.feed.last_header(name)
         if header is not None:
             return header
-        from ..daemon.commands import dispatch
-
-        def ask():
-            try:
-                return dispatch(self.server._ctx, Request([], {"cmd": "get_pose", "stream": name}))
-            except RequestError:  # unloaded meanwhile
-                return None
-
-        reply = await asyncio.get_running_loop().run_in_executor(self.server._commands, ask)
-        if not reply or not reply.get("ok"):
+        reply = await self.server.command({"cmd": "get_pose", "stream": name})
+        if not reply.get("ok"):  # unloaded meanwhile
             return None
         return {"stream": name, "seq": None, "t_pose": reply["received_at"], "t_render_end": None,
                 "t_published": None, "pose_source": reply["source"],

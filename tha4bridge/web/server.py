@@ -1,12 +1,12 @@
 """The HTTP/WebSocket server (protocols/web.md): pages, the frame WebSocket and the JSON API.
 
 It runs an aiohttp application on its own thread and event loop, next to the frame sink and the command
-table; the daemon only starts and stops it. Frames arrive through `FrameFeed` (a sink listener that never
-blocks the render thread). JSON requests go through the same `commands.dispatch` as the ZeroMQ socket — one
-implementation, two encodings — on one "web-commands" worker thread: commands are short and take the
-registry lock, as they do on the main thread, and the event loop never waits on that lock. `load` and
-`unload` answer later through `ctx.control.reply_later`; the commands here see a context whose `control` is
-`_DeferredReplies`, which resolves an asyncio future on this loop instead of queueing a ZeroMQ reply.
+table; the daemon only starts and stops it, and hands it what it needs (`DaemonLink`: web/ imports nothing from
+daemon/). Frames arrive through `FrameFeed` (a sink listener that never blocks the render thread). JSON
+requests go through the same `dispatch` as the ZeroMQ socket — one implementation, two encodings — on one
+"web-commands" worker thread: commands are short and take the registry lock, as they do on the main thread,
+and the event loop never waits on that lock. `load` and `unload` answer later: their reply resolves an asyncio
+future on this loop instead of queueing a ZeroMQ reply.
 """
 from __future__ import annotations
 
@@ -18,20 +18,18 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
 from ..pose import BODY, BREATHING, EYE, EYEBROW, HEAD_NECK, IRIS_ROTATION, IRIS_SMALL, LOWER, MOUTH, \
     PARAMETER_NAMES, UPPER
-from ..transport.control import DEFERRED, Request, RequestError, error_reply
+from ..demo import DEMO
+from ..transport.control import DEFERRED, RequestError, error_reply
 from .address import is_loopback
 from .feed import ENCODINGS, FrameFeed, encode
+from .link import DaemonLink
 from .local import BrowserRuntime
 from .replies import STATUS, error_response as _error, json_response as _json
-
-if TYPE_CHECKING:
-    from ..daemon.daemon import Daemon
 
 log = logging.getLogger("tha4bridge.web")
 PAGES = Path(__file__).parent / "pages"
@@ -54,45 +52,9 @@ class WebConfig:
     ort_web: str | None = None  # `--ort-web DIR`: a local onnxruntime-web for /local/ (else the CDN)
 
 
-class _DeferredReplies:
-    """What commands see as `ctx.control` over HTTP: `reply_later` resolves the request's future on the
-    web loop; `endpoint` and the counters are the control socket's (hello and stats report them)."""
-
-    def __init__(self, control, loop: asyncio.AbstractEventLoop):
-        self._control, self._loop = control, loop
-        self._futures: dict[int, asyncio.Future] = {}
-
-    def __getattr__(self, name):
-        return getattr(self._control, name)
-
-    def expect(self, request: Request) -> asyncio.Future:
-        future = self._loop.create_future()
-        self._futures[id(request)] = future
-        future.add_done_callback(lambda _: self._futures.pop(id(request), None))
-        return future
-
-    def reply_later(self, request: Request, reply: dict) -> None:  # a loader or the render thread
-        def resolve() -> None:
-            future = self._futures.get(id(request))
-            if future is not None and not future.done():
-                future.set_result(reply)
-
-        self._loop.call_soon_threadsafe(resolve)
-
-
-class _WebContext:
-    """The daemon as the commands see it, with `control` replaced (everything else is the daemon's)."""
-
-    def __init__(self, daemon, control: _DeferredReplies):
-        self._daemon, self.control = daemon, control
-
-    def __getattr__(self, name):
-        return getattr(self._daemon, name)
-
-
 class WebServer:
-    def __init__(self, daemon: "Daemon", config: WebConfig):
-        self.daemon, self.config = daemon, config
+    def __init__(self, link: DaemonLink, config: WebConfig):
+        self.link, self.config = link, config
         self.loopback = is_loopback(config.host)
         self.token = None if self.loopback else (config.token or secrets.token_urlsafe(16))
         self.feed = FrameFeed()
@@ -102,8 +64,6 @@ class WebServer:
         self._commands = ThreadPoolExecutor(1, thread_name_prefix="web-commands")
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="web-encoder")  # one encode per frame/format
         self._loop = asyncio.new_event_loop()
-        self._replies = _DeferredReplies(daemon.control, self._loop)
-        self._ctx = _WebContext(daemon, self._replies)
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
@@ -130,7 +90,7 @@ class WebServer:
         if failure:
             raise OSError(f"--http {self.config.host}:{self.config.port}: cannot listen there ({failure[0]})")
         self.feed.loop = self._loop
-        self.daemon.sink.listeners.append(self.feed)
+        self.link.listeners.append(self.feed)
 
     async def _bind(self) -> None:
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
@@ -157,8 +117,8 @@ class WebServer:
     def stop(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             return
-        if self.feed in self.daemon.sink.listeners:
-            self.daemon.sink.listeners.remove(self.feed)
+        if self.feed in self.link.listeners:
+            self.link.listeners.remove(self.feed)
         try:
             asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
         except Exception as e:
@@ -175,8 +135,7 @@ class WebServer:
 
     def stream(self, name: str):
         """The running stream `name`, or None."""
-        with self.daemon.registry.lock:
-            return self.daemon.registry.streams.get(name)
+        return self.link.find(name)
 
     def urls(self) -> list[str]:
         """The banner's lines: where the pages are (with the token when one is needed)."""
@@ -185,10 +144,10 @@ class WebServer:
         q = f"?token={self.token}" if self.token else ""
         base = f"http://{host}:{self.port}"
         lines = [f"  http: {base}/{q}"]
-        for name in self.daemon.registry.names():
+        for name in self.link.names():
             line = f"  OBS browser source ({name}): {base}/view/{name}{q}   panel: {base}/panel/{name}{q}"
             stream = self.stream(name)
-            if stream is not None and stream.spec != "demo":  # a student: it can also run in the browser
+            if stream is not None and stream.spec != DEMO:  # a student: it can also run in the browser
                 line += f"   in the browser: {base}/local/{name}{q}"
             lines.append(line)
         if self.token:
@@ -221,18 +180,16 @@ class WebServer:
 
         async def handler(request: web.Request) -> web.StreamResponse:
             stream = request.match_info.get("stream")
-            if stream is not None and stream not in self.daemon.registry.names():
+            if stream is not None and stream not in self.link.names():
                 return _error("unknown_stream", f"no stream named {stream!r}")
             return web.FileResponse(PAGES / name, headers=headers)
 
         return handler
 
     async def _parameters(self, request: web.Request) -> web.Response:
-        from ..daemon.commands import COMMANDS
-
         groups = [{"group": g, "names": list(PARAMETER_NAMES[s])} for g, s in PANEL_GROUPS]
         return _json({"ok": True, "names": list(PARAMETER_NAMES), "lower": LOWER.tolist(),
-                      "upper": UPPER.tolist(), "groups": groups, "commands": sorted(COMMANDS)})
+                      "upper": UPPER.tolist(), "groups": groups, "commands": list(self.link.commands)})
 
     # --- the JSON API --------------------------------------------------------------------------------
     async def _command(self, request: web.Request) -> web.Response:
@@ -264,18 +221,28 @@ class WebServer:
         return handler
 
     async def dispatch(self, body: dict) -> web.Response:
-        from ..daemon.commands import dispatch
-
+        """A JSON request to the command table, answered with the reply map and its HTTP status."""
         if body.get("cmd") in PATH_COMMANDS and not self.config.allow_load:
             return _error("forbidden", f"'{body['cmd']}' (a file path on this machine) over HTTP is off; start "
                                        "serve with --http-allow-load to allow it", body.get("id"))
+        reply = await self.command(body)
+        if body.get("id") is not None:
+            reply.setdefault("id", body["id"])
+        status = 200 if reply.get("ok") else STATUS.get(reply.get("code"), 500)
+        return _json(reply, status)
+
+    async def command(self, body: dict) -> dict:
+        """The command table's reply map for `body` (refusals as error maps), run on the web-commands thread;
+        a deferred reply (load, unload) is awaited here."""
         loop = asyncio.get_running_loop()
-        request = Request([], body)
-        later = self._replies.expect(request)
+        later = loop.create_future()
+
+        def reply_later(reply: dict) -> None:  # a loader or the render thread
+            loop.call_soon_threadsafe(lambda: later.done() or later.set_result(reply))
 
         def run():  # on the web-commands thread
             try:
-                return dispatch(self._ctx, request)
+                return self.link.dispatch(body, reply_later)
             except RequestError as e:
                 return error_reply(e.code, str(e))
             except Exception as e:  # a bug in a command must not take the server down
@@ -283,17 +250,12 @@ class WebServer:
                 return error_reply("internal", f"internal error: {type(e).__name__}: {e}")
 
         reply = await loop.run_in_executor(self._commands, run)
-        if reply is DEFERRED:
-            try:
-                reply = await asyncio.wait_for(later, DEFERRED_TIMEOUT)
-            except asyncio.TimeoutError:
-                reply = error_reply("internal", f"no reply within {DEFERRED_TIMEOUT:.0f} s")
-        else:
-            later.cancel()
-        if body.get("id") is not None:
-            reply.setdefault("id", body["id"])
-        status = 200 if reply.get("ok") else STATUS.get(reply.get("code"), 500)
-        return _json(reply, status)
+        if reply is not DEFERRED:
+            return reply
+        try:
+            return await asyncio.wait_for(later, DEFERRED_TIMEOUT)
+        except asyncio.TimeoutError:
+            return error_reply("internal", f"no reply within {DEFERRED_TIMEOUT:.0f} s")
 
     # --- frames --------------------------------------------------------------------------------------
     async def _frames(self, request: web.Request) -> web.StreamResponse:
@@ -301,34 +263,47 @@ class WebServer:
         fmt = request.query.get("format", "rgba")
         if fmt not in ENCODINGS:
             return _error("bad_request", f"'format' must be one of {', '.join(ENCODINGS)}, got {fmt!r}")
-        if name not in self.daemon.registry.names():
+        if name not in self.link.names():
             return _error("unknown_stream", f"no stream named {name!r}")
+        loop = asyncio.get_running_loop()
+        last = None
+
+        async def send(ws: web.WebSocketResponse) -> None:
+            nonlocal last
+            frame = self.feed.newest(name)
+            if frame is None or frame is last or frame.pixels is None:  # None: kept for pose watchers only
+                return
+            last = frame
+            data = await loop.run_in_executor(self._encoder, encode, frame, fmt)
+            # Waits only for this client's socket; meanwhile newer frames replace `frame` in the feed.
+            await ws.send_bytes(data)
+
+        return await self.watch(request, name, send, pixels=True)
+
+    async def watch(self, request: web.Request, name: str, send, pixels: bool, first=None
+                    ) -> web.WebSocketResponse:
+        """A WebSocket that watches stream `name`'s frames: `first(ws)` once, then `send(ws)` whenever the feed
+        has a new frame, until the client goes. The client's own messages are read (its close and pings)."""
         ws = web.WebSocketResponse(heartbeat=None, max_msg_size=1 << 16)
         await ws.prepare(request)
         self._sockets.add(ws)
         event = asyncio.Event()
-        self.feed.watch(name, event)
-        self.daemon.scheduler.wake.set()  # a viewer now counts as a subscriber: full rate from the next pass
+        self.feed.watch(name, event, pixels=pixels)
+        self.link.wake()  # a viewer now counts as a subscriber: full rate from the next pass
         reader = asyncio.ensure_future(self._drain(ws))  # handles the client's close and pings
-        loop = asyncio.get_running_loop()
-        last = None
         try:
+            if first is not None:
+                await first(ws)
             while not ws.closed and not reader.done():
                 waiter = asyncio.ensure_future(event.wait())
                 await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
                 event.clear()
-                frame = self.feed.newest(name)
-                if frame is None or frame is last or frame.pixels is None:  # None: kept for pose watchers only
-                    continue
-                last = frame
-                data = await loop.run_in_executor(self._encoder, encode, frame, fmt)
-                # Waits only for this client's socket; meanwhile newer frames replace `frame` in the feed.
-                await ws.send_bytes(data)
+                await send(ws)
         except (ConnectionError, RuntimeError):  # the client went away mid-send
             pass
         finally:
-            self.feed.unwatch(name, event)
+            self.feed.unwatch(name, event, pixels=pixels)
             reader.cancel()
             self._sockets.discard(ws)
             await ws.close()
