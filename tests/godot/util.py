@@ -1,6 +1,7 @@
 """Running the Godot 3 addon's headless tools (godot_sample/godot3) in a real `godot3-server`."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -24,13 +25,23 @@ needs_godot = pytest.mark.skipif(
 ENV = {**os.environ, "LANG": "en_US.UTF-8"}
 
 
+SCRIPTS = Path(__file__).resolve().parent / "scripts"  # test-only Godot 3 scripts, run inside godot_sample/godot3
+
+
 def tool(name: str, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
-    """`godot3-server --path godot3 -s res://addons/tha4bridge/tools/NAME.gd ARGS`, finished."""
-    cmd = [GODOT, "--path", str(GODOT3), "-s", f"res://addons/tha4bridge/tools/{name}.gd", *args]
+    """`godot3-server --path godot3 -s res://addons/tha4bridge/tools/NAME.gd ARGS`, finished; a name ending in
+    `.gd` is one of SCRIPTS instead."""
+    script = str(SCRIPTS / name) if name.endswith(".gd") else f"res://addons/tha4bridge/tools/{name}.gd"
+    cmd = [GODOT, "--path", str(GODOT3), "-s", script, *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=ENV)
     # A script that does not parse still exits 0 under -s: never mistake that for success.
     assert "SCRIPT ERROR" not in done.stderr, done.stderr
     return done
+
+
+def json_lines(done: subprocess.CompletedProcess) -> list[dict]:
+    """The JSON objects a tool or test script printed, one a line (the banner and the rest skipped)."""
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
 def said(done: subprocess.CompletedProcess) -> str:
