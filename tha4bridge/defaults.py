@@ -12,5 +12,6 @@ VMC_PORT = 39539  # UDP, the VMC protocol's usual port (VSeeFace, VMagicMirror, 
 IFM_PORT = 49983  # UDP, iFacialMocap's fixed port
 TRACKER_HOST = "0.0.0.0"
 
+DEMO = "demo"  # what a user types for the built-in demo character (demo.py), and its stream's name
 IDLE_FPS = 10.0  # frames/s of an unchanged pose (idle motion keeps moving)
 CONTROL_HOLD = 5.0  # seconds a `set_pose` holds before tracking takes the stream back

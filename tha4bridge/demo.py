@@ -12,11 +12,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .defaults import DEMO
+from .region import FRAME
 from .imaging import STUDENT_FACE_COLS, STUDENT_FACE_ROWS, srgb_to_linear
 from .pose import INDEX, NUM_PARAMETERS
 from .poser import Poser, pick_device
 
-SIZE = 512
+SIZE = FRAME
 DRAW = 256  # shapes are drawn at half resolution, then upsampled: 4× cheaper, still smooth
 
 
@@ -125,13 +127,12 @@ def _draw_mouth(canvas: _Canvas, p: dict, fx, fy) -> None:
     canvas.paint(_soft(_ellipse(fx, bent_y, 256.0 + 4.0 * p["mouth_smirk"], my, w, h * 0.5 + 0.5)), MOUTH)
 
 
-DEMO = "demo"  # what a user types for this character (load.py, the CLI, the daemon)
 
 
 class DemoPoser(Poser):
     """A cartoon head and torso that answers to all 45 parameters."""
 
-    def __init__(self, device="auto", name: str = "demo"):
+    def __init__(self, device="auto", name: str = DEMO):
         super().__init__(name, pick_device(device))
         c = (torch.arange(DRAW, dtype=torch.float32, device=self.device) + 0.5) * (SIZE / DRAW)  # 512-px units
         self._y, self._x = c[:, None].expand(DRAW, DRAW), c[None, :].expand(DRAW, DRAW)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .region import FRAME
+
 # The student's face crop in the 512 frame, 128×128 (protocols/character_model.md, "The face crop"): the one
 # definition. The teacher's larger face crop is another region (TEACHER_FACE_ROWS/COLS, distiller/teacher).
 STUDENT_FACE_ROWS = slice(80, 208)
@@ -35,7 +37,7 @@ class ImageError(ValueError):
     """A PNG that cannot be used; the message names the file and the problem."""
 
 
-def load_character_png(path: str | Path, size: int = 512) -> torch.Tensor:
+def load_character_png(path: str | Path, size: int = FRAME) -> torch.Tensor:
     """A character PNG → float32 [4, size, size] in the official convention. Must be `size`² RGBA."""
     path = Path(path)
     try:
@@ -60,7 +62,7 @@ def rgba8_to_tensor(arr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
 
-def load_face_mask(path: str | Path, size: int = 512) -> torch.Tensor:
+def load_face_mask(path: str | Path, size: int = FRAME) -> torch.Tensor:
     """A face mask PNG (RGB, black/white) → float32 [4, 128, 128] in {0, 1}: channel R, face crop, ×4."""
     path = Path(path)
     with Image.open(path) as im:

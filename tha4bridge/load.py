@@ -5,11 +5,17 @@ from pathlib import Path
 
 import torch
 
-from .demo import DEMO, DemoPoser
+from .defaults import DEMO
+from .demo import DemoPoser
 from .poser import Poser
 from .student import StudentPoser
 
 BACKENDS = ("torch", "onnxruntime")
+
+
+def check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"--backend must be {' or '.join(BACKENDS)}, got {backend!r}")
 
 
 def load_poser(spec: str | Path = DEMO, device: str | torch.device = "auto", mode: str = "exact",
@@ -17,8 +23,7 @@ def load_poser(spec: str | Path = DEMO, device: str | torch.device = "auto", mod
     """A folder → StudentPoser (a bad folder raises student.ModelFileError, one line); the word `demo` → the
     built-in procedural demo character (`mode` does not apply to it). backend="onnxruntime" → onnx.OnnxPoser
     on a folder or an exported .onnx file, `providers` tried in order (`device` and `mode` do not apply)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"--backend must be torch or onnxruntime, got {backend!r}")
+    check_backend(backend)
     if backend == "onnxruntime":
         if str(spec) == DEMO:
             raise ValueError("--backend onnxruntime runs exported students; the demo character is not one "

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .pose import NUM_PARAMETERS, PARAMETER_NAMES, PoseFixes, sanitize
-from .region import Region
+from .region import FRAME, Region
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -36,7 +36,7 @@ class Poser(ABC):
     """A character that can be posed. Subclasses implement `_render` on a sanitized [N, 45] tensor."""
 
     parameter_names: tuple[str, ...] = PARAMETER_NAMES
-    image_size: int = 512
+    image_size: int = FRAME
 
     def __init__(self, name: str, device: torch.device):
         self.name = name

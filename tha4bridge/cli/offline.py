@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import typer
 
+from ..defaults import DEMO
 from .app import app
 
 _STUDENT_HELP = "A character-model folder (character_model.yaml, character.png, face_morpher.pt, body_morpher.pt), or `demo` for the built-in character."
@@ -32,7 +33,7 @@ def _load(student: str, device: str, mode: str, backend: str = "torch", provider
 def render(
     poses: str = typer.Option(..., "--poses", "-p", help="Poses to render: a JSON list of {parameter name: value} objects (missing names stay neutral; `tha4bridge params` lists them, examples/poses.json is one), a recording's headers.json, a .npy float32 array [N, 45] or the official pose_dataset.pt."),
     out: str = typer.Option(..., "--out", "-o", help="Where to write: a path ending in .npy gets float32 [N, 4, 512, 512] in the official convention (linear, premultiplied, [-1, 1]); anything else is a folder that gets 0000.png, 0001.png, … (RGBA, sRGB, straight alpha)."),
-    student: str = typer.Option("demo", "--student", "-s", help=_STUDENT_HELP),
+    student: str = typer.Option(DEMO, "--student", "-s", help=_STUDENT_HELP),
     mode: str = typer.Option("exact", help=_MODE_HELP),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
     backend: str = typer.Option("torch", help=_BACKEND_HELP),
@@ -63,7 +64,7 @@ def render(
 
 @app.command()
 def bench(
-    student: str = typer.Option("demo", "--student", "-s", help=_STUDENT_HELP),
+    student: str = typer.Option(DEMO, "--student", "-s", help=_STUDENT_HELP),
     mode: str = typer.Option("exact", help=_MODE_HELP),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
     backend: str = typer.Option("torch", help=_BACKEND_HELP),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import typer
 
-from ..defaults import CONTROL_ENDPOINT, FRAMES_ENDPOINT, IDLE_FPS, IFM_PORT, VMC_PORT
+from ..defaults import CONTROL_ENDPOINT, DEMO, FRAMES_ENDPOINT, IDLE_FPS, IFM_PORT, VMC_PORT
 from .app import app
 
 def _parse_student(arg: str) -> tuple[str | None, str]:
@@ -66,7 +66,7 @@ def serve(
 
     default_alpha, stream_alpha = _per_stream(alpha, "straight")
     default_region, stream_region = _per_stream(region, None)
-    cfg = DaemonConfig(students=[_parse_student(s) for s in (student or ["demo"])], device=device, mode=mode,
+    cfg = DaemonConfig(students=[_parse_student(s) for s in (student or [DEMO])], device=device, mode=mode,
                        backend=backend, providers=providers,
                        fps=fps, idle_fps=idle_fps, breathing_period=breathing_period, control=control,
                        frames=frames, transport=transport, alpha=default_alpha, stream_alpha=stream_alpha,

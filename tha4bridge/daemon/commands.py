@@ -12,8 +12,7 @@ import os
 import time
 
 from .. import __version__
-from ..defaults import CONTROL_HOLD
-from ..demo import DEMO
+from ..defaults import CONTROL_HOLD, DEMO
 from ..pose import PARAMETER_NAMES
 from ..transport.control import DEFERRED, RequestError
 from ..transport.publisher import PROTO_MAJOR, PROTO_MINOR

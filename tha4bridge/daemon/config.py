@@ -4,17 +4,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..defaults import CONTROL_ENDPOINT, FRAMES_ENDPOINT, IDLE_FPS, IFM_PORT, TRACKER_HOST, VMC_PORT
+from ..defaults import CONTROL_ENDPOINT, DEMO, FRAMES_ENDPOINT, IDLE_FPS, IFM_PORT, TRACKER_HOST, VMC_PORT
+from ..load import check_backend
 from ..region import Region
-from ..transport.ring import ALPHA_MODES, DEFAULT_SLOTS
-from ..transport.sink import TRANSPORTS
+from ..transport.ring import DEFAULT_SLOTS, check_alpha
+from ..transport.sink import check_transport
 from ..web.address import parse_http
 from ..web.ortweb import ort_web_dir
 
 
 @dataclass
 class DaemonConfig:
-    students: list[tuple[str | None, str]] = field(default_factory=lambda: [(None, "demo")])
+    students: list[tuple[str | None, str]] = field(default_factory=lambda: [(None, DEMO)])
     device: str = "auto"
     mode: str = "exact"
     backend: str = "torch"  # or "onnxruntime": students exported once, run by an ORT session (tha4bridge.onnx)
@@ -47,20 +48,17 @@ class DaemonConfig:
 
     def check(self) -> None:
         """Refuse a bad option with one sentence (ValueError), before any socket or model."""
-        if self.backend not in ("torch", "onnxruntime"):
-            raise ValueError(f"--backend must be torch or onnxruntime, got {self.backend!r}")
-        if self.transport not in TRANSPORTS:
-            raise ValueError(f"--transport must be shm or inline, got {self.transport!r}")
+        check_backend(self.backend)
+        check_transport(self.transport)
         for alpha in (self.alpha, *self.stream_alpha.values()):
-            if alpha not in ALPHA_MODES:
-                raise ValueError(f"--alpha must be straight or premultiplied, got {alpha!r}")
+            check_alpha(alpha)
         if self.http is not None:
             parse_http(self.http)
         ort_web_dir(self.ort_web)  # a folder without onnxruntime-web: one sentence, before anything starts
         for name in (None, *self.stream_region):
             region = self.region_of(name)  # parsed here: a typo stops start-up in one sentence
             if region is not None:
-                region.check()  # the THA4 frame; add_stream checks against the poser itself
+                region.check()  # the THA4 frame; Streams.open checks against the poser itself
         p = self.breathing_period
         if p is not None and not (math.isfinite(p) and p >= 0):
             raise ValueError(f"--breathing-period must be a number of seconds >= 0 (0 = off), got {p!r}")

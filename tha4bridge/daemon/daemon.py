@@ -39,8 +39,8 @@ import time
 
 import zmq
 
+from ..defaults import DEMO
 from ..animator import Animator, MotionConfig
-from ..demo import DEMO
 from ..expressions import load_library
 from ..transport.control import ControlServer, RequestError
 from ..transport.stale import reclaim_stale

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..defaults import DEMO
 from ..layers import Layers
 from ..pose import PoseFixes
 from ..region import Region, RegionError
@@ -25,8 +26,8 @@ STATS_WINDOW = 256
 
 
 def default_stream_name(spec: str) -> str:
-    """A stream's name when none is given: "demo", or the student folder's name made safe."""
-    return "demo" if spec == "demo" else safe_stream_name(Path(spec).resolve().name)
+    """A stream's name when none is given: the demo's word, or the student folder's name made safe."""
+    return DEMO if spec == DEMO else safe_stream_name(Path(spec).resolve().name)
 
 
 def check_stream_name(name: str) -> None:
@@ -212,7 +213,7 @@ class StreamRegistry:
         seconds; called without the lock, from the main thread at start-up or a loader thread."""
         from ..load import load_poser
 
-        key = (spec if spec == "demo" else str(Path(spec).resolve()), self.device, self.mode, self.backend)
+        key = (spec if spec == DEMO else str(Path(spec).resolve()), self.device, self.mode, self.backend)
         with self.lock:
             poser = self._posers.get(key)
         if poser is None:

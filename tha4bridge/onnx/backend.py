@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..poser import Poser
+from ..region import FRAME
 from .runtime import ExportError, require_onnxruntime
 
 PROVIDERS = {"dml": "DmlExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
@@ -89,11 +90,11 @@ def check_interface(session, path: Path) -> None:
         raise ExportError(f"{path}: this export renders only the crop {region} of the frame; the onnxruntime "
                           "backend runs whole-frame exports (serve --region crops one)")
     ok = (len(ins) == 1 and ins[0].name == "pose" and list(ins[0].shape)[1:] == [45] and len(outs) == 1
-          and list(outs[0].shape)[1:] == [4, 512, 512])
+          and list(outs[0].shape)[1:] == [4, FRAME, FRAME])
     if not ok:
         got = ", ".join(f"{i.name} {i.shape}" for i in ins) + " -> " + ", ".join(f"{o.name} {o.shape}" for o in outs)
         raise ExportError(f"{path}: not a tha4bridge student graph (expected pose [N, 45] -> image "
-                          f"[N, 4, 512, 512], got {got})")
+                          f"[N, 4, {FRAME}, {FRAME}], got {got})")
 
 
 class OnnxPoser(Poser):
@@ -130,7 +131,7 @@ class OnnxPoser(Poser):
         for init in onnx.load(str(path)).graph.initializer:
             if init.name == "character":
                 return torch.from_numpy(numpy_helper.to_array(init).astype(np.float32)[0].copy())
-        return torch.zeros(4, 512, 512)
+        return torch.zeros(4, FRAME, FRAME)
 
     def _render(self, pose: torch.Tensor) -> torch.Tensor:
         out = self.session.run(None, {"pose": np.ascontiguousarray(pose.cpu().numpy(), dtype=np.float32)})[0]

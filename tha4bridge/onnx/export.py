@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from ..demo import DEMO
+from ..defaults import DEMO
 from ..pose import NUM_PARAMETERS
-from ..region import Region, RegionError
+from ..region import FRAME, Region, RegionError
 from ..student import load_student_modules
 from .graph import GraphLevers, RearrangedStudent, ReferenceStudent
 from .runtime import ExportError, require_onnx, require_onnxruntime
@@ -71,7 +71,7 @@ def export(student: str | Path, out: str | Path, plain: bool = False, fp16: bool
         fp16_model = OnnxModel(convert_float_to_float16(proto, keep_io_types=True))
         fp16_model.topological_sort()  # the converter appends its input casts last; the checker wants order
         proto = fp16_model.model
-    h, w = (crop.h, crop.w) if crop else (512, 512)
+    h, w = (crop.h, crop.w) if crop else (FRAME, FRAME)
     proto.doc_string = f"tha4bridge student {Path(student).resolve().name}: pose [N, 45] -> image [N, 4, {h}, {w}]"
     meta = {"tha4bridge.graph": "plain" if plain else "rearranged",
             "tha4bridge.precision": "fp16" if fp16 else "fp32", "tha4bridge.student": Path(student).resolve().name}

@@ -35,6 +35,7 @@ from .osc import silence_python_osc_warnings
 from .osc_params import OscParamReceiver, OscParamState
 from .pipeline import SourcePipeline
 from .settings import TrackerSettings, load_settings
+from .udp import MAX_DATAGRAM
 from .vmc import VmcReceiver
 
 SOURCES = ("vmc", "ifacialmocap")
@@ -59,7 +60,7 @@ class TrackerConfig:
     priority: tuple[str, ...] = SOURCES
     streams: dict[str, str] = field(default_factory=dict)  # per-stream: group -> source
     calibration_file: str | None = None  # default ~/.config/tha4bridge/calibration.json
-    max_datagram: int = 32768
+    max_datagram: int = MAX_DATAGRAM
     # Settings given directly (tests, embedding) win over mapping_file.
     mapping: MappingConfig | None = None
     smoothing: SmoothingConfig | None = None

@@ -14,7 +14,7 @@ import time
 from ..defaults import IFM_PORT
 from .names import ARKIT_NAMES, arkit_index, face_warnings
 from .pipeline import SourcePipeline
-from .udp import Malformed, UdpReceiver
+from .udp import MAX_DATAGRAM, Malformed, UdpReceiver
 
 START_V1 = b"iFacialMocap_sahuasouryya9218sauhuiayeta91555dy3719"
 START_V2 = START_V1 + b"|sendDataVersion=v2"
@@ -222,7 +222,7 @@ class IFacialMocapReceiver(UdpReceiver):
 
     def __init__(self, host: str, port: int, pipeline: SourcePipeline, publish,
                  phone: str | None = None, phone_port: int = IFM_PORT, version: str = "v2",
-                 resend_after: float = 2.0, max_datagram: int = 32768):
+                 resend_after: float = 2.0, max_datagram: int = MAX_DATAGRAM):
         super().__init__(host, port, max_datagram)
         self.pipeline, self.publish = pipeline, publish
         self.frame = IfmFrame()

@@ -4,9 +4,10 @@ python-osc parses well-formed OSC, but a bundle element with a negative size mak
 forever, a non-UTF-8 string raises UnicodeDecodeError, and unknown type tags are reported with
 `logging.warning` on the root logger (one line per packet). So `frame` walks the bundle framing first (sizes
 positive, aligned, inside the datagram, nesting and message counts bounded) and hands python-osc one message
-at a time; every parser exception becomes `Malformed`, and python-osc's per-packet warnings are filtered out
-of the log: our receivers count those drops instead. The same walk gives the byte template (osc_template.py)
-its message and timetag offsets, so the framing rules live here only (protocols/trackers.md, "OSC framing").
+at a time; every parser exception becomes `OscError`, and python-osc's per-packet warnings are filtered out
+of the log: our receivers count those drops instead. `parse` hands back the walk with the messages, so the
+byte layout (osc_template.py) takes its message and timetag offsets from it instead of walking the datagram
+again: the framing rules live here only (protocols/trackers.md, "OSC framing").
 """
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from typing import NamedTuple
 
 from pythonosc.osc_message import OscMessage
 
-from .udp import Malformed
+
+class OscError(ValueError):
+    """A datagram, or one message of it, that is dropped; `args[0]` is the reason counted in stats.
+
+    Ours, not the socket's: the parsers here and the message meanings built on them (VMC, the `/tha4/` family)
+    are pure functions of bytes; the receivers turn a reason into a counted drop."""
 
 BUNDLE_PREFIX = b"#bundle\x00"
 MAX_DEPTH = 4  # nested bundles
@@ -28,7 +34,7 @@ class Framing(NamedTuple):
 
 
 def frame(data: bytes) -> Framing:
-    """Walk a datagram's bundle framing. Raises Malformed for anything python-osc must not be given."""
+    """Walk a datagram's bundle framing. Raises OscError for anything python-osc must not be given."""
     out = Framing([], [])
     _walk(data, 0, len(data), 0, out)
     return out
@@ -38,37 +44,43 @@ def _walk(data: bytes, start: int, end: int, depth: int, out: Framing) -> None:
     # Offsets instead of slices: a 3 kB bundle of 60 messages is walked without copying it.
     if data.startswith(BUNDLE_PREFIX, start, end):
         if depth >= MAX_DEPTH:
-            raise Malformed("bundle_too_deep")
+            raise OscError("bundle_too_deep")
         if end - start < 16:
-            raise Malformed("truncated_bundle")
+            raise OscError("truncated_bundle")
         out.timetags.append(start + 8)
         i = start + 16
         while i < end:
             if i + 4 > end:
-                raise Malformed("truncated_bundle")
+                raise OscError("truncated_bundle")
             size = int.from_bytes(data[i:i + 4], "big", signed=True)
             i += 4
             if size <= 0 or size % 4 or i + size > end:
-                raise Malformed("truncated_bundle")
+                raise OscError("truncated_bundle")
             _walk(data, i, i + size, depth + 1, out)
             if len(out.messages) > MAX_MESSAGES:
-                raise Malformed("too_many_messages")
+                raise OscError("too_many_messages")
             i += size
         return
     if not data.startswith(b"/", start, end):
-        raise Malformed("not_osc")
+        raise OscError("not_osc")
     if (end - start) % 4:
-        raise Malformed("bad_message")
+        raise OscError("bad_message")
     out.messages.append((start, end))
 
 
-def parse_messages(data: bytes) -> list[OscMessage]:
-    """All messages of a datagram in order (bundles flattened; timetags carry no VMC meaning)."""
-    spans = frame(data).messages
+def parse(data: bytes) -> tuple[Framing, list[OscMessage]]:
+    """The framing walk and every message of a datagram in order (bundles flattened; timetags carry no VMC
+    meaning)."""
+    framing = frame(data)
     try:
-        return [OscMessage(data[s:e]) for s, e in spans]
+        return framing, [OscMessage(data[s:e]) for s, e in framing.messages]
     except Exception:  # ParseError, UnicodeDecodeError, IndexError, struct.error...
-        raise Malformed("bad_message") from None
+        raise OscError("bad_message") from None
+
+
+def parse_messages(data: bytes) -> list[OscMessage]:
+    """Only the messages (the `/tha4/` socket needs no byte layout)."""
+    return parse(data)[1]
 
 
 class _QuietPythonOsc(logging.Filter):
@@ -91,5 +103,5 @@ NUMBER_TYPES = (int, float)  # bool is an int: T/F are accepted where a number i
 
 def number(v) -> float:
     if not isinstance(v, NUMBER_TYPES):
-        raise Malformed("wrong_type")
+        raise OscError("wrong_type")
     return float(v)

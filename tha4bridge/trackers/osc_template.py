@@ -3,23 +3,24 @@
 A sender repeats one layout every frame with new numbers: the same addresses, type tags, strings, ints and
 bundle sizes, with other floats (and bundle timetags). python-osc takes ~0.2 ms for a 60-message bundle; a
 learned `Layout` checks a datagram of the same length with one numpy AND and compare, after which only its
-float words need reading, one fancy index. What the floats mean is the caller's business (vmc_template.py).
-Every OSC word is 4-byte aligned (strings are padded), so word offsets are exact.
+float words need reading, one fancy index. What the floats mean is the caller's business (vmc_state.Plan.bind
+says which argument each float word is). The message and timetag offsets come from osc.py's framing walk of
+the same datagram, so the datagram is walked once. Every OSC word is 4-byte aligned (strings are padded), so
+word offsets are exact.
 """
 from __future__ import annotations
 
 import numpy as np
 from pythonosc.parsing import osc_types
 
-from .osc import frame
+from .osc import Framing
 
 
 class MessageLayout:
-    __slots__ = ("address", "tags", "strings", "float_words")
+    __slots__ = ("address", "tags", "float_words")
 
-    def __init__(self, address: str, tags: str, strings: list[str], float_words: list[int]):
+    def __init__(self, address: str, tags: str, float_words: list[int]):
         self.address, self.tags = address, tags
-        self.strings = strings  # the string arguments, in order
         self.float_words = float_words  # word index in the datagram of each float argument, in order
 
 
@@ -36,10 +37,11 @@ class Layout:
         return (words & self.mask).tobytes() == self.masked
 
 
-def learn(data: bytes) -> Layout | None:
-    """The layout of a datagram that parsed as OSC; None when an argument is not s, i or f (or it is unreadable)."""
+def learn(data: bytes, framing: Framing) -> Layout | None:
+    """The layout of a datagram that parsed as OSC (`framing`: osc.frame's walk of it); None when an argument
+    is not s, i or f (or it is unreadable)."""
     try:
-        spans, timetags = frame(data)
+        spans, timetags = framing
         mask = np.full(len(data) // 4, 0xFFFFFFFF, dtype=np.uint32)
         for off in timetags:
             mask[off // 4:off // 4 + 2] = 0  # a timetag may change every frame
@@ -63,12 +65,10 @@ def _message(elem: bytes, offset: int) -> MessageLayout | None:
         tags, i = osc_types.get_string(elem, i)
         if not tags.startswith(","):
             return None
-    strings: list[str] = []
     floats: list[int] = []
     for tag in tags[1:]:
         if tag == "s":
-            s, i = osc_types.get_string(elem, i)
-            strings.append(s)
+            _, i = osc_types.get_string(elem, i)
         elif tag == "f":
             if i + 4 > len(elem):
                 return None
@@ -78,4 +78,4 @@ def _message(elem: bytes, offset: int) -> MessageLayout | None:
             i += 4
         else:
             return None
-    return MessageLayout(address, tags, strings, floats)
+    return MessageLayout(address, tags, floats)

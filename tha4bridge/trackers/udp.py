@@ -15,6 +15,9 @@ from collections import Counter
 log = logging.getLogger("tha4bridge.trackers")
 
 RECV_TIMEOUT = 0.1  # how often the thread looks at the stop flag and runs `on_silence` (stop() < 0.5 s)
+# Larger datagrams are dropped (`oversize`): a VMC frame is kept near the path MTU (about 1.5 kB) and an
+# iFacialMocap frame is about 1 kB, so 32 KiB is generous and bounds what one bad sender costs us.
+MAX_DATAGRAM = 32768
 
 
 class Malformed(Exception):
@@ -24,7 +27,7 @@ class Malformed(Exception):
 class UdpReceiver:
     name = "udp"
 
-    def __init__(self, host: str, port: int, max_datagram: int = 32768):
+    def __init__(self, host: str, port: int, max_datagram: int = MAX_DATAGRAM):
         self.host, self.requested_port, self.max_datagram = host, port, max_datagram
         self.port: int | None = None
         self.sock: socket.socket | None = None

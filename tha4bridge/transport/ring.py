@@ -30,6 +30,12 @@ PAGE = 4096
 BUSY = 0xFFFF_FFFF_FFFF_FFFF
 PIXEL_FORMATS = {"rgba8": 1}
 ALPHA_MODES = {"straight": 0, "premultiplied": 1}
+
+
+def check_alpha(alpha: str) -> None:
+    """Refuse an alpha mode a ring cannot carry, in the sentence every option and request shows."""
+    if alpha not in ALPHA_MODES:
+        raise ValueError(f"--alpha must be straight or premultiplied, got {alpha!r}")
 COLOR_SPACES = {"srgb": 1}
 STATE_LIVE, STATE_CLOSED = 1, 2
 DEFAULT_SLOTS = 4
@@ -164,8 +170,7 @@ class FrameRing:
             raise ValueError(f"stream name {stream!r} {STREAM_NAME_RULE}")
         if slot_count < 3:
             raise ValueError("a ring needs at least 3 slots")
-        if alpha not in ALPHA_MODES:
-            raise ValueError(f"alpha must be one of {sorted(ALPHA_MODES)}, got {alpha!r}")
+        check_alpha(alpha)
         self.stream, self.alpha = stream, alpha
         self.layout = RingLayout(width, height, slot_count)
         self.path = ring_path(stream, directory=directory)

@@ -16,13 +16,18 @@ import numpy as np
 import zmq
 
 from .publisher import PROTO_MAJOR, PROTO_MINOR, FramePublisher
-from .ring import ALPHA_MODES, DEFAULT_SLOTS, FrameRing
+from .ring import DEFAULT_SLOTS, FrameRing, check_alpha
 
 TRANSPORTS = ("shm", "inline")
 
 
 class SinkError(ValueError):
     """A sink option that cannot work (unknown transport or alpha mode)."""
+
+
+def check_transport(transport: str) -> None:
+    if transport not in TRANSPORTS:
+        raise SinkError(f"--transport must be {' or '.join(TRANSPORTS)}, got {transport!r}")
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,7 @@ class _Output:
 class FrameSink:
     def __init__(self, endpoint: str, transport: str = "shm", slots: int = DEFAULT_SLOTS,
                  context: zmq.Context | None = None):
-        if transport not in TRANSPORTS:
-            raise SinkError(f"--transport must be shm or inline, got {transport!r}")
+        check_transport(transport)
         self.transport, self.slots = transport, slots
         self.publisher = FramePublisher(endpoint, context)
         self._outputs: dict[str, _Output] = {}
@@ -88,8 +92,10 @@ class FrameSink:
              placement: tuple[int, int, int, int] | None = None) -> None:
         """Make room for stream `name`'s frames (its ring file, with the shm transport). `placement`: for a
         crop, its (x, y) in the whole frame and the whole frame's (width, height)."""
-        if alpha not in ALPHA_MODES:
-            raise SinkError(f"--alpha must be straight or premultiplied, got {alpha!r}")
+        try:
+            check_alpha(alpha)
+        except ValueError as e:
+            raise SinkError(str(e)) from None
         ring = (FrameRing(name, width, height, alpha=alpha, slot_count=self.slots, placement=placement)
                 if self.transport == "shm" else None)
         with self._lock:

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from ..demo import DEMO
+from ..defaults import DEMO
 from ..pose import LOWER, PARAMETER_NAMES, UPPER
 from .feed import pose_message
 from .models import ModelExports

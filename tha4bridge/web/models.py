@@ -13,6 +13,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..defaults import DEMO
+
 log = logging.getLogger("tha4bridge.web")
 
 
@@ -30,8 +32,6 @@ class ModelExports:
     def lookup(self, spec: str, poser) -> ModelState | None:
         """The state of `spec`'s export (starting it when new); None while it runs. Raises ValueError (one
         line) for what cannot be exported at all: the demo, a missing onnx package."""
-        from ..demo import DEMO
-
         if spec == DEMO:
             raise ValueError("this stream shows the demo character, which is drawing code, not a network: "
                              "the browser runtime needs a student stream (serve --student NAME=FOLDER)")

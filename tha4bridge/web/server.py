@@ -21,9 +21,9 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
+from ..defaults import DEMO
 from ..pose import BODY, BREATHING, EYE, EYEBROW, HEAD_NECK, IRIS_ROTATION, IRIS_SMALL, LOWER, MOUTH, \
     PARAMETER_NAMES, UPPER
-from ..demo import DEMO
 from ..transport.control import DEFERRED, RequestError, error_reply
 from .address import is_loopback
 from .feed import ENCODINGS, FrameFeed, encode
