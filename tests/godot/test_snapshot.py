@@ -98,3 +98,30 @@ def test_a_bad_command_line_gives_one_line_and_exit_2(tmp_path):
     assert done.returncode == 2 and said(done) == "timeout must be a number, got 'soon'"
     done = tool("snapshot", "url=ws://127.0.0.1:1/ws/frames/demo", "colour=red")
     assert done.returncode == 2 and said(done).startswith("unknown argument 'colour' (this tool takes url, out")
+
+
+def test_pose_tool_changes_the_next_frame(served, tmp_path):
+    mouth = PARAMETER_NAMES.index("mouth_aaa")
+    served.ctl.set_pose("demo", {"mouth_aaa": 0.0, "eye_wink_left": 0.0}, hold=0)
+    _, before = snapshot(served, "demo", tmp_path / "before.png")
+    done = tool("pose", f"url=http://127.0.0.1:{served.port}", "stream=demo", "hold=0", "mouth_aaa=1",
+                "eye_wink_left=1")
+    assert done.returncode == 0 and said(done) == "set 2 parameters on demo (hold 0 s)", done.stdout
+    assert served.ctl.get_pose("demo")["pose"]["mouth_aaa"] == 1.0
+    with Recorder(served, "demo") as rec:
+        seq, after = snapshot(served, "demo", tmp_path / "after.png")
+        frame = rec.wait_for(seq)
+    assert frame.header["pose"][mouth] == 1.0 and np.array_equal(after, frame.pixels)
+    assert np.count_nonzero(np.any(before != after, axis=-1)) > 200, "an open mouth and a closed eye show"
+
+
+def test_pose_tool_refusals_are_one_line(served):
+    base = f"url=http://127.0.0.1:{served.port}"
+    done = tool("pose", base, "stream=demo", "mouth_wide=1")
+    assert done.returncode == 1 and said(done) == "unknown pose parameter(s): mouth_wide (bad_pose)"
+    done = tool("pose", base, "mouth_aaa=1")  # no stream= while the daemon runs two: its own sentence
+    assert done.returncode == 1 and said(done) == "say which stream ('stream' field): one of demo, pm (bad_request)"
+    done = tool("pose", base, "stream=nobody", "mouth_aaa=1")
+    assert done.returncode == 1 and said(done).endswith("(unknown_stream)") and "nobody" in said(done)
+    done = tool("pose", base, "mouth_aaa=wide")
+    assert done.returncode == 2 and said(done) == "mouth_aaa must be a number, got 'wide'"

@@ -20,7 +20,7 @@ export var token = ""  # needed when the daemon is bound beyond loopback (`serve
 export(String, "auto", "rgba", "png", "webp") var format = "auto"
 export var target = NodePath()  # the node to show the texture on; its `material` is set too
 export var autostart = true
-export var buffer_mb = 16  # inbound WebSocket buffer: Godot's 64 KB default silently drops 1 MiB frames
+export var buffer_mb = 16.0  # inbound WebSocket buffer: Godot's 64 KB default silently drops 1 MiB frames
 
 var texture = ImageTexture.new()
 var image = Image.new()
@@ -75,7 +75,7 @@ func _connect() -> void:
 		return
 	_ws = WebSocketClient.new()
 	# Set before connecting: in-buffer KiB, in packets, out KiB, out packets (we send nothing).
-	_ws.set_buffers(buffer_mb * 1024, 64, 64, 16)
+	_ws.set_buffers(int(buffer_mb * 1024), 64, 64, 16)
 	_was_open = false
 	var err = _ws.connect_to_url(feed_url())
 	if err != OK:
