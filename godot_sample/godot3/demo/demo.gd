@@ -17,8 +17,8 @@ func _ready() -> void:
 	frames.connect("state_changed", self, "_on_state")
 	frames.connect("frame_received", self, "_on_frame")
 	control.connect("request_failed", self, "_on_refused")
-	for name in SLIDERS:
-		_add_slider(name)
+	for parameter in SLIDERS:
+		_add_slider(parameter)
 	var talk = CheckButton.new()
 	talk.text = "talk"
 	talk.connect("toggled", self, "_on_talk")
@@ -27,16 +27,16 @@ func _ready() -> void:
 	_on_state(frames.state, frames.reason)
 
 
-func _add_slider(name: String) -> void:
+func _add_slider(parameter: String) -> void:
 	var label = Label.new()
-	label.text = name
+	label.text = parameter
 	$Panel/Box.add_child(label)
 	var slider = HSlider.new()
 	# the rotations go both ways (-1..1), the rest is 0..1 (`tha4bridge params` lists every range)
-	slider.min_value = -1.0 if name in ["head_x", "head_y", "iris_rotation_x"] else 0.0
+	slider.min_value = -1.0 if parameter in ["head_x", "head_y", "iris_rotation_x"] else 0.0
 	slider.max_value = 1.0
 	slider.step = 0.01
-	slider.connect("value_changed", self, "_on_slider", [name])
+	slider.connect("value_changed", self, "_on_slider", [parameter])
 	$Panel/Box.add_child(slider)
 
 
@@ -54,8 +54,8 @@ func _on_state(state: String, why: String) -> void:
 		if reply.get("ok", false) and buttons.get_child_count() == 0:
 			var names = reply.get("expressions", {}).keys()
 			names.sort()
-			for name in names:
-				_add_button(buttons, name, "_on_expression", [name])
+			for expression in names:
+				_add_button(buttons, expression, "_on_expression", [expression])
 
 
 func _on_frame(header: Dictionary) -> void:
@@ -63,13 +63,13 @@ func _on_frame(header: Dictionary) -> void:
 		frames.decode_ms]
 
 
-func _on_slider(value: float, name: String) -> void:
-	_pose[name] = value
+func _on_slider(value: float, parameter: String) -> void:
+	_pose[parameter] = value
 	control.set_pose(_pose, 0)  # held until "release"
 
 
-func _on_expression(name: String) -> void:
-	control.set_expression(name, 0.3)
+func _on_expression(expression: String) -> void:
+	control.set_expression(expression, 0.3)
 
 
 func _on_talk(on: bool) -> void:

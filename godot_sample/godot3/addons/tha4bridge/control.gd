@@ -21,8 +21,8 @@ func set_pose(values: Dictionary, hold: float = 5.0):
 	return command({"cmd": "set_pose", "pose": values, "hold": hold})
 
 
-func set_expression(name: String, fade: float = 0.3, intensity: float = 1.0):
-	return command({"cmd": "set_expression", "name": name, "fade": fade, "intensity": intensity})
+func set_expression(expression: String, fade: float = 0.3, intensity: float = 1.0):
+	return command({"cmd": "set_expression", "name": expression, "fade": fade, "intensity": intensity})
 
 
 func talk(on: bool):
@@ -63,9 +63,9 @@ func command(body: Dictionary):
 		yield(get_tree(), "idle_frame")  # still a coroutine, so callers may always yield on it
 		return _answer(cmd, {"ok": false, "code": "bad_request", "error": where.error})
 	var request = body.duplicate()
-	var name = stream if stream != "" else where.stream
-	if not request.has("stream") and name != "" and cmd != "expressions":
-		request["stream"] = name
+	var wanted = where.stream if where.stream != "" else stream  # a stream named in the URL wins
+	if not request.has("stream") and wanted != "" and cmd != "expressions":
+		request["stream"] = wanted
 	var sender = ApiRequest.new()
 	add_child(sender)
 	sender.send(where.base, token if token != "" else where.token, HTTPClient.METHOD_POST, "/api/command",

@@ -49,7 +49,7 @@ func _exit_tree() -> void:
 
 func start() -> void:
 	stop()
-	_connect()
+	_open()
 
 
 func stop() -> void:
@@ -61,14 +61,14 @@ func stop() -> void:
 
 func feed_url() -> String:
 	var where = Address.parse(url)
-	var name = where.stream if where.stream != "" else stream
+	var wanted = where.stream if where.stream != "" else stream
 	var chosen = format
 	if chosen == "auto":
 		chosen = "rgba" if Address.is_loopback(where.host) else "webp"
-	return Address.frames_url(where.base, name, chosen, token if token != "" else where.token)
+	return Address.frames_url(where.base, wanted, chosen, token if token != "" else where.token)
 
 
-func _connect() -> void:
+func _open() -> void:
 	var where = Address.parse(url)
 	if where.error != "":
 		_set_state("stopped", where.error)  # a typo does not get better by retrying
@@ -88,7 +88,7 @@ func _connect() -> void:
 func _process(_delta: float) -> void:
 	if _ws == null:
 		if state == "waiting" and OS.get_ticks_msec() >= _retry_at:
-			_connect()
+			_open()
 		return
 	_ws.poll()
 	var status = _ws.get_connection_status()
@@ -164,7 +164,7 @@ func _diagnose() -> void:
 	asker.send(where.base, token if token != "" else where.token, HTTPClient.METHOD_GET, "/api/streams")
 
 
-func _on_diagnosis(reply: Dictionary, name: String) -> void:
+func _on_diagnosis(reply: Dictionary, wanted: String) -> void:
 	if state != "waiting":
 		return  # connected meanwhile
 	var why = ""
@@ -174,8 +174,9 @@ func _on_diagnosis(reply: Dictionary, name: String) -> void:
 		var names = []
 		for s in reply.get("streams", []):
 			names.append(str(s.get("name", "")))
-		if not name in names:
-			why = "the daemon has no stream named '%s' (its streams: %s)" % [name, PoolStringArray(names).join(", ")]
+		if not wanted in names:
+			why = "the daemon has no stream named '%s' (its streams: %s)" % [wanted,
+				PoolStringArray(names).join(", ")]
 	if why != "":
 		_set_state("waiting", why)
 
