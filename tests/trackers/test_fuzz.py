@@ -207,7 +207,7 @@ def test_vmc_template_path_equals_python_osc_path(values, yaw, pitch):
                       ("/VMC/Ext/Blend/Apply",), bone("Head", quat_yaw(y)), bone("Neck", quat_yaw(p)))
     learned, _ = _vmc_receiver()
     learned.handle(frame([0.1] * 6, 0.0, 0.0), None, 1.0)
-    assert any(t is not None for t in learned._templates.values())
+    assert any(p is not None for p in learned._plans.values())
     fresh, _ = _vmc_receiver()
     data = frame(values, yaw, pitch)
     learned.handle(data, None, 2.0)  # template

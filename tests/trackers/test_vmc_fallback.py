@@ -5,7 +5,9 @@ import time
 
 import pytest
 
-from tests.trackers.util import Sender, bundle, make_hub, settle
+from pythonosc.osc_message import OscMessage
+
+from tests.trackers.util import Sender, bundle, make_hub, msg, settle
 from tha4bridge.pose import INDEX
 from tha4bridge.trackers import vmc_state
 
@@ -59,8 +61,9 @@ def test_state_timing_directly(monkeypatch):
     monkeypatch.setattr(vmc_state, "PERFECT_SYNC_FALLBACK", 0.05)
     st = vmc_state.VmcState()
     assert not st.perfect_sync and not st.eye_look
-    vmc_state.apply_message(st, "/VMC/Ext/Blend/Val", ["eyeLookUpLeft", 0.5])
-    vmc_state.apply_message(st, "/VMC/Ext/Blend/Apply", [])
+    plan, values = vmc_state.compile_plan([OscMessage(msg("/VMC/Ext/Blend/Val", "eyeLookUpLeft", 0.5)),
+                                           OscMessage(msg("/VMC/Ext/Blend/Apply"))])
+    assert plan.run(values, st, count=None) and not plan.errors
     assert st.perfect_sync and st.eye_look
     time.sleep(0.1)
     assert not st.perfect_sync and not st.eye_look

@@ -25,10 +25,14 @@ from collections import deque
 import numpy as np
 
 from ..pose import INDEX, LOWER, NUM_PARAMETERS, UPPER
-from .osc import number, parse_messages
-from .udp import Malformed, UdpReceiver
+from .osc import OscError, number, parse_messages
+from .udp import MAX_DATAGRAM, Malformed, UdpReceiver
 
-PREFIX = "/tha4/"
+PREFIX = "/tha4/"  # the family's addresses; on the shared VMC socket, vmc.py routes them here by it
+
+
+class ParamError(OscError):
+    """A `/tha4/` message that is dropped (the rest of its datagram still applies); `args[0]` is the reason."""
 
 
 class OscParamState:
@@ -45,42 +49,57 @@ class OscParamState:
 
     def _set(self, values: np.ndarray, mask: np.ndarray, name, v) -> None:
         if not isinstance(name, str):
-            raise Malformed("wrong_type")
+            raise ParamError("wrong_type")
         i = INDEX.get(name)
         if i is None:
-            raise Malformed("unknown_parameter")
+            raise ParamError("unknown_parameter")
         x = number(v)
         if not math.isfinite(x):
-            raise Malformed("non_finite")
+            raise ParamError("non_finite")
         c = min(max(x, float(LOWER[i])), float(UPPER[i]))
         self.clamped += c != x
         values[i] = c
         mask[i] = True
 
+    def apply(self, messages, count) -> bool:
+        """One datagram's messages, together: on working copies, kept when at least one message applied.
+        `count(reason)` for each message skipped. True if the overlay was set."""
+        values, mask = self.values.copy(), self.mask.copy()
+        ok = 0
+        for m in messages:
+            try:
+                self.handle(m.address, m.params, values, mask)
+                ok += 1
+            except OscError as e:
+                count(e.args[0])
+        if ok:
+            self.values, self.mask = values, mask
+        return ok > 0
+
     def handle(self, address: str, params: list, values: np.ndarray, mask: np.ndarray) -> None:
-        """Apply one message to the working copies; raises Malformed (the message is then skipped)."""
+        """Apply one message to the working copies; raises OscError (the message is then skipped)."""
         self.messages += 1
         if address.startswith("/tha4/param/"):
             if len(params) < 1:
-                raise Malformed("too_few_args")
+                raise ParamError("too_few_args")
             self._set(values, mask, address[len("/tha4/param/"):], params[0])
         elif address == "/tha4/param":
             if len(params) < 2:
-                raise Malformed("too_few_args")
+                raise ParamError("too_few_args")
             self._set(values, mask, params[0], params[1])
         elif address == "/tha4/params":
             if len(params) % 2:
-                raise Malformed("too_few_args")
+                raise ParamError("too_few_args")
             v2, m2 = values.copy(), mask.copy()  # all or nothing
             for k in range(0, len(params), 2):
                 self._set(v2, m2, params[k], params[k + 1])
             values[:], mask[:] = v2, m2
         elif address == "/tha4/pose":
             if len(params) < NUM_PARAMETERS:
-                raise Malformed("too_few_args")
+                raise ParamError("too_few_args")
             p = np.array([number(v) for v in params[:NUM_PARAMETERS]], dtype=np.float64)
             if not np.isfinite(p).all():
-                raise Malformed("non_finite")
+                raise ParamError("non_finite")
             c = np.clip(p, LOWER, UPPER)
             self.clamped += int((c != p).sum())
             values[:] = c
@@ -94,25 +113,25 @@ class OscParamState:
                 for n in names:
                     i = INDEX.get(n) if isinstance(n, str) else None
                     if i is None:
-                        raise Malformed("unknown_parameter")
+                        raise ParamError("unknown_parameter")
                     mask[i] = False
                     values[i] = 0.0
         elif address in _LAYER_ADDRESSES:
             self.requests.append(_LAYER_ADDRESSES[address](params))
         else:
-            raise Malformed("unknown_address")
+            raise ParamError("unknown_address")
 
 
 def _finite(v) -> float:
     x = number(v)
     if not math.isfinite(x):
-        raise Malformed("non_finite")
+        raise ParamError("non_finite")
     return x
 
 
 def _expression(params: list) -> dict:
     if not params or not isinstance(params[0], str):
-        raise Malformed("wrong_type" if params else "too_few_args")
+        raise ParamError("wrong_type" if params else "too_few_args")
     body = {"cmd": "set_expression", "stream": "*", "name": params[0]}
     for key, v in zip(("intensity", "fade"), params[1:3]):
         body[key] = _finite(v)
@@ -121,13 +140,13 @@ def _expression(params: list) -> dict:
 
 def _talk(params: list) -> dict:
     if not params:
-        raise Malformed("too_few_args")
+        raise ParamError("too_few_args")
     return {"cmd": "talk", "stream": "*", "on": _finite(params[0]) != 0}
 
 
 def _mouth(params: list) -> dict:
     if not params:
-        raise Malformed("too_few_args")
+        raise ParamError("too_few_args")
     return {"cmd": "mouth", "stream": "*", "level": _finite(params[0])}
 
 
@@ -139,23 +158,18 @@ class OscParamReceiver(UdpReceiver):
 
     name = "osc-params"
 
-    def __init__(self, host: str, port: int, state: OscParamState, publish_overlay, max_datagram: int = 32768):
+    def __init__(self, host: str, port: int, state: OscParamState, publish_overlay,
+                 max_datagram: int = MAX_DATAGRAM):
         super().__init__(host, port, max_datagram)
         self.state, self.publish_overlay = state, publish_overlay
 
     def handle(self, data: bytes, addr, t: float) -> None:
-        msgs = parse_messages(data)
+        try:
+            msgs = parse_messages(data)
+        except OscError as e:
+            raise Malformed(e.args[0]) from None
         st = self.state
-        values, mask = st.values.copy(), st.mask.copy()
-        ok = 0
-        for m in msgs:
-            try:
-                st.handle(m.address, m.params, values, mask)
-                ok += 1
-            except Malformed as e:
-                self._count(e.args[0])
-        if ok:
-            st.values, st.mask = values, mask
+        if st.apply(msgs, self._count):
             self.accepted += 1
             self.last_fresh = t
-            self.publish_overlay(values, mask, t)
+            self.publish_overlay(st.values, st.mask, t)

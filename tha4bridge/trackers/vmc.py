@@ -1,42 +1,40 @@
 """The VMC receiver (a Marionette, protocols/trackers.md "VMC"): datagrams in, one pose per change out.
 
-A datagram takes one of two paths that mean the same (a property test keeps them equal):
-- the general path: python-osc (osc.py), then `vmc_state.apply_message` per message; the datagram's byte
-  layout is learned afterwards (osc_template.py, read as VMC targets by vmc_template.py);
-- the template path: a later datagram of the same length whose constant words match the learned layout has
-  only its floats read, one numpy gather instead of python-osc's ~0.2 ms for a 60-blendshape bundle.
-`/tha4/` messages on the VMC socket go to the parameter overlay (osc_params.py), a datagram's worth at once.
+A datagram passes each module once, in this order: the socket (udp.py); here; either its learned byte layout
+(osc_template.py: the words that may change are floats, the rest must match) or, the first time and whenever
+the layout does not match, python-osc behind our framing walk (osc.py), the `/tha4/` messages to the parameter
+overlay (osc_params.py) and the layout learned; the VMC rules (vmc_state.py: the plan compiled from the
+messages, or kept with the layout, run on the datagram's numbers); the head from the bones (rotation.py); the
+mapping (pipeline.py); the hub. The layout path skips python-osc's ~0.2 ms for a 60-blendshape bundle.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import vmc_template
 from .names import BONE_INDEX, BONES, face_warnings
-from .osc import parse_messages
+from .osc import OscError, parse
 from .osc_params import PREFIX as PARAM_PREFIX
 from .osc_params import OscParamState
 from .osc_template import learn
 from .pipeline import SourcePipeline
 from .rotation import chain, quat_to_unity_euler, unity_to_ifm
-from .udp import Malformed, UdpReceiver
-from .vmc_state import TIME, VmcState, apply_message
+from .udp import MAX_DATAGRAM, Malformed, UdpReceiver
+from .vmc_state import Plan, VmcState, compile_plan
 
 # The head relative to the hips: every bone of the chain the sender has, parents first (protocols/trackers.md,
 # "Rotations": performers spread the head's turn over neck and head, sometimes the spine).
 _HEAD_CHAIN = tuple(BONE_INDEX[b.lower()] for b in ("Spine", "Chest", "UpperChest", "Neck", "Head"))
 _EYES = (BONE_INDEX["lefteye"], BONE_INDEX["righteye"])
-# Per datagram length we keep a template and the last datagram; past this many lengths (a burst of garbage)
-# templates start over rather than stop being learned.
+# Per datagram length we keep a layout's plan and the last datagram; past this many lengths (a burst of
+# garbage) plans start over rather than stop being learned.
 MAX_LENGTHS = 64
-MAX_TIME_LENGTHS = 4096  # lengths whose /VMC/Ext/T presence is remembered
 
 
 class VmcReceiver(UdpReceiver):
     name = "vmc"
 
     def __init__(self, host: str, port: int, pipeline: SourcePipeline, publish,
-                 params: OscParamState | None = None, publish_overlay=None, max_datagram: int = 32768):
+                 params: OscParamState | None = None, publish_overlay=None, max_datagram: int = MAX_DATAGRAM):
         super().__init__(host, port, max_datagram)
         self.pipeline, self.publish = pipeline, publish
         self.params, self.publish_overlay = params, publish_overlay
@@ -44,19 +42,25 @@ class VmcReceiver(UdpReceiver):
         self._head_key = None
         self._head_cache = ((0.0, 0.0, 0.0), None)
         self.messages = 0
-        self._templates: dict[int, vmc_template.VmcTemplate | None] = {}  # by datagram length
+        self._plans: dict[int, Plan | None] = {}  # by datagram length: a plan bound to its layout, or None
         self._last: dict[int, bytes] = {}  # last datagram per length, to spot a frozen sender
-        self._has_time: dict[int, bool] = {}  # whether datagrams of this length carry /VMC/Ext/T
 
     # -- datagram entry ------------------------------------------------------------------------------------
     def handle(self, data: bytes, addr, t: float) -> None:
         n = len(data)
-        frozen = self._last.get(n) == data and self._has_time.get(n)
-        tpl = self._templates.get(n)
-        changed = self._fast(data, tpl) if tpl is not None else None
-        if changed is None:
-            changed = self._slow(data)  # raises Malformed for a datagram that is unusable as a whole
-        if frozen:
+        plan = self._plans.get(n)
+        values = None
+        if plan is not None:
+            words = np.frombuffer(data, dtype=">u4")
+            if plan.layout.matches(words):
+                values = plan.read(words)
+                self.messages += plan.n_messages
+            else:
+                del self._plans[n]  # the layout changed: relearn from this datagram
+        if values is None:
+            plan, values = self._general(data)  # raises Malformed for a datagram that is unusable as a whole
+        changed = plan.run(values, self.state, self._count)
+        if self._last.get(n) == data and plan.has_time:
             self.repeats += 1  # the sender clock (/VMC/Ext/T) did not move: a frozen sender, not fresh data
         else:
             self.last_fresh = t
@@ -66,79 +70,58 @@ class VmcReceiver(UdpReceiver):
             self.accepted += 1
             self._publish(t)
 
-    def _fast(self, data: bytes, tpl: vmc_template.VmcTemplate) -> bool | None:
-        """Changed-or-not if the datagram matches its template, None to take the general path."""
-        words = np.frombuffer(data, dtype=">u4")
-        if not tpl.layout.matches(words):
-            del self._templates[len(data)]  # the layout changed: relearn from this datagram
-            return None
-        changed = vmc_template.apply(tpl, words, self.state)
-        if changed is not None:
-            self.messages += tpl.n_messages
-        return changed
-
-    def _slow(self, data: bytes) -> bool:
-        msgs = parse_messages(data)
-        st = self.state
-        changed = False
-        overlay = None
-        for m in msgs:
-            self.messages += 1
-            addr = m.address
-            try:
-                if addr.startswith(PARAM_PREFIX) and self.params is not None:
-                    if overlay is None:
-                        overlay = (self.params.values.copy(), self.params.mask.copy())
-                    self.params.handle(addr, m.params, *overlay)
-                    continue
-                changed |= apply_message(st, addr, m.params)
-            except Malformed as e:
-                self._count(e.args[0])
-        if st.pending_count and not st.apply_seen:
-            changed |= st.commit()  # a sender that never sends Apply
-        if overlay is not None and self.publish_overlay is not None:
-            self.params.values, self.params.mask = overlay
-            self.publish_overlay(overlay[0], overlay[1], None)
-        if len(self._has_time) > MAX_TIME_LENGTHS:
-            self._has_time.clear()
-        self._has_time[len(data)] = any(m.address == TIME for m in msgs)
-        self._learn(data)
-        return changed
-
-    def _learn(self, data: bytes) -> None:
-        """Remember this datagram's layout if every message is a plain VMC message we understand."""
+    def _general(self, data: bytes) -> tuple[Plan, np.ndarray]:
+        """python-osc's parse; the `/tha4/` messages applied to the overlay; the VMC messages' plan, kept with
+        the datagram's layout when it has no overlay messages (those take this path every time)."""
+        try:
+            framing, msgs = parse(data)
+        except OscError as e:
+            raise Malformed(e.args[0]) from None
+        self.messages += len(msgs)
+        overlay = []
+        if self.params is not None:
+            overlay = [m for m in msgs if m.address.startswith(PARAM_PREFIX)]
+            if overlay:
+                msgs = [m for m in msgs if not m.address.startswith(PARAM_PREFIX)]
+                self.params.apply(overlay, self._count)
+                if self.publish_overlay is not None:
+                    self.publish_overlay(self.params.values, self.params.mask, None)
         n = len(data)
-        if n in self._templates:
-            return
-        if len(self._templates) >= MAX_LENGTHS:
-            self._templates.clear()
-        self._templates[n] = None  # one attempt per length
-        layout = learn(data)
+        layout = None
+        if n not in self._plans:  # one attempt per length
+            if len(self._plans) >= MAX_LENGTHS:
+                self._plans.clear()
+            self._plans[n] = None
+            if not overlay:
+                layout = learn(data, framing)
+        plan, values = compile_plan(msgs)
         if layout is not None:
-            self._templates[n] = vmc_template.build(layout)
+            self._plans[n] = plan.bind(layout, values)
+        return plan, values
 
     # -- the pose ------------------------------------------------------------------------------------------
     def _publish(self, t: float) -> None:
         st = self.state
         if not st.tracking_ok:
             return  # the sender says its tracking is bad: let the hub hold and ease to idle
-        key = (st.bones_version, st.eye_look)
+        eye_look, perfect_sync = st.eye_look, st.perfect_sync
+        key = (st.bones_version, eye_look)
         if key != self._head_key:  # bones change less often than faces: compose them only when they moved
             self._head_key = key
-            self._head_cache = self._head_and_iris()
+            self._head_cache = self._head_and_iris(eye_look)
         head_deg, iris = self._head_cache
-        if st.perfect_sync:
+        if perfect_sync:
             pose = self.pipeline.from_arkit(st.arkit.tolist(), head_deg, t, iris)
         else:
             pose = self.pipeline.from_vrm(st.vrm, head_deg, t, iris)
         self.publish(self.name, pose, t, self.last_fresh)
 
-    def _head_and_iris(self):
+    def _head_and_iris(self, eye_look: bool):
         """Head angles in iFacialMocap degrees; the iris from the eye bones unless eyeLook* clips arrive."""
         bones = self.state.bones
         head_deg = unity_to_ifm(*quat_to_unity_euler(*chain([bones[i] for i in _HEAD_CHAIN if i in bones])))
         iris = None
-        if not self.state.eye_look:
+        if not eye_look:
             angles = [quat_to_unity_euler(*bones[i]) for i in _EYES if i in bones]
             if angles:
                 iris = self.pipeline.iris_from_eye_bones(sum(a[0] for a in angles) / len(angles),
@@ -151,7 +134,7 @@ class VmcReceiver(UdpReceiver):
         s.update(ignored=st.ignored, messages=self.messages, tracking_ok=st.tracking_ok,
                  perfect_sync=st.perfect_sync,
                  # list() copies in one C call, safe while the receiver thread adds lengths
-                 templates=sum(t is not None for t in list(self._templates.values())),
+                 templates=sum(p is not None for p in list(self._plans.values())),
                  warnings=face_warnings(st.arkit) if st.perfect_sync else [])
         return s
 

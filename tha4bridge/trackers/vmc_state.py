@@ -2,20 +2,24 @@
 
 State is kept across datagrams because a sender spreads one frame over several (bones in some bundles, the
 blendshapes plus Apply in another). Blend/Val values accumulate and Blend/Apply commits them; a sender that
-never sends Apply gets its values committed at the end of each datagram (the receiver does that). Bones apply
-as they arrive. `apply_message` is the meaning of one parsed message; vmc_template.py is the same meaning for
-a datagram read through a learned byte layout, and a property test keeps the two equal.
+never sends Apply gets its values committed at the end of each datagram. Bones apply as they arrive.
+
+Every rule is written once, in two halves. `compile_plan` reads what a sender keeps the same while it repeats a
+layout (addresses, names, argument types, ints) into a `Plan`: which message sets what, and which messages are
+dropped for a missing argument or one of the wrong type. `Plan.run` applies the numbers: finite, in range,
+pending until Apply, bones normalised. The general path compiles every datagram python-osc parsed; the
+byte-layout cache (vmc.py) keeps a datagram's plan bound to the word of each of its numbers (`Plan.bind`), so
+a later datagram of the same layout skips python-osc and `compile_plan` and runs the same plan on its floats.
 """
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
 
 from .names import ARKIT_INDEX, BONE_INDEX, VRM_PRESETS, classify_blend
-from .osc import number
-from .udp import Malformed
+from .osc import OscError, number
+from .osc_template import Layout
 
 BLEND_VAL, BLEND_APPLY = "/VMC/Ext/Blend/Val", "/VMC/Ext/Blend/Apply"
 BONE_POS, ROOT_POS = "/VMC/Ext/Bone/Pos", "/VMC/Ext/Root/Pos"
@@ -69,117 +73,261 @@ class VmcState:
         """eyeLook* clips arrived lately: they, not the eye bones, move the iris."""
         return self.eye_look_at is not None and time.monotonic() - self.eye_look_at < PERFECT_SYNC_FALLBACK
 
-    def arkit_arrives(self, has_eye_look: bool) -> None:
-        """Before ARKit values are written: after a lapse, start from zeros (not the last sender's face)."""
-        if not self.perfect_sync:
-            self.arkit[:] = 0.0
-        self.arkit_at = now = time.monotonic()
-        if has_eye_look:
-            self.eye_look_at = now
-
     def commit(self) -> bool:
-        if not self.pending_arkit and not self.pending_vrm:
+        """Blend/Apply: the pending values become the face. True if there were any."""
+        ark, vrm = self.pending_arkit, self.pending_vrm
+        if not ark and not vrm:
             return False
-        if self.pending_arkit:
-            self.arkit_arrives(not EYE_LOOK.isdisjoint(self.pending_arkit))
-            a = self.arkit
-            for i, v in self.pending_arkit.items():
-                a[i] = v
-        for i, v in self.pending_vrm.items():
-            self.vrm[i] = v
         self.pending_arkit, self.pending_vrm, self.pending_count = {}, {}, 0
+        self.write(list(ark), list(ark.values()), not EYE_LOOK.isdisjoint(ark), list(vrm), list(vrm.values()))
         return True
 
+    def write(self, ark_idx, ark_values, eye_look: bool, vrm_idx, vrm_values) -> None:
+        """Committed values into the face (indices unique). Before ARKit values after a lapse: start from zeros,
+        not the last sender's face."""
+        if len(ark_idx):
+            if not self.perfect_sync:
+                self.arkit[:] = 0.0
+            self.arkit_at = now = time.monotonic()
+            if eye_look:
+                self.eye_look_at = now
+            self.arkit[ark_idx] = ark_values
+        if len(vrm_idx):
+            self.vrm[vrm_idx] = vrm_values
 
-def apply_message(st: VmcState, addr: str, p: list) -> bool:
-    """Apply one VMC message; True if the committed face or a bone changed. Raises Malformed (message skipped)."""
-    handler = _HANDLERS.get(addr)
-    if handler is not None:
-        return handler(st, p)
-    if addr in IGNORED or addr.startswith(THRU_PREFIX):
-        st.ignored += 1
-        return False
-    raise Malformed("unknown_address")
+
+# -- the layout half: compile ----------------------------------------------------------------------------------
+class _Blends:
+    """A run of Blend/Val messages up to an Apply (`commit`) or the end of the datagram."""
+
+    __slots__ = ("lo", "hi", "commit", "ark_pos", "ark_idx", "vrm_pos", "vrm_idx", "n_known", "n_unknown",
+                 "eye_look", "unique")
+
+    def __init__(self, lo: int, targets: list[tuple[str, int]], commit: bool):
+        self.lo, self.hi, self.commit = lo, lo + len(targets), commit  # the values' slots
+        ark = [(k, i) for k, (kind, i) in enumerate(targets) if kind == "arkit"]
+        vrm = [(k, i) for k, (kind, i) in enumerate(targets) if kind == "vrm"]
+        self.ark_pos = np.array([k for k, _ in ark], dtype=np.intp)  # where in the run
+        self.ark_idx = np.array([i for _, i in ark], dtype=np.intp)  # which ARKit value
+        self.vrm_pos = np.array([k for k, _ in vrm], dtype=np.intp)
+        self.vrm_idx = np.array([i for _, i in vrm], dtype=np.intp)
+        self.n_known = len(ark) + len(vrm)
+        self.n_unknown = len(targets) - self.n_known  # other clip names: checked, counted, unused
+        self.eye_look = not EYE_LOOK.isdisjoint(i for _, i in ark)
+        # One value per target: the frame may be written straight into the face (numpy's fancy assignment
+        # does not promise which of two values for one index wins; the pending dicts keep the last).
+        self.unique = len({i for _, i in ark}) == len(ark) and len({i for _, i in vrm}) == len(vrm)
 
 
-def _blend_val(st: VmcState, p: list) -> bool:
-    if len(p) < 2:
-        raise Malformed("too_few_args")
-    name, v = p[0], number(p[1])
-    if not isinstance(name, str):
-        raise Malformed("wrong_type")
-    if not math.isfinite(v):
-        raise Malformed("non_finite")
-    if abs(v) > MAX_BLEND:
-        raise Malformed("absurd_value")
-    kind, i = classify_blend(name)
-    if kind == "arkit":
-        st.pending_arkit[i] = v
-    elif kind == "vrm":
-        st.pending_vrm[i] = v
-    else:
-        st.blend_names_unknown += 1
-        return False
-    st.pending_count += 1
-    if st.pending_count > MAX_PENDING:
+class Plan:
+    """What one datagram layout means; `run` applies a datagram's numbers (`values`, one float per slot)."""
+
+    def __init__(self):
+        self.n_messages = 0
+        self.errors: list[str] = []  # messages dropped for their layout (missing, wrong-typed arguments...)
+        self.ignored = 0
+        self.has_time = False  # carries the sender clock (/VMC/Ext/T): a byte-identical repeat means frozen
+        self.blends: list[_Blends] = []
+        self.bones_lo = self.bones_hi = 0  # slots of Bone/Pos and Root/Pos arguments, 7 per message
+        self.bone_idx: list[int] = []  # per such message: the bone we read, or -1 (checked, then unused)
+        self.oks: list[tuple[int, int | bool | None]] = []  # OK: (loaded slot, tracking slot | True | None)
+        self.time_slot: int | None = None
+        self.sources: list[tuple[int, int]] = []  # per slot: (message, argument) it was read from
+        self.layout: Layout | None = None  # set by bind: the cached form
+        self._words = self._var = self._const = None
+
+    # -- the cache -----------------------------------------------------------------------------------------
+    def bind(self, layout: Layout, values: np.ndarray) -> Plan | None:
+        """This plan for later datagrams of `layout` (learned from the datagram this plan was compiled from,
+        `values` its numbers): each float argument's word is read from them; an int argument is part of the
+        layout, so its value stays. None if the layout does not describe these messages."""
+        if len(layout.messages) != self.n_messages:
+            return None
+        words, var = [], []
+        for slot, (m, a) in enumerate(self.sources):
+            tags = layout.messages[m].tags
+            if tags[1 + a] == "f":
+                words.append(layout.messages[m].float_words[tags.count("f", 1, 1 + a)])
+                var.append(slot)
+        self.layout = layout
+        self._words = np.array(words, dtype=np.intp)
+        if len(var) < len(self.sources):
+            self._var, self._const = np.array(var, dtype=np.intp), values.copy()
+        return self
+
+    def read(self, words: np.ndarray) -> np.ndarray:
+        """The numbers of a datagram (big-endian uint32 words) that matches `layout`."""
+        v = words[self._words].view(">f4").astype(np.float64)
+        if self._const is None:
+            return v
+        out = self._const.copy()
+        out[self._var] = v
+        return out
+
+    # -- the number half: run ------------------------------------------------------------------------------
+    def run(self, values: np.ndarray, st: VmcState, count) -> bool:
+        """Apply a datagram of this layout to `st`; `count(reason)` for each message dropped. True if the
+        committed face or a bone changed."""
+        for reason in self.errors:
+            count(reason)
+        st.ignored += self.ignored
+        changed = False
+        for b in self.blends:
+            changed |= _run_blends(b, values[b.lo:b.hi], st, count)
+        if self.bone_idx:
+            changed |= _run_bones(self.bone_idx, values[self.bones_lo:self.bones_hi], st, count)
+        for loaded, tracking in self.oks:
+            st.loaded = bool(values[loaded] != 0)
+            if tracking is not None:
+                st.tracking_ok = tracking is True or bool(values[tracking] != 0)
+        if self.time_slot is not None:
+            st.sender_time = float(values[self.time_slot])
+        if st.pending_count and not st.apply_seen:
+            changed |= st.commit()  # a sender that never sends Apply
+        return changed
+
+
+def compile_plan(messages) -> tuple[Plan, np.ndarray]:
+    """The plan of a datagram's VMC messages (python-osc's, in order) and their numbers, one per slot."""
+    plan = Plan()
+    plan.n_messages = len(messages)
+    blend_vals: list[float] = []
+    blend_src: list[tuple[int, int]] = []
+    targets: list[tuple[str, int]] = []  # the current run of Blend/Val
+    bone_vals: list[float] = []
+    bone_src: list[tuple[int, int]] = []
+    scalars: list[tuple[int, int, float]] = []  # OK and T arguments: (message, argument, value)
+    oks: list[tuple[int, int | None]] = []  # (loaded, tracking) as indices into scalars, -1 for "True"
+    for mi, m in enumerate(messages):
+        addr, p = m.address, m.params
+        try:
+            if addr == BLEND_VAL:
+                if len(p) < 2:
+                    raise OscError("too_few_args")
+                v = number(p[1])
+                if not isinstance(p[0], str):
+                    raise OscError("wrong_type")
+                blend_vals.append(v)
+                blend_src.append((mi, 1))
+                targets.append(classify_blend(p[0]))
+            elif addr == BLEND_APPLY:
+                plan.blends.append(_Blends(len(blend_vals) - len(targets), targets, True))
+                targets = []
+            elif addr == BONE_POS or addr == ROOT_POS:
+                if len(p) < 8:
+                    raise OscError("too_few_args")
+                if not isinstance(p[0], str):
+                    raise OscError("wrong_type")
+                v7 = [number(x) for x in p[1:8]]
+                bone_vals += v7
+                bone_src += [(mi, a) for a in range(1, 8)]
+                # Root/Pos is checked like a bone, then unused: the model's world placement means nothing in 2D
+                b = BONE_INDEX.get(p[0].lower()) if addr == BONE_POS else None
+                plan.bone_idx.append(-1 if b is None else b)
+            elif addr == OK:
+                if len(p) < 1:
+                    raise OscError("too_few_args")
+                scalars.append((mi, 0, number(p[0])))
+                loaded = len(scalars) - 1
+                if len(p) >= 4:
+                    try:
+                        scalars.append((mi, 3, number(p[3])))
+                    except OscError:
+                        oks.append((loaded, None))  # loaded is read, then the message is dropped
+                        raise
+                    oks.append((loaded, len(scalars) - 1))
+                else:
+                    oks.append((loaded, -1))
+            elif addr == TIME:
+                plan.has_time = True
+                if len(p) < 1:
+                    raise OscError("too_few_args")
+                scalars.append((mi, 0, number(p[0])))
+                plan.time_slot = len(scalars) - 1
+            elif addr in IGNORED or addr.startswith(THRU_PREFIX):
+                plan.ignored += 1
+            else:
+                raise OscError("unknown_address")
+        except OscError as e:
+            plan.errors.append(e.args[0])
+    if targets:
+        plan.blends.append(_Blends(len(blend_vals) - len(targets), targets, False))
+    lo = len(blend_vals)
+    plan.bones_lo, plan.bones_hi = lo, lo + len(bone_vals)
+    s0 = plan.bones_hi
+    plan.oks = [(s0 + a, None if b is None else True if b < 0 else s0 + b) for a, b in oks]
+    if plan.time_slot is not None:
+        plan.time_slot += s0
+    plan.sources = blend_src + bone_src + [(m, a) for m, a, _ in scalars]
+    values = np.array(blend_vals + bone_vals + [v for _, _, v in scalars], dtype=np.float64)
+    return plan, values
+
+
+# -- the number half: the rules for values ---------------------------------------------------------------------
+def _run_blends(b: _Blends, v: np.ndarray, st: VmcState, count) -> bool:
+    ark_pos, ark_idx, vrm_pos, vrm_idx = b.ark_pos, b.ark_idx, b.vrm_pos, b.vrm_idx
+    n_unknown, eye_look, every = b.n_unknown, b.eye_look, True
+    if len(v) and not np.abs(v).max() <= MAX_BLEND:  # also catches NaN; the whole run is checked at once
+        every = False
+        finite = np.isfinite(v)
+        ok = finite & (np.abs(np.where(finite, v, 0.0)) <= MAX_BLEND)
+        for reason, n in (("non_finite", len(v) - int(finite.sum())), ("absurd_value", int((finite & ~ok).sum()))):
+            for _ in range(n):
+                count(reason)
+        keep_a, keep_v = ok[ark_pos], ok[vrm_pos]
+        ark_pos, ark_idx, vrm_pos, vrm_idx = ark_pos[keep_a], ark_idx[keep_a], vrm_pos[keep_v], vrm_idx[keep_v]
+        n_unknown = int(ok.sum()) - len(ark_pos) - len(vrm_pos)
+        eye_look = not EYE_LOOK.isdisjoint(ark_idx.tolist())
+    st.blend_names_unknown += n_unknown
+    n = len(ark_pos) + len(vrm_pos)
+    if b.commit and not st.pending_count and n <= MAX_PENDING and b.unique:
+        # The common frame, values and Apply in one bundle: what commit() would write, without the dicts.
+        st.apply_seen = True
+        st.write(ark_idx, v[ark_pos], eye_look, vrm_idx, v[vrm_pos])
+        return n > 0
+    ark, vrm = zip(ark_pos.tolist(), ark_idx.tolist()), zip(vrm_pos.tolist(), vrm_idx.tolist())
+    if st.pending_count + n > MAX_PENDING:
+        # Every (MAX_PENDING + 1)-th value since the pending frame started drops it: where the last drop
+        # falls, in message order, and what is left after it.
+        period, first = MAX_PENDING + 1, MAX_PENDING + 1 - st.pending_count
+        drops = 1 + (n - first) // period
+        for _ in range(drops):
+            count("too_many_blends")
+        cut = sorted(ark_pos.tolist() + vrm_pos.tolist())[first + (drops - 1) * period - 1]
+        ark, vrm = [(k, i) for k, i in ark if k > cut], [(k, i) for k, i in vrm if k > cut]
         st.pending_arkit, st.pending_vrm, st.pending_count = {}, {}, 0
-        raise Malformed("too_many_blends")
+        n = len(ark) + len(vrm)
+    vl = v.tolist()
+    st.pending_arkit.update((i, vl[k]) for k, i in ark)
+    st.pending_vrm.update((i, vl[k]) for k, i in vrm)
+    st.pending_count += n
+    if b.commit:
+        st.apply_seen = True
+        return st.commit()
     return False
 
 
-def _blend_apply(st: VmcState, p: list) -> bool:
-    st.apply_seen = True
-    return st.commit()
-
-
-def _pose(p: list) -> tuple[str, float, float, float, float, float]:
-    """A checked Bone/Pos or Root/Pos: (name, qx, qy, qz, qw, norm); the position is checked and dropped."""
-    if len(p) < 8:
-        raise Malformed("too_few_args")
-    name = p[0]
-    if not isinstance(name, str):
-        raise Malformed("wrong_type")
-    v = [number(x) for x in p[1:8]]
-    if not all(math.isfinite(x) for x in v):
-        raise Malformed("non_finite")
-    if max(abs(x) for x in v[:3]) > MAX_POSITION:
-        raise Malformed("absurd_value")
-    qx, qy, qz, qw = v[3:]
-    norm = math.sqrt(qx * qx + qy * qy + qz * qz + qw * qw)
-    if not MIN_QUAT_NORM <= norm <= MAX_QUAT_NORM:
-        raise Malformed("absurd_value")
-    return name, qx, qy, qz, qw, norm
-
-
-def _bone_pos(st: VmcState, p: list) -> bool:
-    name, qx, qy, qz, qw, norm = _pose(p)
-    i = BONE_INDEX.get(name.lower())
-    if i is None:
-        return False
-    st.bones[i] = (qx / norm, qy / norm, qz / norm, qw / norm)
-    st.bones_version += 1
-    return True
-
-
-def _root_pos(st: VmcState, p: list) -> bool:
-    _pose(p)  # checked like a bone, then unused: the model's world placement means nothing in 2D
-    return False
-
-
-def _ok(st: VmcState, p: list) -> bool:
-    if len(p) < 1:
-        raise Malformed("too_few_args")
-    st.loaded = number(p[0]) != 0
-    st.tracking_ok = (number(p[3]) != 0) if len(p) >= 4 else True
-    return False
-
-
-def _time(st: VmcState, p: list) -> bool:
-    if len(p) < 1:
-        raise Malformed("too_few_args")
-    st.sender_time = number(p[0])
-    return False
-
-
-_HANDLERS = {BLEND_VAL: _blend_val, BLEND_APPLY: _blend_apply, BONE_POS: _bone_pos, ROOT_POS: _root_pos,
-             OK: _ok, TIME: _time}
+def _run_bones(bone_idx: list[int], v: np.ndarray, st: VmcState, count) -> bool:
+    v = v.reshape(-1, 7)  # position (3), then the rotation x y z w
+    q = v[:, 3:]
+    norm = np.sqrt((q * q).sum(axis=1))  # summed left to right, as math.sqrt(qx*qx + qy*qy + qz*qz + qw*qw)
+    ok = None
+    if not (np.abs(v[:, :3]).max() <= MAX_POSITION and norm.min() >= MIN_QUAT_NORM
+            and norm.max() <= MAX_QUAT_NORM):  # also catches NaN
+        finite = np.isfinite(v).all(axis=1)
+        with np.errstate(invalid="ignore"):
+            ok = finite & (np.abs(v[:, :3]).max(axis=1) <= MAX_POSITION) & (norm >= MIN_QUAT_NORM) & \
+                (norm <= MAX_QUAT_NORM)
+        for reason, n in (("non_finite", int((~finite).sum())), ("absurd_value", int((finite & ~ok).sum()))):
+            for _ in range(n):
+                count(reason)
+    changed = False
+    with np.errstate(all="ignore"):  # a dropped row may divide by 0 or NaN; it is not kept
+        rows = (q / norm[:, None]).tolist()
+    for k, (b, row) in enumerate(zip(bone_idx, rows)):
+        if b >= 0 and (ok is None or ok[k]):
+            st.bones[b] = tuple(row)
+            changed = True
+    if changed:
+        st.bones_version += 1
+    return changed
