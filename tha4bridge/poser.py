@@ -37,6 +37,7 @@ class Poser(ABC):
 
     parameter_names: tuple[str, ...] = PARAMETER_NAMES
     image_size: int = FRAME
+    two_rate: bool = False  # body and compose passes apart (a student in fast mode: student/poser.py)
 
     def __init__(self, name: str, device: torch.device):
         self.name = name

@@ -38,6 +38,20 @@ class StudentPoser(Poser):
     def rest_image(self) -> torch.Tensor:
         return self._image
 
+    # -- two rates (daemon/bodies.py): the body pass and the compose pass of a frame, apart -----------------
+    @property
+    def two_rate(self) -> bool:
+        """Whether the daemon shows this student at two rates: in fast mode (exact renders every frame whole)."""
+        return self.mode == "fast"
+
+    def body_pass(self, pose: torch.Tensor, region=None) -> torch.Tensor:
+        """Body outputs [N, h, w, 7] of a sanitized pose (renderer.SirenRenderer.body_pass)."""
+        return self.renderer.body_pass(pose, region)
+
+    def compose_pass(self, pose: torch.Tensor, body: torch.Tensor, region=None) -> torch.Tensor:
+        """A frame [N, 4, h, w] from a sanitized pose's face and body outputs `body`."""
+        return self.renderer.compose_pass(pose, body, region)
+
     def reference_forward(self, pose: torch.Tensor) -> list[torch.Tensor]:
         """The plain module computation (the official data flow): body outputs then the face crop."""
         pose = self.prepare(pose)

@@ -154,20 +154,23 @@ class SirenRenderer:
         self._calibrating = threading.Lock()
         self._stop = threading.Event()  # set at interpreter exit: a calibration in progress gives up
         self._buffers: dict[tuple, dict[str, torch.Tensor]] = {}
+        self._buffers_lock = threading.Lock()  # a body pass (its own thread) and compose passes share the dict
         self._last_face: tuple[torch.Tensor, torch.Tensor] | None = None  # (face parameters, face crop)
         self.can_crop = all(first.doubling for first, _ in self.levels[1:])
 
     # -- buffers ------------------------------------------------------------------------------------
     def _buf(self, key: tuple) -> dict[str, torch.Tensor]:
-        """The buffers of one (batch size, region): e.g. a whole-frame stream and a crop of the same student."""
-        b = self._buffers.pop(key, None)
-        if b is None:
-            b = {"image": self.image[None].repeat(key[0], 1, 1, 1)}  # face region rewritten per frame
-        # Keep the three most recent (e.g. single frames, a crop of the same student, one batch): reallocating
-        # hundreds of MB per call costs more than the render.
-        self._buffers = {k: v for k, v in list(self._buffers.items())[-2:]}
-        self._buffers[key] = b
-        return b
+        """The buffers of one (role, batch size, region): e.g. a whole-frame stream and a crop of the same
+        student, or a body pass on its thread beside the compose passes of the render thread."""
+        with self._buffers_lock:
+            b = self._buffers.pop(key, None)
+            if b is None:
+                b = {"image": self.image[None].repeat(key[1], 1, 1, 1)}  # face region rewritten per frame
+            # Keep the four most recent (e.g. single frames, a crop of the same student, a batch, a body pass):
+            # reallocating hundreds of MB per call costs more than the render.
+            self._buffers = {k: v for k, v in list(self._buffers.items())[-3:]}
+            self._buffers[key] = b
+            return b
 
     def _tmp(self, buf: dict, key: str, shape, dtype=torch.float32, zero: bool = False) -> torch.Tensor:
         """A reused buffer; `zero`: zeroed when (re)allocated (rows some frames leave unwritten). A matrix
@@ -272,11 +275,11 @@ class SirenRenderer:
         self._last_face = (face_in.clone(), face.clone())
         return face
 
-    def body(self, pose: torch.Tensor, image: torch.Tensor, buf, masked: bool = False,
-             wins: list[Window] | None = None) -> torch.Tensor:
-        """Blended frame [N, H, W, 4] (channels last) of the last window in `wins` (None: the whole 512×512)
-        from the face-pasted image [N, 4, 512, 512]. `masked` (whole frames only): the levels in
-        self.mask.sizes compute only the mask's pixels; the rest is transparent."""
+    def body(self, pose: torch.Tensor, buf, masked: bool = False, wins: list[Window] | None = None) -> torch.Tensor:
+        """The body morpher's outputs [N, h, w, 7] (channels last: grid change, alpha, colour) over the last window
+        in `wins` (None: the whole 512×512). They depend on the pose alone, not on the image: this is the
+        expensive half of a frame (the "body pass"). `masked` (whole frames only): the levels in
+        self.mask.sizes compute only the mask's pixels; elsewhere no warp, α = 1 and colour −1 (transparent)."""
         n = pose.shape[0]
         wins = wins or level_windows(self.sizes, None)
         first, hidden = self.levels[0]
@@ -302,13 +305,17 @@ class SirenRenderer:
         if idx is not None:  # outside the mask: no warp, α = 1 and color -1, so the blend below is exactly transparent
             y[:, GRID_CHANGE], y[:, ALPHA], y[:, COLOR_CHANGE] = 0.0, 1.0, -1.0
             y.index_copy_(0, idx, rows)
-        y = y.view(n, win.h, win.w, BODY_OUTPUT_CHANNELS)
+        return y.view(n, win.h, win.w, BODY_OUTPUT_CHANNELS)
+
+    def compose(self, image: torch.Tensor, y: torch.Tensor, win: Window, buf) -> torch.Tensor:
+        """The cheap half of a frame (the "compose pass"): the face-pasted image [N, 4, 512, 512] warped by the body
+        outputs' grid change and blended with their colour by their alpha → [N, h, w, 4] channels last."""
         grid = torch.add(y[..., GRID_CHANGE], self.base_grid[win.y0:win.y1, win.x0:win.x1])
         warped = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
         warped = warped.permute(0, 2, 3, 1)
         alpha, color = y[..., ALPHA], y[..., COLOR_CHANGE]
         # blended = (1 − α)·warped + α·color, written channels-last.
-        out = self._tmp(buf, "blend", (n, win.h, win.w, 4))
+        out = self._tmp(buf, "blend", (y.shape[0], win.h, win.w, 4))
         torch.sub(color, warped, out=out)
         return out.mul_(alpha).add_(warped)
 
@@ -342,29 +349,68 @@ class SirenRenderer:
             self._calibration.start()
             _CALIBRATING.add(self)
 
+    def _wins(self, region: Region | None) -> list[Window]:
+        return level_windows(self.sizes, region)
+
+    def _masked(self) -> tuple[bool, bool]:
+        """(compute this whole frame's body inside the visibility mask only, grow the mask from its frame)."""
+        if self.mask is None:
+            return False, False
+        if not self.mask.calibrated:
+            self._calibrate_in_background()
+            return False, True  # until the mask is calibrated: whole frames (they grow it too)
+        full = self.mask.wants_full_frame()
+        return not full, full
+
     @torch.inference_mode()
     def render(self, pose: torch.Tensor, region: Region | None = None) -> torch.Tensor:
         """pose [N, NUM_PARAMETERS] float32 on device → [N, 4, H, W] (a channels-last view of a reused buffer):
-        the whole 512×512 frame, or the crop `region` (checked by the caller) at a cost near its area."""
+        the whole 512×512 frame, or the crop `region` (checked by the caller) at a cost near its area. One body
+        pass and one compose pass."""
         n, size = pose.shape[0], self.sizes[-1]
         if region is not None and region.is_full(size, size):
             region = None
         if region is not None and not self.can_crop:  # levels that do not double: the crop of a full frame
             return region.cut(self.render(pose))
-        buf = self._buf((n, region))
+        buf = self._buf(("frame", n, region))
         image = buf["image"]
         image[:, :, STUDENT_FACE_ROWS, STUDENT_FACE_COLS] = self._face_for(pose, buf)  # a 256 KB copy
-        if region is not None:  # the visibility mask is for whole frames
-            return self.body(pose, image, buf, wins=level_windows(self.sizes, region)).permute(0, 3, 1, 2)
-        if self.mask is not None and not self.mask.calibrated:
-            self._calibrate_in_background()
-            full = True  # until the mask is calibrated: whole frames (they grow it too)
-        else:
-            full = self.mask is None or self.mask.wants_full_frame()
-        out = self.body(pose, image, buf, masked=not full).permute(0, 3, 1, 2)
-        if full and self.mask is not None:
+        wins = self._wins(region)
+        masked, grow = self._masked() if region is None else (False, False)  # the mask is for whole frames
+        out = self.compose(image, self.body(pose, buf, masked, wins), wins[-1], buf).permute(0, 3, 1, 2)
+        if grow:
             self.mask.grow(out)
         return out
+
+    # -- two rates (the daemon's fast mode: renderer.py's body pass on a thread of its own) ----------------
+    @torch.inference_mode()
+    def body_pass(self, pose: torch.Tensor, region: Region | None = None) -> torch.Tensor:
+        """The body outputs [N, h, w, 7] of `pose` (a copy: it outlives the next pass) for the whole frame or the
+        crop `region`; safe on a thread beside `compose_pass` (buffers of its own)."""
+        n, size = pose.shape[0], self.sizes[-1]
+        if region is not None and region.is_full(size, size):
+            region = None
+        buf = self._buf(("body", n, region))
+        wins = self._wins(region)
+        masked, grow = self._masked() if region is None else (False, False)
+        y = self.body(pose, buf, masked, wins)
+        if grow:  # the mask grows from whole frames: compose this one with its own face (the cache is the
+            image = buf["image"]  # render thread's)
+            image[:, :, STUDENT_FACE_ROWS, STUDENT_FACE_COLS] = self.face(pose, buf).permute(0, 3, 1, 2)
+            self.mask.grow(self.compose(image, y, wins[-1], buf).permute(0, 3, 1, 2))
+        return y.clone()
+
+    @torch.inference_mode()
+    def compose_pass(self, pose: torch.Tensor, y: torch.Tensor, region: Region | None = None) -> torch.Tensor:
+        """A frame [N, 4, h, w] from `pose`'s face and body outputs `y` (from `body_pass`, or an estimate made
+        from several of them): the face morpher, the paste, the warp and the blend."""
+        n, size = pose.shape[0], self.sizes[-1]
+        if region is not None and region.is_full(size, size):
+            region = None
+        buf = self._buf(("compose", n, region))
+        image = buf["image"]
+        image[:, :, STUDENT_FACE_ROWS, STUDENT_FACE_COLS] = self._face_for(pose, buf)
+        return self.compose(image, y, self._wins(region)[-1], buf).permute(0, 3, 1, 2)
 
 
 # Renderers whose mask calibration thread was started. At exit each is asked to stop and joined (at most one
