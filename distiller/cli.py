@@ -25,7 +25,11 @@ def build(
                                            "(the default)."),
     image: str = typer.Option(None, help="Character PNG (512x512 RGBA). Default with --teacher demo: its own."),
     face_mask: str = typer.Option(None, "--face-mask", help="Face mask PNG (RGB, black/white). Without it: the demo's own, or derived from what the teacher's face moves and saved as face_mask_derived.png in the output folder."),
-    budget: str = typer.Option(None, help="quick | standard | paper | N (face examples; body gets 1.5 N)."),
+    budget: str = typer.Option(None, help="quick | standard | paper | N (face examples; body gets 1.5 N; 0 exports "
+                                          "the starting weights)."),
+    init_from: str = typer.Option(None, "--init-from",
+                                  help="Student folder (same architecture) whose weights start both morphers, with "
+                                       "a fine-tuning schedule: far fewer examples than from random weights."),
     config: Path = typer.Option(None, help="YAML file of distiller settings (see distiller/config.py)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1 ..."),
     teacher_mode: str = typer.Option(None, "--teacher-mode",
@@ -49,7 +53,7 @@ def build(
     overrides = dict(teacher=teacher, teacher_mode=teacher_mode, image=image, face_mask=face_mask, budget=budget,
                      poses=poses, batch_size=batch_size, face_width=face_width, body_widths=_ints(body_widths),
                      body_sizes=_ints(body_sizes), checkpoint_every=checkpoint_every, sample_every=sample_every,
-                     seed=seed)
+                     seed=seed, init_from=init_from)
     try:
         if config is not None:
             cfg = DistillConfig.from_yaml(config, **overrides)

@@ -40,17 +40,22 @@ BUDGETS = {
     "paper": (PAPER_FACE_EXAMPLES, PAPER_BODY_EXAMPLES),
 }
 
+# Fine-tuning schedules for `--init-from` (same layout as the paper's). MEASURED_BELOW
+WARM_FACE_PHASES = ((0.5, 1e-4), (0.8, 1e-4 / 3), (1.0, 1e-5))
+WARM_BODY_PHASES = ((0.5, 1e-4, 10.0, 1.0, 1.0, 1.0), (0.8, 3e-5, 10.0, 1.0, 1.0, 1.0), (1.0, 1e-5, 10.0, 1.0, 1.0, 1.0))
+
 
 def parse_budget(budget: str | int) -> tuple[int, int]:
-    """`quick|standard|paper` or a number N: N face examples and 1.5·N body examples (the paper's ratio)."""
+    """`quick|standard|paper` or a number N: N face examples and 1.5·N body examples (the paper's ratio).
+    0 trains nothing: the starting weights are exported (with --init-from, that student in this folder)."""
     if isinstance(budget, str) and budget in BUDGETS:
         return BUDGETS[budget]
     try:
         n = int(str(budget).replace("_", ""))
     except ValueError:
         raise ValueError(f"--budget must be quick, standard, paper or a number of examples, got {budget!r}") from None
-    if n <= 0:
-        raise ValueError(f"--budget must be positive, got {n}")
+    if n < 0:
+        raise ValueError(f"--budget must be 0 or more examples, got {n}")
     return n, int(round(1.5 * n))
 
 
@@ -96,6 +101,8 @@ class DistillConfig:
     body_sizes: list[int] = field(default_factory=lambda: list(StudentArch.body_sizes))
     body_widths: list[int] = field(default_factory=lambda: list(StudentArch.body_widths))
     body_layers: int = StudentArch.body_layers
+    init_from: str = ""  # a student folder whose weights start both morphers ("": random SIREN weights, seeded)
+    warm_zero_alpha: bool = True  # with init_from: the body's blend weight starts at zero (distiller/warm.py)
 
     def __post_init__(self):
         face, body = parse_budget(self.budget)
@@ -118,6 +125,8 @@ class DistillConfig:
         return self.face_examples if stage == "face" else self.body_examples
 
     def schedule(self, stage: str) -> StageSchedule:
+        if self.init_from:
+            return StageSchedule(self.stage_total(stage), WARM_FACE_PHASES if stage == "face" else WARM_BODY_PHASES)
         return StageSchedule(self.stage_total(stage), FACE_PHASES if stage == "face" else BODY_PHASES)
 
     def interval(self, stage: str, kind: str) -> int:

@@ -13,7 +13,12 @@ from tqdm import tqdm
 from tha4bridge.imaging import psnr, save_png, to_rgba8
 
 METRIC_FIELDS = ("stage", "examples", "phase", "lr", "loss", "l1", "masked_l1", "blended", "warped", "grid_change",
-                 "color_change", "val_psnr", "val_ssim", "examples_per_s", "elapsed_s")
+                 "color_change", "val_psnr", "val_ssim", "examples_per_s", "elapsed_s", "val_body_psnr")
+# Validation PSNRs a build reports reaching (the first validation at or above each), so recipes can be compared.
+MILESTONES_DB = (25.0, 30.0, 35.0)
+# (stage, metrics.csv column, name): the face crop; the body morpher on the teacher's input (what the body stage is
+# trained on); the whole frame as the student runs it (its own face pasted, then the body).
+MILESTONE_SERIES = (("face", "val_psnr", "face"), ("body", "val_body_psnr", "body"), ("body", "val_psnr", "whole frame"))
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -82,6 +87,32 @@ class MetricsLog:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items() if k in METRIC_FIELDS})
 
 
+def milestones(rows: list[dict], stage: str, column: str) -> tuple[list[tuple[float, int, float] | None], float]:
+    """For each of MILESTONES_DB, (dB, examples in the stage, seconds since the build started) of the first
+    validation at or above it, or None; and the best PSNR of the series (nan without any)."""
+    series = [(int(r["examples"]), float(r[column]), float(r["elapsed_s"] or "nan"))
+              for r in rows if r["stage"] == stage and r.get(column)]
+    reached = []
+    for db in MILESTONES_DB:
+        hit = next((s for s in series if s[1] >= db), None)
+        reached.append(None if hit is None else (db, hit[0], hit[2]))
+    return reached, max((s[1] for s in series), default=float("nan"))
+
+
+def milestone_lines(rows: list[dict]) -> list[str]:
+    """What `distiller build` prints at the end: each milestone's examples and wall time, per series."""
+    lines = ["validation PSNR milestones (examples in the stage; wall time since the build started):"]
+    for stage, column, name in MILESTONE_SERIES:
+        reached, best = milestones(rows, stage, column)
+        if best != best:  # nan: this series was never measured (e.g. metrics written before the column existed)
+            continue
+        parts = [f"{db:.0f} dB not reached" if hit is None else
+                 f"{hit[0]:.0f} dB at {hit[1]:,} examples ({hit[2] / 60:.1f} min)"
+                 for db, hit in zip(MILESTONES_DB, reached)]
+        lines.append(f"  {name}: " + ", ".join(parts) + f"; best {best:.2f} dB")
+    return lines
+
+
 def save_grid(path: Path, teacher: torch.Tensor, student: torch.Tensor, size: int | None = None) -> None:
     """One row per pose: teacher | student | |difference| ×4 (opaque grey), images on a checkerboard."""
     rows = []
@@ -119,7 +150,7 @@ def hardware() -> str:
 
 
 def final_report(work: Path, rows: list[dict], elapsed: float, world_size: int, config_yaml: str,
-                 note: str = "") -> None:
+                 note: str = "", started_from: str = "") -> None:
     """progress.png (loss and validation PSNR against examples, per stage) and report.md."""
     import matplotlib
 
@@ -145,6 +176,8 @@ def final_report(work: Path, rows: list[dict], elapsed: float, world_size: int, 
     plt.close(fig)
 
     lines = ["# Distillation report", ""]
+    if started_from:
+        lines.append(f"- started from: {started_from}")
     for stage in ("face", "body"):
         rs = [r for r in rows if r["stage"] == stage and r["val_psnr"]]
         if rs:
@@ -153,6 +186,7 @@ def final_report(work: Path, rows: list[dict], elapsed: float, world_size: int, 
                          f"{float(first['val_psnr']):.2f} → {float(last['val_psnr']):.2f} dB, SSIM "
                          f"{float(first['val_ssim']):.4f} → {float(last['val_ssim']):.4f}")
     lines += [f"- time: {elapsed / 60:.1f} min on {world_size} process(es)", f"- hardware: {hardware()}"]
+    lines += ["", *milestone_lines(rows)]
     if note:
         lines += ["", note]
     lines += ["",

@@ -1,13 +1,13 @@
 """The distillation loop: face morpher, then body morpher, then export. Read it top to bottom.
 
     for stage in (face, body):
-        resume from <out>/distill/checkpoint.pt if it is there, else fresh weights (seeded)
+        resume from <out>/distill/checkpoint.pt if it is there, else fresh weights (seeded, or --init-from's)
         until the stage's examples are done:
             poses for this step (a pure function of seed and step) → this rank's slice of the global batch
             teacher targets (no grad) → student → official loss → Adam step with the scheduled LR
             every checkpoint interval: atomic checkpoint (model, optimizer, position, RNG); rank 0 only
             every sample interval: validation PSNR/SSIM, a metrics.csv line and a PNG grid; rank 0 only
-    export the character-model folder into <out>, then progress.png and report.md
+    export the character-model folder into <out>, then progress.png and report.md; print the PSNR milestones
 
 Run under `torchrun` for several processes (DDP, gloo on CPU, NCCL on CUDA): the global batch is split across
 ranks, gradients are averaged, only rank 0 writes. Killed at any moment, the same command resumes from the last
@@ -31,9 +31,10 @@ from .distributed import barrier, finish, init_distributed
 from .export import export_character_model
 from .losses import body_loss, face_loss
 from .poses import PoseSource, load_pose_file
-from .report import MetricsLog, batch_psnr, final_report, progress_bar, save_grid, ssim
+from .report import MetricsLog, batch_psnr, final_report, milestone_lines, progress_bar, save_grid, ssim
 from .student_train import TrainableBody, TrainableFace
 from .targets import Targets, derives_face_mask, face_mask_for, make_targets, save_face_mask
+from .warm import apply_start, load_start, zero_alpha
 
 DERIVED_MASK_NAME = "face_mask_derived.png"  # beside the student files, for the user to inspect
 
@@ -54,6 +55,9 @@ class Run:
         self.log = log if self.dist.main else (lambda *a, **k: None)
         self.progress = progress and self.dist.main
 
+        # A bad --init-from is refused before config.yaml is saved (a saved config wins on every rerun).
+        fresh = not (self.work / "config.yaml").is_file()
+        self.start = load_start(config.init_from, config.arch) if fresh and config.init_from else None
         self.config = config = self._settled_config(config)
         self.targets: Targets = make_targets(config.teacher, config.image, self.device, config.teacher_mode)
         self.mask = face_mask_for(self.targets, config.face_mask).to(self.device)
@@ -75,32 +79,55 @@ class Run:
         self.body = BodyMorpher(arch).to(self.device)
         self._val_cache: dict[str, torch.Tensor] = {}
 
+    def start_weights(self) -> str:
+        """Load --init-from's weights into both morphers (a fresh run); what the run started from, in words."""
+        cfg = self.config
+        if cfg.init_from:
+            apply_start(self.face, self.body, self.start or load_start(cfg.init_from, cfg.arch))
+            self.log(f"starting from the student in {cfg.init_from} (its face and body morpher weights)")
+        return _started_from(cfg)
+
     # -- validation ---------------------------------------------------------------------------------
 
-    def _val_teacher(self, stage: str) -> torch.Tensor:
-        if stage not in self._val_cache:
+    def _val_teacher(self, key: str) -> torch.Tensor:
+        """The teacher's face crops ("face"), final frames ("body") or body inputs ("input") on the val poses."""
+        if key not in self._val_cache:
             p = self.val_poses
-            self._val_cache[stage] = self.targets.face(p) if stage == "face" else self.targets.body(p).final
-        return self._val_cache[stage]
+            if key == "face":
+                self._val_cache[key] = self.targets.face(p)
+            else:
+                targets = [self.targets.body(p[i:i + 4]) for i in range(0, len(p), 4)]
+                self._val_cache["body"] = torch.cat([t.final for t in targets])
+                self._val_cache["input"] = torch.cat([t.input for t in targets])
+        return self._val_cache[key]
 
     @torch.no_grad()
-    def _val_student(self, stage: str) -> torch.Tensor:
+    def _val_student(self, stage: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The face crops (face stage); else the whole frames as the student runs (its own face pasted, then the
+        body) and the body morpher alone on the teacher's input (what the body stage is trained on)."""
         p = self.val_poses
         face = TrainableFace(self.face)(p)
         if stage == "face":
-            return face
-        outs = []
-        for i in range(0, len(p), 4):  # the student as it will run: its own face pasted, then the body
+            return face, None
+        whole, body = [], []
+        teacher_input = self._val_teacher("input")
+        for i in range(0, len(p), 4):
             image = paste_face(self.targets.image.expand(len(p[i:i + 4]), -1, -1, -1), face[i:i + 4])
-            outs.append(TrainableBody(self.body)(image, p[i:i + 4])[0])
-        return torch.cat(outs)
+            whole.append(TrainableBody(self.body)(image, p[i:i + 4])[0])
+            body.append(TrainableBody(self.body)(teacher_input[i:i + 4], p[i:i + 4])[0])
+        return torch.cat(whole), torch.cat(body)
 
-    def validate(self, stage: str, examples: int) -> tuple[float, float]:
-        teacher, student = self._val_teacher(stage), self._val_student(stage)
+    def validate(self, stage: str, examples: int) -> dict[str, float]:
+        """val_psnr and val_ssim (the face crop, or the whole frame), and for the body stage val_body_psnr."""
+        teacher = self._val_teacher(stage)
+        student, body = self._val_student(stage)
         n = min(4, len(teacher))
         save_grid(self.work / "samples" / f"{stage}_{examples:08d}.png", teacher[:n], student[:n],
                   size=None if stage == "face" else 256)
-        return batch_psnr(student, teacher), ssim(student, teacher)
+        out = dict(val_psnr=batch_psnr(student, teacher), val_ssim=ssim(student, teacher))
+        if body is not None:
+            out["val_body_psnr"] = batch_psnr(body, teacher)
+        return out
 
     def _settled_config(self, config: DistillConfig) -> DistillConfig:
         """The saved configuration is authoritative on a rerun, as the official distill.py does; else save ours."""
@@ -133,6 +160,9 @@ class Run:
             examples = int(state["examples"])
             if state.get("optimizer") is not None:
                 optimizer.load_state_dict(state["optimizer"])
+        cfg = self.config
+        if stage == "body" and examples == 0 and cfg.init_from and cfg.warm_zero_alpha and cfg.body_examples:
+            zero_alpha(self.body)  # where the body stage begins (a resumed stage has its weights in the checkpoint)
         return model, optimizer, examples
 
     def _step(self, stage: str, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: StageSchedule,
@@ -156,18 +186,17 @@ class Run:
         return terms
 
     def _log_start(self, stage: str, schedule: StageSchedule, elapsed: float) -> None:
-        val_psnr, val_ssim = self.validate(stage, 0)
-        self.metrics.append(dict(stage=stage, examples=0, phase=1, lr=schedule.lr(0), val_psnr=val_psnr,
-                                 val_ssim=val_ssim, elapsed_s=elapsed))
-        self.log(f"{stage} morpher: {schedule.total} examples; validation PSNR at start {val_psnr:.2f} dB")
+        val = self.validate(stage, 0)
+        self.metrics.append(dict(stage=stage, examples=0, phase=1, lr=schedule.lr(0), elapsed_s=elapsed, **val))
+        self.log(f"{stage} morpher: {schedule.total} examples; validation PSNR at start {_psnrs(val)}")
 
     def _log_progress(self, stage: str, examples: int, total: int, row: dict, running: dict, count: int) -> None:
         """Validation, a metrics.csv line (`row` plus the mean loss terms since the last one) and a log line."""
-        val_psnr, val_ssim = self.validate(stage, examples)
+        val = self.validate(stage, examples)
         means = {k: v / count for k, v in running.items()}
-        self.metrics.append(dict(stage=stage, examples=examples, **row, val_psnr=val_psnr, val_ssim=val_ssim, **means))
-        self.log(f"{stage} {examples}/{total}: loss {means['loss']:.4f}, val PSNR {val_psnr:.2f} dB, "
-                 f"SSIM {val_ssim:.4f}, {row['examples_per_s']:.2f} examples/s")
+        self.metrics.append(dict(stage=stage, examples=examples, **row, **val, **means))
+        self.log(f"{stage} {examples}/{total}: loss {means['loss']:.4f}, val PSNR {_psnrs(val)}, "
+                 f"SSIM {val['val_ssim']:.4f}, {row['examples_per_s']:.2f} examples/s")
 
     def train_stage(self, stage: str, state: dict | None, elapsed_before: float) -> float:
         cfg, d = self.config, self.dist
@@ -219,6 +248,7 @@ class Run:
         state = load_checkpoint(self.checkpoint_path)
         barrier(self.dist)  # every rank has read the checkpoint before rank 0 may overwrite it
         elapsed = 0.0
+        started_from = self.start_weights() if state is None else _started_from(self.config)
         if state is not None:
             self.face.load_state_dict(state["face"])
             self.body.load_state_dict(state["body"])
@@ -239,12 +269,28 @@ class Run:
             export_character_model(self.out, self.face.state_dict(), self.body.state_dict(), self.config.arch,
                                    self.config.image or self.targets.image_path, self.targets.image)
             small = self.config.body_examples < 10_000
-            final_report(self.work, self.metrics.rows(), elapsed, self.dist.world, self.config.to_yaml(),
+            rows = self.metrics.rows()
+            final_report(self.work, rows, elapsed, self.dist.world, self.config.to_yaml(),
                          note="This budget checks the pipeline; a student worth using needs `--budget standard` or "
-                              "`paper` (the paper trains 1M face and 1.5M body examples)." if small else "")
+                              "`paper` (the paper trains 1M face and 1.5M body examples)." if small else "",
+                         started_from=started_from)
             self.log(f"student written to {self.out} (report: {self.work / 'report.md'})")
+            for line in milestone_lines(rows):
+                self.log(line)
         barrier(self.dist)
         return self.out
+
+
+def _psnrs(val: dict) -> str:
+    if "val_body_psnr" in val:
+        return f"{val['val_psnr']:.2f} dB whole frame, {val['val_body_psnr']:.2f} dB body"
+    return f"{val['val_psnr']:.2f} dB"
+
+
+def _started_from(config: DistillConfig) -> str:
+    if config.init_from:
+        return f"the student in {config.init_from} (`--init-from`)"
+    return f"random SIREN weights (seed {config.seed})"
 
 
 def _stage_order(stage: str) -> int:
