@@ -2,13 +2,13 @@ extends SceneTree
 # Test script (Godot 3): every Tha4Control method in turn against the daemon at url=, one JSON line per
 # reply or refusal, then quits 0. Run from tests/godot/test_control.py.
 
-const Control = preload("res://addons/tha4bridge/control.gd")
+const ControlScript = preload("res://addons/tha4bridge/control.gd")
 
 var control = null
 
 
 func _init() -> void:
-	control = Control.new()
+	control = ControlScript.new()
 	for word in OS.get_cmdline_args():
 		if word.begins_with("url="):
 			control.url = word.substr(4, word.length() - 4)

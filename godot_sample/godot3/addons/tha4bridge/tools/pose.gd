@@ -5,7 +5,7 @@ extends SceneTree
 #       url=http://HOST:PORT [stream=demo] [token=...] [hold=5] NAME=VALUE ...
 
 const Args = preload("args.gd")
-const Control = preload("../control.gd")
+const ControlScript = preload("../control.gd")
 const OPTIONS = ["url", "stream", "token", "hold"]
 
 
@@ -30,7 +30,7 @@ func _init() -> void:
 		print(args.error)
 		quit(2)
 		return
-	var control = Control.new()
+	var control = ControlScript.new()
 	control.url = given.url
 	control.stream = given.get("stream", "")
 	control.token = given.get("token", "")
