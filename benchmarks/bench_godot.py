@@ -1,0 +1,94 @@
+"""Godot 3 addon benchmark: frames/s the Tha4FrameClient receives and ms per frame it spends decoding
+(parse + decode + texture upload), for raw RGBA, PNG and WebP, in godot3-server headless.
+
+    python benchmarks/bench_godot.py [--seconds 5] [--student demo]
+
+A real daemon subprocess with --http on 127.0.0.1; a thread changes the pose every 10 ms (as a tracker
+would) so that frames keep coming; each format is watched by the addon's own tool (tools/watch.gd, one
+godot3-server process) for --seconds. "render fps" is the daemon's own rate over the same seconds (its
+stats), the most a client can receive; "skipped" counts frames drained but replaced by a newer one
+before being shown (the client decodes only the newest each main-loop pass).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ run from the checkout
+from benchmarks.bench_transport import free_port, start_daemon, stop_daemon  # noqa: E402
+from tha4bridge.client import Control  # noqa: E402
+
+PROJECT = Path(__file__).resolve().parents[1] / "godot_sample" / "godot3"
+
+
+def pusher(control: str, stop: threading.Event) -> None:
+    ctl, i = Control(control, timeout=5.0), 0
+    while not stop.wait(0.01):
+        i += 1
+        ctl.request("set_pose", pose={"mouth_aaa": (i % 10) / 10, "head_x": (i % 7) / 7 - 0.5}, hold=0)
+    ctl.close()
+
+
+def watch(godot: str, port: int, fmt: str, seconds: float) -> dict:
+    cmd = [godot, "--path", str(PROJECT), "-s", "res://addons/tha4bridge/tools/watch.gd",
+           f"url=ws://127.0.0.1:{port}/ws/frames/demo", f"format={fmt}", f"seconds={seconds}"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60,
+                          env={**os.environ, "LANG": "en_US.UTF-8"})
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    summary = [e for e in events if e["event"] == "summary"]
+    if done.returncode != 0 or not summary or not summary[0]["frames"]:
+        raise RuntimeError(f"watch.gd ({fmt}) gave no frames:\n{done.stdout}{done.stderr}")
+    return summary[0]
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=5.0, help="seconds per format")
+    ap.add_argument("--student", default="demo", help="what the daemon renders (default: the demo character)")
+    args = ap.parse_args()
+    godot = shutil.which("godot3-server")
+    if godot is None:
+        sys.exit("godot3-server is not installed (apt-get install godot3-server): nothing to measure")
+    port = free_port()
+    proc, ctl, _, hello = start_daemon(args.student, "--http", f"127.0.0.1:{port}")
+    stop = threading.Event()
+    thread = threading.Thread(target=pusher, args=(hello["control"], stop), daemon=True)
+    thread.start()
+    rows = []
+    try:
+        for fmt in ("rgba", "png", "webp"):
+            before = ctl.stats()["streams"]
+            summary = watch(godot, port, fmt, args.seconds)
+            after = ctl.stats()["streams"]
+            name = next(iter(after))
+            frames = after[name]["frames"] - before[name]["frames"]
+            rows.append((fmt, frames / args.seconds, summary))
+    finally:
+        stop.set()
+        thread.join(5)
+        stop_daemon(proc, ctl)
+    version = subprocess.run([godot, "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"{args.student} in godot3-server {version} headless, {cpu_name()}, {os.cpu_count()} cores, "
+          f"{args.seconds:.0f} s per format")
+    print(f"{'format':7} {'render fps':>10} {'received fps':>12} {'decode ms p50':>13} {'p99':>6} {'skipped':>7}")
+    for fmt, render_fps, s in rows:
+        print(f"{fmt:7} {render_fps:10.1f} {s['fps']:12.1f} {s['decode_ms']['p50']:13.2f} "
+              f"{s['decode_ms']['p99']:6.2f} {s['skipped']:7d}")
+
+
+if __name__ == "__main__":
+    main()
