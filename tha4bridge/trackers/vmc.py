@@ -68,7 +68,9 @@ class VmcReceiver(UdpReceiver):
             self._last[n] = data
         if changed:
             self.accepted += 1
-            self._publish(t)
+            st = self.state
+            if st.tracking_ok:  # else the sender says its tracking is bad: let the hub hold and ease to idle
+                self._publish(t, st.eye_look, st.perfect_sync)
 
     def _general(self, data: bytes) -> tuple[Plan, np.ndarray]:
         """python-osc's parse; the `/tha4/` messages applied to the overlay; the VMC messages' plan, kept with
@@ -78,11 +80,13 @@ class VmcReceiver(UdpReceiver):
         except OscError as e:
             raise Malformed(e.args[0]) from None
         self.messages += len(msgs)
-        overlay = []
-        if self.params is not None:
-            overlay = [m for m in msgs if m.address.startswith(PARAM_PREFIX)]
+        overlay: list = []
+        if self.params is not None:  # else a /tha4/ address is unknown to VMC, and counted so
+            vmc_msgs: list = []
+            for m in msgs:
+                (overlay if m.address.startswith(PARAM_PREFIX) else vmc_msgs).append(m)
             if overlay:
-                msgs = [m for m in msgs if not m.address.startswith(PARAM_PREFIX)]
+                msgs = vmc_msgs
                 self.params.apply(overlay, self._count)
                 if self.publish_overlay is not None:
                     self.publish_overlay(self.params.values, self.params.mask, None)
@@ -100,11 +104,8 @@ class VmcReceiver(UdpReceiver):
         return plan, values
 
     # -- the pose ------------------------------------------------------------------------------------------
-    def _publish(self, t: float) -> None:
+    def _publish(self, t: float, eye_look: bool, perfect_sync: bool) -> None:
         st = self.state
-        if not st.tracking_ok:
-            return  # the sender says its tracking is bad: let the hub hold and ease to idle
-        eye_look, perfect_sync = st.eye_look, st.perfect_sync
         key = (st.bones_version, eye_look)
         if key != self._head_key:  # bones change less often than faces: compose them only when they moved
             self._head_key = key

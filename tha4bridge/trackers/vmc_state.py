@@ -86,9 +86,10 @@ class VmcState:
         """Committed values into the face (indices unique). Before ARKit values after a lapse: start from zeros,
         not the last sender's face."""
         if len(ark_idx):
-            if not self.perfect_sync:
+            now = time.monotonic()
+            if self.arkit_at is None or now - self.arkit_at >= PERFECT_SYNC_FALLBACK:  # not perfect_sync
                 self.arkit[:] = 0.0
-            self.arkit_at = now = time.monotonic()
+            self.arkit_at = now
             if eye_look:
                 self.eye_look_at = now
             self.arkit[ark_idx] = ark_values
@@ -100,8 +101,8 @@ class VmcState:
 class _Blends:
     """A run of Blend/Val messages up to an Apply (`commit`) or the end of the datagram."""
 
-    __slots__ = ("lo", "hi", "commit", "ark_pos", "ark_idx", "vrm_pos", "vrm_idx", "n_known", "n_unknown",
-                 "eye_look", "unique")
+    __slots__ = ("lo", "hi", "commit", "ark_pos", "ark_idx", "vrm_pos", "vrm_idx", "ark_take", "vrm_take",
+                 "n_known", "n_unknown", "eye_look", "unique")
 
     def __init__(self, lo: int, targets: list[tuple[str, int]], commit: bool):
         self.lo, self.hi, self.commit = lo, lo + len(targets), commit  # the values' slots
@@ -111,12 +112,20 @@ class _Blends:
         self.ark_idx = np.array([i for _, i in ark], dtype=np.intp)  # which ARKit value
         self.vrm_pos = np.array([k for k, _ in vrm], dtype=np.intp)
         self.vrm_idx = np.array([i for _, i in vrm], dtype=np.intp)
+        self.ark_take, self.vrm_take = _slice(self.ark_pos), _slice(self.vrm_pos)  # the same, cheaper to read
         self.n_known = len(ark) + len(vrm)
         self.n_unknown = len(targets) - self.n_known  # other clip names: checked, counted, unused
         self.eye_look = not EYE_LOOK.isdisjoint(i for _, i in ark)
         # One value per target: the frame may be written straight into the face (numpy's fancy assignment
         # does not promise which of two values for one index wins; the pending dicts keep the last).
         self.unique = len({i for _, i in ark}) == len(ark) and len({i for _, i in vrm}) == len(vrm)
+
+
+def _slice(positions: np.ndarray):
+    """`positions` as a slice when they are a run (a sender lists its ARKit clips together): a view, not a gather."""
+    if len(positions) and np.array_equal(positions, np.arange(positions[0], positions[0] + len(positions))):
+        return slice(int(positions[0]), int(positions[0]) + len(positions))
+    return positions
 
 
 class Plan:
@@ -128,7 +137,9 @@ class Plan:
         self.ignored = 0
         self.has_time = False  # carries the sender clock (/VMC/Ext/T): a byte-identical repeat means frozen
         self.blends: list[_Blends] = []
-        self.bones_lo = self.bones_hi = 0  # slots of Bone/Pos and Root/Pos arguments, 7 per message
+        # Slots of Bone/Pos and Root/Pos arguments: every position (3 per message), then every rotation (4 per
+        # message), so that the rotations are one contiguous block.
+        self.bones_lo = self.bones_mid = self.bones_hi = 0
         self.bone_idx: list[int] = []  # per such message: the bone we read, or -1 (checked, then unused)
         self.oks: list[tuple[int, int | bool | None]] = []  # OK: (loaded slot, tracking slot | True | None)
         self.time_slot: int | None = None
@@ -170,12 +181,14 @@ class Plan:
         committed face or a bone changed."""
         for reason in self.errors:
             count(reason)
-        st.ignored += self.ignored
+        if self.ignored:
+            st.ignored += self.ignored
         changed = False
         for b in self.blends:
             changed |= _run_blends(b, values[b.lo:b.hi], st, count)
         if self.bone_idx:
-            changed |= _run_bones(self.bone_idx, values[self.bones_lo:self.bones_hi], st, count)
+            changed |= _run_bones(self.bone_idx, values[self.bones_lo:self.bones_mid],
+                                  values[self.bones_mid:self.bones_hi], st, count)
         for loaded, tracking in self.oks:
             st.loaded = bool(values[loaded] != 0)
             if tracking is not None:
@@ -194,8 +207,10 @@ def compile_plan(messages) -> tuple[Plan, np.ndarray]:
     blend_vals: list[float] = []
     blend_src: list[tuple[int, int]] = []
     targets: list[tuple[str, int]] = []  # the current run of Blend/Val
-    bone_vals: list[float] = []
-    bone_src: list[tuple[int, int]] = []
+    pos_vals: list[float] = []
+    pos_src: list[tuple[int, int]] = []
+    rot_vals: list[float] = []
+    rot_src: list[tuple[int, int]] = []
     scalars: list[tuple[int, int, float]] = []  # OK and T arguments: (message, argument, value)
     oks: list[tuple[int, int | None]] = []  # (loaded, tracking) as indices into scalars, -1 for "True"
     for mi, m in enumerate(messages):
@@ -219,8 +234,10 @@ def compile_plan(messages) -> tuple[Plan, np.ndarray]:
                 if not isinstance(p[0], str):
                     raise OscError("wrong_type")
                 v7 = [number(x) for x in p[1:8]]
-                bone_vals += v7
-                bone_src += [(mi, a) for a in range(1, 8)]
+                pos_vals += v7[:3]
+                pos_src += [(mi, 1), (mi, 2), (mi, 3)]
+                rot_vals += v7[3:]
+                rot_src += [(mi, 4), (mi, 5), (mi, 6), (mi, 7)]
                 # Root/Pos is checked like a bone, then unused: the model's world placement means nothing in 2D
                 b = BONE_INDEX.get(p[0].lower()) if addr == BONE_POS else None
                 plan.bone_idx.append(-1 if b is None else b)
@@ -253,39 +270,40 @@ def compile_plan(messages) -> tuple[Plan, np.ndarray]:
     if targets:
         plan.blends.append(_Blends(len(blend_vals) - len(targets), targets, False))
     lo = len(blend_vals)
-    plan.bones_lo, plan.bones_hi = lo, lo + len(bone_vals)
-    s0 = plan.bones_hi
+    plan.bones_lo, plan.bones_mid = lo, lo + len(pos_vals)
+    plan.bones_hi = s0 = plan.bones_mid + len(rot_vals)
     plan.oks = [(s0 + a, None if b is None else True if b < 0 else s0 + b) for a, b in oks]
     if plan.time_slot is not None:
         plan.time_slot += s0
-    plan.sources = blend_src + bone_src + [(m, a) for m, a, _ in scalars]
-    values = np.array(blend_vals + bone_vals + [v for _, _, v in scalars], dtype=np.float64)
+    plan.sources = blend_src + pos_src + rot_src + [(m, a) for m, a, _ in scalars]
+    values = np.array(blend_vals + pos_vals + rot_vals + [v for _, _, v in scalars], dtype=np.float64)
     return plan, values
 
 
 # -- the number half: the rules for values ---------------------------------------------------------------------
 def _run_blends(b: _Blends, v: np.ndarray, st: VmcState, count) -> bool:
-    ark_pos, ark_idx, vrm_pos, vrm_idx = b.ark_pos, b.ark_idx, b.vrm_pos, b.vrm_idx
-    n_unknown, eye_look, every = b.n_unknown, b.eye_look, True
+    ark_pos, ark_idx, vrm_pos, vrm_idx = b.ark_take, b.ark_idx, b.vrm_take, b.vrm_idx
+    n_unknown, eye_look, n = b.n_unknown, b.eye_look, b.n_known
     if len(v) and not np.abs(v).max() <= MAX_BLEND:  # also catches NaN; the whole run is checked at once
-        every = False
+        ark_pos, vrm_pos = b.ark_pos, b.vrm_pos
         finite = np.isfinite(v)
         ok = finite & (np.abs(np.where(finite, v, 0.0)) <= MAX_BLEND)
-        for reason, n in (("non_finite", len(v) - int(finite.sum())), ("absurd_value", int((finite & ~ok).sum()))):
-            for _ in range(n):
+        for reason, k in (("non_finite", len(v) - int(finite.sum())), ("absurd_value", int((finite & ~ok).sum()))):
+            for _ in range(k):
                 count(reason)
         keep_a, keep_v = ok[ark_pos], ok[vrm_pos]
         ark_pos, ark_idx, vrm_pos, vrm_idx = ark_pos[keep_a], ark_idx[keep_a], vrm_pos[keep_v], vrm_idx[keep_v]
-        n_unknown = int(ok.sum()) - len(ark_pos) - len(vrm_pos)
+        n = len(ark_pos) + len(vrm_pos)
+        n_unknown = int(ok.sum()) - n
         eye_look = not EYE_LOOK.isdisjoint(ark_idx.tolist())
     st.blend_names_unknown += n_unknown
-    n = len(ark_pos) + len(vrm_pos)
     if b.commit and not st.pending_count and n <= MAX_PENDING and b.unique:
         # The common frame, values and Apply in one bundle: what commit() would write, without the dicts.
         st.apply_seen = True
         st.write(ark_idx, v[ark_pos], eye_look, vrm_idx, v[vrm_pos])
         return n > 0
-    ark, vrm = zip(ark_pos.tolist(), ark_idx.tolist()), zip(vrm_pos.tolist(), vrm_idx.tolist())
+    ark = zip(np.arange(len(v))[ark_pos].tolist(), ark_idx.tolist())  # (position in the run, target)
+    vrm = zip(np.arange(len(v))[vrm_pos].tolist(), vrm_idx.tolist())
     if st.pending_count + n > MAX_PENDING:
         # Every (MAX_PENDING + 1)-th value since the pending frame started drops it: where the last drop
         # falls, in message order, and what is left after it.
@@ -293,7 +311,8 @@ def _run_blends(b: _Blends, v: np.ndarray, st: VmcState, count) -> bool:
         drops = 1 + (n - first) // period
         for _ in range(drops):
             count("too_many_blends")
-        cut = sorted(ark_pos.tolist() + vrm_pos.tolist())[first + (drops - 1) * period - 1]
+        ark, vrm = list(ark), list(vrm)
+        cut = sorted(k for k, _ in ark + vrm)[first + (drops - 1) * period - 1]
         ark, vrm = [(k, i) for k, i in ark if k > cut], [(k, i) for k, i in vrm if k > cut]
         st.pending_arkit, st.pending_vrm, st.pending_count = {}, {}, 0
         n = len(ark) + len(vrm)
@@ -307,26 +326,26 @@ def _run_blends(b: _Blends, v: np.ndarray, st: VmcState, count) -> bool:
     return False
 
 
-def _run_bones(bone_idx: list[int], v: np.ndarray, st: VmcState, count) -> bool:
-    v = v.reshape(-1, 7)  # position (3), then the rotation x y z w
-    q = v[:, 3:]
+def _run_bones(bone_idx: list[int], pos: np.ndarray, q: np.ndarray, st: VmcState, count) -> bool:
+    pos, q = pos.reshape(-1, 3), q.reshape(-1, 4)  # a row per message: position, rotation x y z w
     norm = np.sqrt((q * q).sum(axis=1))  # summed left to right, as math.sqrt(qx*qx + qy*qy + qz*qz + qw*qw)
     ok = None
-    if not (np.abs(v[:, :3]).max() <= MAX_POSITION and norm.min() >= MIN_QUAT_NORM
-            and norm.max() <= MAX_QUAT_NORM):  # also catches NaN
-        finite = np.isfinite(v).all(axis=1)
-        with np.errstate(invalid="ignore"):
-            ok = finite & (np.abs(v[:, :3]).max(axis=1) <= MAX_POSITION) & (norm >= MIN_QUAT_NORM) & \
-                (norm <= MAX_QUAT_NORM)
-        for reason, n in (("non_finite", int((~finite).sum())), ("absurd_value", int((finite & ~ok).sum()))):
-            for _ in range(n):
-                count(reason)
-    changed = False
-    with np.errstate(all="ignore"):  # a dropped row may divide by 0 or NaN; it is not kept
+    # NaN fails every comparison, so this is the common case only: every row good.
+    if np.abs(pos).max() <= MAX_POSITION and MIN_QUAT_NORM <= norm.min() and norm.max() <= MAX_QUAT_NORM:
         rows = (q / norm[:, None]).tolist()
+    else:
+        finite = np.isfinite(pos).all(axis=1) & np.isfinite(q).all(axis=1)
+        with np.errstate(all="ignore"):  # a dropped row may divide by 0 or NaN; it is not kept
+            ok = finite & (np.abs(pos).max(axis=1) <= MAX_POSITION) & (norm >= MIN_QUAT_NORM) & \
+                (norm <= MAX_QUAT_NORM)
+            rows = (q / norm[:, None]).tolist()
+        for reason, k in (("non_finite", int((~finite).sum())), ("absurd_value", int((finite & ~ok).sum()))):
+            for _ in range(k):
+                count(reason)
+    bones, changed = st.bones, False
     for k, (b, row) in enumerate(zip(bone_idx, rows)):
         if b >= 0 and (ok is None or ok[k]):
-            st.bones[b] = tuple(row)
+            bones[b] = tuple(row)
             changed = True
     if changed:
         st.bones_version += 1
