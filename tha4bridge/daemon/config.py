@@ -58,7 +58,7 @@ class DaemonConfig:
         for name in (None, *self.stream_region):
             region = self.region_of(name)  # parsed here: a typo stops start-up in one sentence
             if region is not None:
-                region.check()  # the THA4 frame; Streams.open checks against the poser itself
+                region.check(what=self._region_option(name))  # the THA4 frame; Streams.open checks the poser
         p = self.breathing_period
         if p is not None and not (math.isfinite(p) and p >= 0):
             raise ValueError(f"--breathing-period must be a number of seconds >= 0 (0 = off), got {p!r}")
@@ -66,8 +66,11 @@ class DaemonConfig:
     def region_of(self, name: str | None) -> Region | None:
         """The crop stream `name` shows (its own --region NAME=..., else the one for all), or None."""
         text = self.stream_region.get(name, self.region) if name is not None else self.region
-        what = f"--region {name}=" if name in self.stream_region else "--region"
-        return Region.parse(text, what) if text is not None else None
+        return Region.parse(text, self._region_option(name)) if text is not None else None
+
+    def _region_option(self, name: str | None) -> str:
+        """The option that gave stream `name` its crop, as refusals name it."""
+        return f"--region {name}=" if name in self.stream_region else "--region"
 
     def breathing_rate(self, default: float) -> float:
         """Breaths per minute for the animator: from --breathing-period when given, else `default`."""
