@@ -1,4 +1,4 @@
-"""osc.py's framing walk and osc_template.py's byte layouts (what a VMC plan bound to a layout does: test_vmc_cache.py)."""
+"""osc.py's framing walk and osc_template.py's byte layouts (a VMC plan kept with a layout: test_vmc_cache.py)."""
 from __future__ import annotations
 
 import struct

@@ -20,7 +20,8 @@ from tha4bridge.trackers.osc_params import OscParamState
 from tha4bridge.trackers.pipeline import SourcePipeline
 from tha4bridge.trackers.udp import Malformed
 
-V, APPLY, T, OK, ROOT = "/VMC/Ext/Blend/Val", ("/VMC/Ext/Blend/Apply",), "/VMC/Ext/T", "/VMC/Ext/OK", "/VMC/Ext/Root/Pos"
+V, APPLY, T, OK = "/VMC/Ext/Blend/Val", ("/VMC/Ext/Blend/Apply",), "/VMC/Ext/T", "/VMC/Ext/OK"
+ROOT = "/VMC/Ext/Root/Pos"
 NAN, INF = float("nan"), float("inf")
 
 

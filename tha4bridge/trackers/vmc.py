@@ -1,11 +1,12 @@
 """The VMC receiver (a Marionette, protocols/trackers.md "VMC"): datagrams in, one pose per change out.
 
-A datagram passes each module once, in this order: the socket (udp.py); here; either its learned byte layout
-(osc_template.py: the words that may change are floats, the rest must match) or, the first time and whenever
-the layout does not match, python-osc behind our framing walk (osc.py), the `/tha4/` messages to the parameter
-overlay (osc_params.py) and the layout learned; the VMC rules (vmc_state.py: the plan compiled from the
-messages, or kept with the layout, run on the datagram's numbers); the head from the bones (rotation.py); the
-mapping (pipeline.py); the hub. The layout path skips python-osc's ~0.2 ms for a 60-blendshape bundle.
+A datagram is handed on once from stage to stage, in this order: the socket (udp.py); here; its learned byte
+layout (osc_template.py: the words that may change are floats, the rest must match) or, the first time and
+whenever the layout does not match, python-osc behind our framing walk (osc.py), the `/tha4/` messages to the
+parameter overlay (osc_params.py) and the layout learned (osc_template.py); the VMC rules (vmc_state.py: the
+plan compiled from the messages, or kept with the layout, run on the datagram's numbers); the head from the
+bones (rotation.py); the mapping (pipeline.py); the hub. The layout path skips python-osc's ~0.2 ms for a
+60-blendshape bundle and compiling the plan.
 """
 from __future__ import annotations
 
