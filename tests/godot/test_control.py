@@ -33,13 +33,19 @@ def test_every_control_method_reaches_the_daemon(served):
     assert pose["layers"]["injected"]["sources"] == [] and pose["layers"]["expression"]["name"] == "joy"
 
 
-def test_the_demo_scene_shows_the_character_and_the_expression_buttons(served):
-    done = tool("demo_check.gd", f"url=http://127.0.0.1:{served.port}")
+@pytest.mark.parametrize("stream, blend", [("demo", 0), ("pm", 4)])
+def test_the_demo_scene_shows_the_character_and_the_expression_buttons(served, stream, blend):
+    # The viewer's URL as pasted from the banner: both nodes take the stream from it.
+    done = tool("demo_check.gd", f"url=http://127.0.0.1:{served.port}/view/{stream}")
     assert done.returncode == 0, done.stdout + done.stderr
     (shown,) = json_lines(done)
     assert shown["frames"] >= 1 and shown["texture"] == [512, 512] and shown["transparent"] is True
     assert shown["status"].startswith("frame ") and "(rgba," in shown["status"]
-    assert shown["material_blend"] == 0  # CanvasItemMaterial.BLEND_MODE_MIX: the demo stream is straight
+    # frame_received's header: the frame's stream, its 45-number pose, its alpha and its times
+    assert shown["header"] == {"stream": stream, "poses": 45, "times": True,
+                               "alpha": "straight" if stream == "demo" else "premultiplied"}
+    # CanvasItemMaterial.BLEND_MODE_MIX for straight frames, BLEND_MODE_PREMULT_ALPHA for premultiplied ones
+    assert shown["material_blend"] == blend
     assert len(shown["buttons"]) == len(served.ctl.expressions()) and "joy" in shown["buttons"]
 
 

@@ -21,13 +21,21 @@ pytestmark = needs_godot
 FRAME_BYTES = 512 * 512 * 4
 
 
-def test_raw_1mib_frames_arrive_and_the_default_buffer_would_drop_them(served):
-    url = f"url=ws://127.0.0.1:{served.port}/ws/frames/demo"
-    done = tool("watch", url, "frames=3", "seconds=15")
+@pytest.fixture(scope="module")
+def beyond(tmp_path_factory):
+    """A daemon bound to every interface (so it wants its token), reached at 127.0.0.1 only."""
+    s = WebServed(log_dir=tmp_path_factory.mktemp("beyond"), host="0.0.0.0")
+    yield s
+    s.stop()
+
+
+def test_raw_1mib_frames_arrive_and_the_default_buffer_would_drop_them(beyond):
+    url = f"url=ws://127.0.0.1:{beyond.port}/ws/frames/demo"
+    done = tool("watch", url, f"token={beyond.token}", "frames=3", "seconds=15")
     frames = [e for e in json_lines(done) if e["event"] == "frame"]
     assert len(frames) == 3 and all(f["encoding"] == "rgba" and f["bytes"] == FRAME_BYTES for f in frames)
     # The trap the addon avoids: at Godot's default 64 KB nothing arrives, and nothing says so.
-    done = tool("watch", url, "seconds=1.5", "buffer_mb=0.0625")
+    done = tool("watch", url, f"token={beyond.token}", "seconds=1.5", "buffer_mb=0.0625")
     events = json_lines(done)
     assert {"event": "state", "state": "connected", "reason": ""} in events
     assert not [e for e in events if e["event"] == "frame"] and events[-1]["event"] == "summary"
@@ -66,6 +74,7 @@ class Watch:
         self.proc.wait(10)
 
 
+@pytest.mark.slow  # two daemon start-ups
 def test_a_restarted_daemon_is_reconnected_to(tmp_path):
     port = free_port()
     first = WebServed(log_dir=tmp_path, port=port)
@@ -90,23 +99,19 @@ def test_a_restarted_daemon_is_reconnected_to(tmp_path):
             first.stop()
 
 
-def test_beyond_loopback_with_the_token(tmp_path):
-    s = WebServed(log_dir=tmp_path, host="0.0.0.0")  # bound to every interface; reached at 127.0.0.1 only
-    try:
-        assert s.token, "the banner prints a token when bound beyond loopback"
-        url = f"url=ws://127.0.0.1:{s.port}/ws/frames/demo"
-        out = tmp_path / "frame.png"
-        done = tool("snapshot", url, f"out={out}")
-        assert done.returncode == 1 and not out.exists()
-        assert said(done) == ("this server is reachable from the network: add ?token= (printed by `serve`) "
-                              "to the URL")
-        done = tool("snapshot", url, f"out={out}", f"token={s.token}", "format=webp")
-        assert done.returncode == 0 and "webp" in said(done), done.stdout
-        assert np.asarray(Image.open(out)).shape == (512, 512, 4)
-        done = tool("pose", f"url=http://127.0.0.1:{s.port}", f"token={s.token}", "eye_wink_right=1")
-        assert done.returncode == 0, done.stdout
-        assert s.ctl.get_pose("demo")["pose"]["eye_wink_right"] == 1.0
-        done = tool("pose", f"url=http://127.0.0.1:{s.port}", "token=wrong", "eye_wink_right=0")
-        assert done.returncode == 1 and said(done).endswith("(unauthorized)")
-    finally:
-        s.stop()
+def test_beyond_loopback_with_the_token(beyond, tmp_path):
+    s = beyond
+    assert s.token, "the banner prints a token when bound beyond loopback"
+    url = f"url=ws://127.0.0.1:{s.port}/ws/frames/demo"
+    out = tmp_path / "frame.png"
+    done = tool("snapshot", url, f"out={out}")
+    assert done.returncode == 1 and not out.exists()
+    assert said(done) == "this server is reachable from the network: add ?token= (printed by `serve`) to the URL"
+    done = tool("snapshot", url, f"out={out}", f"token={s.token}", "format=webp")
+    assert done.returncode == 0 and "webp" in said(done), done.stdout
+    assert np.asarray(Image.open(out)).shape == (512, 512, 4)
+    done = tool("pose", f"url=http://127.0.0.1:{s.port}", f"token={s.token}", "eye_wink_right=1")
+    assert done.returncode == 0, done.stdout
+    assert s.ctl.get_pose("demo")["pose"]["eye_wink_right"] == 1.0
+    done = tool("pose", f"url=http://127.0.0.1:{s.port}", "token=wrong", "eye_wink_right=0")
+    assert done.returncode == 1 and said(done).endswith("(unauthorized)")

@@ -26,7 +26,10 @@ func _idle(_delta: float) -> bool:
 		var names = []
 		for b in buttons.get_children():
 			names.append(b.text)
+		var header = demo.get_node("FrameClient").header
 		print(to_json({"frames": demo.get_node("FrameClient").frames, "status": demo.get_node("Panel/Box/Status").text,
+			"header": {"stream": header.get("stream"), "poses": header.get("pose", []).size(),
+				"alpha": header.get("alpha"), "times": header.has("t_render_end") and header.has("t_published")},
 			"texture": [texture.get_width(), texture.get_height()] if texture != null else null,
 			"material_blend": character.material.blend_mode if character.material != null else null,
 			"transparent": root.transparent_bg, "buttons": names}))
