@@ -6,6 +6,7 @@ The daemon only composes parts, each with one job, along the data path:
   StreamRegistry (streams.py) the running streams, their control holds, the shared models
   FramePoses (framepose.py)   a frame's pose from its sources (tracker, hold, idle), layers, breathing, clamp
   RenderScheduler (scheduler.py)  which stream is due → its frame pose → render → the frame sink
+  BodyWorker (bodyworker.py)  two rates: body passes ahead on their own thread; bodytrack.py estimates from them
   FrameSink (transport/sink.py)   rings, the ZeroMQ publisher and the frame header
   Services (services.py)      what commands may do to the streams and trackers, in one typed interface
   ControlServer + commands.py     the control socket → a table of small command functions over the services
@@ -16,6 +17,8 @@ Threads:
 - main: the control socket (ControlServer.poll → commands.dispatch) and signals; a reply never waits for a
   render or a model load.
 - render: RenderScheduler.run, the only thread that renders and writes to the sink (rings, publisher).
+- body: BodyWorker.run, the body passes of two-rate streams (students in fast mode), one torch thread at the
+  lowest priority; it only adds keys to a stream's BodyTrack (its own lock, a leaf).
 - tracker receivers (the hub's, one per UDP port): parse and map packets, publish them into the hub, and
   call the scheduler's listener, which marks streams as having a new pose and wakes the render thread.
 - loader: one per `load` command, so a slow model load never stalls other streams or clients.
@@ -49,6 +52,7 @@ from ..web import DaemonLink, parse_http
 from .banner import banner
 from .commands import COMMANDS, dispatch
 from .config import DaemonConfig
+from .bodyworker import BodyWorker
 from .framepose import FramePoses
 from .scheduler import Pacing, RenderScheduler
 from .services import Identity, Services, Streams, Trackers
@@ -102,6 +106,7 @@ class Daemon:
         self.control: ControlServer | None = None
         self.registry: StreamRegistry | None = None
         self.scheduler: RenderScheduler | None = None
+        self.bodies: BodyWorker | None = None
         self.services: Services | None = None
         self.hub = None
         self.web = None
@@ -119,6 +124,7 @@ class Daemon:
         animator, self.hub = _tracker_hub(c)
         poses = FramePoses(animator, self.hub)
         self.scheduler = RenderScheduler(self.registry, self.sink, poses, Pacing(c.fps, c.idle_fps))
+        self.bodies = BodyWorker(self.registry.all, lambda s, t: poses.predict(s, t, self.lock))
         streams = Streams(self.registry, self.sink, poses, self.scheduler.wake.set, c.alpha, c.region_of)
         self.services = Services(streams, Trackers(self.hub), self.expressions,
                                  Identity(self.control.endpoint, self.sink.endpoint, c.transport, self.started),
@@ -131,6 +137,7 @@ class Daemon:
             self.hub.add_listener(self.scheduler.on_tracked)
             self.hub.start()
         self._spawn(lambda: self.scheduler.run(self.stop_event), "render")
+        self._spawn(lambda: self.bodies.run(self.stop_event), "body")  # two-rate streams' body passes
         if c.http is not None:
             from ..web.server import WebConfig, WebServer
 

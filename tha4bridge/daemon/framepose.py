@@ -61,6 +61,22 @@ class FramePoses:
         registry lock (the lock policy in daemon.py)."""
         return self.hub.current() if self.hub is not None else None
 
+    def tracked_at(self, t: float):
+        """The hub's pose as expected at the moment t: a live tracker holds its last packet (its future is
+        unknown; asking the hub about t would ease it to idle); the idle motion runs on with the clock."""
+        now = self.tracked()
+        if now is None or now.live:
+            return now
+        return self.hub.current(at=t)
+
+    def predict(self, s: Stream, t: float, lock) -> np.ndarray:
+        """The (sanitized) pose stream `s` will show at the moment t, as far as the clock decides it (the
+        two-rate daemon's body passes ahead); `lock`: the registry lock, taken here for the view."""
+        tracked = self.tracked_at(t)
+        with lock:
+            view = self.view(s, tracked, t)
+        return self.compose(s, view, t)[0]
+
     def view(self, s: Stream, tracked, now: float) -> Shown:
         """The base stream `s` shows at `now` (under the registry lock); its version also changes whenever the
         layers (expression, injected, talking) change the frame."""

@@ -4,6 +4,11 @@ Each pass takes the *latest* pose of every stream (latest wins: poses that arriv
 overwritten) and renders the stream most overdue: one whose pose changed (no faster than --fps), or whose
 idle period passed (the animator keeps an unchanged pose breathing). One render per pass, so the next
 stream's pose is read again after this render, and streams take fair turns.
+
+Two rates (a student in `fast` mode, `Stream.bodies`): every frame is a compose pass at the display rate
+(--fps, default DISPLAY_FPS) from the body outputs that bodytrack.py estimates out of the newest keys; the body
+passes run on the body worker's thread (bodyworker.py) and a shown frame never waits for one, except the
+stream's very first. Everything else renders one whole frame per pass, as before.
 """
 from __future__ import annotations
 
@@ -18,12 +23,14 @@ import torch
 from ..defaults import IDLE_FPS
 from ..imaging import to_rgba8
 from ..transport.sink import FrameSink, FrameTimes
+from .bodytrack import BodyKey
 from .framepose import FramePoses, Shown
 from .streams import Stream, StreamRegistry
 
 log = logging.getLogger("tha4bridge.serve")
 
 UNWATCHED_INTERVAL = 1.0  # seconds between frames while no client subscribes to frames
+DISPLAY_FPS = 30.0  # two-rate streams: compose passes per second when --fps does not say
 
 
 @dataclass
@@ -40,6 +47,12 @@ class Pacing:
         idle = 1.0 / self.idle_fps if self.idle_fps > 0 else math.inf
         return max(idle, self.min_interval)  # --fps caps idle frames too
 
+    @property
+    def display_interval(self) -> float:
+        """A two-rate stream's frame interval, changed or not: its compose passes are cheap and breathing moves
+        every frame."""
+        return 1.0 / (self.fps or DISPLAY_FPS)
+
 
 class RenderScheduler:
     def __init__(self, registry: StreamRegistry, sink: FrameSink, poses: FramePoses, pacing: Pacing, clock=time):
@@ -48,6 +61,7 @@ class RenderScheduler:
         self.wake = threading.Event()
         self._tracked = None  # the hub's pose of this pass (to log tracker connect/lost)
         self._due = (0.0, 0.0)  # (when the stream taken this pass was due, its interval), for _render
+        self._mix: dict[tuple, torch.Tensor] = {}  # two rates: the estimated body outputs, one buffer per shape
 
     def on_tracked(self) -> None:
         """Tracker hub listener (a receiver thread): a new tracked pose for every stream not held."""
@@ -96,7 +110,10 @@ class RenderScheduler:
             for s in self.registry.streams.values():
                 view = self.poses.view(s, tracked, now)
                 changed = view.version != s.rendered_version
-                interval = self.pacing.min_interval if changed else self.pacing.idle_interval
+                if s.bodies is not None:
+                    interval = self.pacing.display_interval
+                else:
+                    interval = self.pacing.min_interval if changed else self.pacing.idle_interval
                 if unwatched:
                     interval = max(interval, UNWATCHED_INTERVAL)
                 at = s.last_render + interval
@@ -116,11 +133,16 @@ class RenderScheduler:
         if changed:
             s.stats.fixes.add(fixes)  # once per arriving pose, not once per idle re-render
         t_start, mono_start = self.clock.time(), self.clock.monotonic()
-        frames = s.poser.render_sanitized(torch.from_numpy(pose[None]).to(s.poser.device), s.region)
+        pose_t = torch.from_numpy(pose[None]).to(s.poser.device)
+        body = None
+        if s.bodies is None:
+            frames = s.poser.render_sanitized(pose_t, s.region)
+        else:
+            frames, body = self._compose(s, pose, pose_t)
         rgba = to_rgba8(frames, premultiplied=s.alpha == "premultiplied").cpu()
         t_end = self.clock.time()
         times = FrameTimes(view.t_pose, t_start, t_end)
-        seq, t_published = self.sink.publish(s.name, rgba[0].numpy(), pose, view.source, times)
+        seq, t_published = self.sink.publish(s.name, rgba[0].numpy(), pose, view.source, times, body)
         measured = changed and view.source != "idle"
         with self.registry.lock:
             s.seq, s.source, s.rendered_version = seq, view.source, view.version
@@ -130,6 +152,21 @@ class RenderScheduler:
             due, interval = self._due
             s.last_render = due if mono_start - due < interval else mono_start
             s.stats.frame(view.t_pose, t_start, t_end, t_published, measured)
+
+    def _compose(self, s: Stream, pose, pose_t: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """A two-rate frame: the body estimated from the stream's keys, then one compose pass. Before the first
+        key exists (the stream's first frame) the body pass runs here, once."""
+        est = s.bodies.estimate(pose)
+        if est is None:
+            s.bodies.add(BodyKey(pose.copy(), s.poser.body_pass(pose_t, s.region)), pose)
+            est = s.bodies.estimate(pose)
+        first = est.terms[0][0]
+        key = (tuple(first.shape), first.dtype, first.device)
+        y = est.combine(self._mix.get(key))
+        if len(est.terms) > 1 or est.terms[0][1] != 1.0:
+            self._mix[key] = y
+        s.stats.body_made[est.made] += 1
+        return s.poser.compose_pass(pose_t, y, s.region), {"made": est.made, "pose": est.body_pose}
 
     def _log_tracker(self, tracked) -> None:
         was, self._tracked = self._tracked, tracked

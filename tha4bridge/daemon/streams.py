@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from ..defaults import DEMO
 from ..layers import Layers
+from .bodytrack import BodyTrack
 from ..pose import PoseFixes
 from ..region import Region, RegionError
 from ..transport.control import RequestError
@@ -82,6 +83,9 @@ class StreamStats:
         self.publish_ms = deque(maxlen=STATS_WINDOW)
         self.latency_ms = deque(maxlen=STATS_WINDOW)
         self.published_at = deque(maxlen=1024)  # monotonic, for fps
+        self.body_ms = deque(maxlen=STATS_WINDOW)  # two rates: the body passes (body worker thread)
+        self.body_passes: Counter[str] = Counter()  # ... by why they ran
+        self.body_made: Counter[str] = Counter()  # ... how each shown frame's body was made
 
     def frame(self, t_pose: float, t_start: float, t_end: float, t_published: float, measured: bool) -> None:
         """One published frame; `measured`: it shows a newly arrived pose (idle frames have no arrival)."""
@@ -95,6 +99,10 @@ class StreamStats:
         else:
             self.idle_frames += 1
 
+    def body_pass(self, ms: float, why: str) -> None:
+        self.body_ms.append(ms)
+        self.body_passes[why] += 1
+
     def fps(self) -> float:
         now = time.monotonic()
         recent = [t for t in self.published_at if now - t <= 2.0]
@@ -107,7 +115,9 @@ class StreamStats:
                 "render_ms": _percentiles(self.render_ms), "wait_ms": _percentiles(self.wait_ms),
                 "publish_ms": _percentiles(self.publish_ms), "latency_ms": _percentiles(self.latency_ms),
                 "poses_superseded": self.superseded,
-                "pose_fixes": {"non_finite": self.fixes.non_finite, "out_of_range": self.fixes.out_of_range}}
+                "pose_fixes": {"non_finite": self.fixes.non_finite, "out_of_range": self.fixes.out_of_range},
+                **({"body": {"passes": dict(self.body_passes), "pass_ms": _percentiles(self.body_ms),
+                             "frames": dict(self.body_made)}} if self.body_passes or self.body_made else {})}
 
 
 class Stream:
@@ -115,6 +125,8 @@ class Stream:
         self.name, self.spec, self.poser, self.alpha = name, spec, poser, alpha
         self.region = region  # a crop of the frame (checked against the poser), or None: the whole frame
         self.control = ControlHold()
+        # Two rates (a student in fast mode): the body keys the compose passes estimate each frame's body from
+        self.bodies = BodyTrack() if getattr(poser, "two_rate", False) else None
         self.layers = Layers()  # expression, injected sources, talking (layers.py: the composition order)
         self.stats = StreamStats()
         # The scheduler's bookkeeping.
@@ -266,6 +278,11 @@ class StreamRegistry:
             for s in self.streams.values():
                 if not s.control.active(now):
                     s.offer()
+
+    def all(self) -> list[Stream]:
+        """The running streams (a snapshot)."""
+        with self.lock:
+            return list(self.streams.values())
 
     def infos(self) -> list[dict]:
         with self.lock:

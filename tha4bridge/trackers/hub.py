@@ -255,8 +255,11 @@ class TrackerHub:
         recs = [r for r in self._sources.values() if r.pose is not None and r.fresh_at is not None]
         return max(recs, key=lambda r: r.fresh_at).pose if recs else None
 
-    def current(self) -> TrackedPose:
-        now = time.time()
+    def current(self, at: float | None = None) -> TrackedPose:
+        """The pose now, or at the moment `at` (time.time() seconds) as far as the clock decides it: the idle
+        motion and the tracking-lost ease run on; the sources hold their last packets (the two-rate daemon
+        computes body key frames ahead with it)."""
+        now = time.time() if at is None else at
         with self._cond:
             live = self._live(now)
             driver = self._choose(live)

@@ -41,10 +41,11 @@ class FrameTimes:
 
 def frame_header(stream: str, width: int, height: int, alpha: str, transport: str, times: FrameTimes,
                  pose_source: str, pose, seq: int = 0, generation: int = 0,
-                 placement: tuple[int, int, int, int] | None = None) -> dict:
+                 placement: tuple[int, int, int, int] | None = None, body: dict | None = None) -> dict:
     """The msgpack map of protocols/frames.md §1.1, less what is known only when the frame goes out
     (`seq`, and for shm `generation`, `path`, `slot`, `offset`; `t_published` last of all). `placement`: a
-    crop's (x, y, full_width, full_height), which adds `region` and the full frame's size (since 1.2)."""
+    crop's (x, y, full_width, full_height), which adds `region` and the full frame's size (since 1.2). `body`:
+    how a two-rate frame's body was made (`made`, `pose`; only on those frames, protocols/frames.md)."""
     header = {"proto": PROTO_MAJOR, "proto_minor": PROTO_MINOR, "stream": stream, "seq": seq,
             "generation": generation, "width": width, "height": height, "stride": width * 4, "format": "rgba8",
             "alpha": alpha, "color_space": "srgb", "transport": transport, "size": width * height * 4,
@@ -53,6 +54,8 @@ def frame_header(stream: str, width: int, height: int, alpha: str, transport: st
     if placement is not None:
         x, y, full_w, full_h = placement
         header.update(region=[x, y, width, height], full_width=full_w, full_height=full_h)
+    if body is not None:
+        header["body"] = body
     return header
 
 
@@ -73,7 +76,9 @@ class FrameSink:
         self._lock = threading.Lock()
         # Other ways out (the web feed, tha4bridge/web/feed.py): `on_frame(header, pixels)` is called on the
         # render thread after each publish and must return at once (copy or queue, never wait); `watchers()`
-        # counts their viewers, who keep the render loop at full rate like ZeroMQ subscribers do.
+        # counts their viewers, who keep the render loop at full rate like ZeroMQ subscribers do;
+        # `on_close(name)`, optional, is called once a stream's outputs are closed (unloaded), on the thread
+        # that closed them, and must return at once too (the web feed then closes that stream's WebSockets).
         self.listeners: list = []
 
     @property
@@ -107,15 +112,17 @@ class FrameSink:
         return {"transport": self.transport, "path": str(ring.path) if ring else "",
                 "generation": ring.generation if ring else 0, "slots": ring.layout.slot_count if ring else 0}
 
-    def publish(self, name: str, pixels: np.ndarray, pose, pose_source: str, times: FrameTimes) -> tuple[int, float]:
-        """Send one uint8 [H, W, 4] frame of stream `name`; returns (seq, t_published).
+    def publish(self, name: str, pixels: np.ndarray, pose, pose_source: str, times: FrameTimes,
+                body: dict | None = None) -> tuple[int, float]:
+        """Send one uint8 [H, W, 4] frame of stream `name`; returns (seq, t_published). `body`: how a two-rate
+        frame's body was made (frame_header).
 
         Inline, `pixels` goes to ZeroMQ without a copy: pass a fresh array, and never touch it afterwards.
         """
         out = self._outputs[name]
         h, w = pixels.shape[:2]
         header = frame_header(name, w, h, out.alpha, self.transport, times, pose_source, pose,
-                              placement=out.placement)
+                              placement=out.placement, body=body)
         if out.ring is not None:
             seq, slot, view = out.ring.begin()
             np.copyto(view, pixels, casting="no")
@@ -142,6 +149,9 @@ class FrameSink:
         if out is not None and out.ring is not None:
             out.ring.close()
         self.publisher.forget(name)
+        for listener in self.listeners:
+            if hasattr(listener, "on_close"):
+                listener.on_close(name)
 
     def stats(self) -> dict:
         p = self.publisher

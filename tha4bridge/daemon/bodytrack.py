@@ -1,0 +1,153 @@
+"""A stream's body outputs kept between body passes, and the estimate of the body outputs of any pose from them.
+
+The body morpher's outputs (grid change, alpha, colour; renderer.SirenRenderer.body) are the expensive half of a
+frame and change slowly with the pose: measured on the official lambda_00 against the exact render,
+- reusing body outputs computed with other *face* parameters scores 43–46 dB (the body reads them only weakly);
+- they are nearly linear in breathing: interpolating between breathing 0 and 1 scores ≥ 49 dB;
+- between two head poses 0.1 apart, linear interpolation scores ≥ 50 dB (0.3 apart: 41–45 dB).
+So a frame's body is estimated from a few *keys* (body outputs of known poses) in the space of the five rotation
+parameters (head_x, head_y, neck_z, body_y, body_z):
+
+    y(q) ≈ A + s·(B − A) + c·D
+
+A is the key nearest to q; B the key that, with A, best explains where q lies (s is q's position along A → B:
+0..1 between them, outside it an extrapolation along the motion); D = y(breathing 1) − y(breathing 0) at one
+rotation (breathing's direction, refreshed when the head moves far from it) and c the breathing that A and B do
+not already carry. Each estimate says how it was made (the frame header's `body`, protocols/frames.md).
+
+Thread-safe: the body worker adds keys, the render thread estimates (its own lock, never held during a pass).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..pose import BREATHING, HEAD_NECK
+
+ROTATION = slice(HEAD_NECK.start, BREATHING)  # head_x, head_y, neck_z, body_y, body_z: what keys are placed by
+MAX_KEYS = 6  # 7.3 MB each for a whole frame; more keys than a body pass can renew do not help
+SAME = 1e-4  # rotation distance below which two poses have the same body (float32 sliders, tracker noise)
+MAX_RESIDUAL = 0.05  # q farther than this from the line A → B: that pair does not explain q
+MAX_EXTRAPOLATION = 1.0  # at most one key spacing beyond a key (s in [-1, 2])
+BREATH_REFRESH = 0.3  # D is renewed when the head is farther than this from where D was measured
+
+
+@dataclass
+class BodyKey:
+    pose: np.ndarray  # [45] float32, sanitized: the pose the body pass computed
+    outputs: torch.Tensor  # [1, h, w, 7] channels last
+
+    @property
+    def rotation(self) -> np.ndarray:
+        return self.pose[ROTATION]
+
+    @property
+    def breathing(self) -> float:
+        return float(self.pose[BREATHING])
+
+
+@dataclass
+class Estimate:
+    """What the body of a frame is made of: y = Σ weight·tensor, how (`made`), and the body pose it stands for."""
+
+    terms: list[tuple[torch.Tensor, float]]
+    made: str  # "fresh" (a key of exactly this pose), "reused", "interpolated", "extrapolated"
+    body_pose: list[float]  # the six body parameters (rotations, breathing) the estimate represents
+    residual: float  # how far q lies from what the keys can explain (rotation units): 0 when explained
+
+    def combine(self, out: torch.Tensor | None = None) -> torch.Tensor:
+        """y as one tensor (into `out` when given)."""
+        (first, w0), rest = self.terms[0], self.terms[1:]
+        if not rest and w0 == 1.0:
+            return first
+        out = torch.mul(first, w0, out=out)
+        for t, w in rest:
+            out.add_(t, alpha=w)
+        return out
+
+
+class BodyTrack:
+    """The keys of one stream (one region of one student)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._keys: list[BodyKey] = []
+        self._breath: tuple[np.ndarray, torch.Tensor] | None = None  # (the rotation it was measured at, D)
+
+    # --- the body worker's side ---------------------------------------------------------------------------
+    def add(self, key: BodyKey, near: np.ndarray | None = None) -> None:
+        """Keep `key`; over MAX_KEYS, drop the key farthest in rotation from `near` (the pose shown now)."""
+        with self._lock:
+            self._keys = [k for k in self._keys if not np.array_equal(k.pose, key.pose)] + [key]
+            if len(self._keys) > MAX_KEYS:
+                ref = key.rotation if near is None else near[ROTATION]
+                far = max(range(len(self._keys) - 1), key=lambda i: np.abs(self._keys[i].rotation - ref).sum())
+                del self._keys[far]
+
+    def set_breathing(self, exhaled: BodyKey, inhaled: BodyKey) -> None:
+        """D from two keys of one rotation at breathing 0 and 1 (both are kept as keys too)."""
+        with self._lock:
+            self._breath = (exhaled.rotation.copy(), inhaled.outputs - exhaled.outputs)
+        self.add(exhaled, inhaled.pose)
+        self.add(inhaled, inhaled.pose)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys, self._breath = [], None
+
+    def needs_breathing(self, q: np.ndarray) -> bool:
+        """Whether D is missing or was measured too far from q's rotation."""
+        with self._lock:
+            return self._breath is None or np.abs(self._breath[0] - q[ROTATION]).max() > BREATH_REFRESH
+
+    def covers(self, q: np.ndarray, step: float) -> bool:
+        """Whether some key lies within `step` (rotation units, max-norm) of q: no new key is worth a pass."""
+        with self._lock:
+            return any(np.abs(k.rotation - q[ROTATION]).max() <= step for k in self._keys)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._keys)
+
+    # --- the render thread's side -------------------------------------------------------------------------
+    def estimate(self, q: np.ndarray) -> Estimate | None:
+        """The body of pose q ([45], sanitized) from the keys; None before the first key."""
+        with self._lock:
+            keys, breath = list(self._keys), self._breath
+        if not keys:
+            return None
+        r = q[ROTATION]
+        dist = [float(np.abs(k.rotation - r).sum()) for k in keys]
+        a_i = min(range(len(keys)), key=lambda i: (dist[i], -i))  # nearest; the newest among equals
+        a = keys[a_i]
+        s, b, residual = 0.0, None, dist[a_i]
+        if dist[a_i] > SAME:
+            for k in keys:
+                u = k.rotation - a.rotation
+                uu = float(u @ u)
+                if uu < SAME * SAME:
+                    continue
+                t = float((r - a.rotation) @ u) / uu
+                t = min(max(t, -MAX_EXTRAPOLATION), 1.0 + MAX_EXTRAPOLATION)
+                res = float(np.abs(r - (a.rotation + t * u)).sum())
+                if res < residual - 1e-9:
+                    s, b, residual = t, k, res
+            if b is not None and residual > MAX_RESIDUAL and residual > 0.5 * dist[a_i]:
+                s, b, residual = 0.0, None, dist[a_i]  # the line does not explain q: hold the nearest key
+        terms = [(a.outputs, 1.0 - s)] + ([(b.outputs, s)] if b is not None and s != 0.0 else [])
+        rotation = a.rotation + (s * (b.rotation - a.rotation) if b is not None else 0.0)
+        breathing = a.breathing + (s * (b.breathing - a.breathing) if b is not None else 0.0)
+        c = float(q[BREATHING]) - breathing
+        if breath is not None and abs(c) > 1e-6:
+            terms.append((breath[1], c))
+            breathing += c
+        if b is not None and s != 0.0:
+            made = "interpolated" if 0.0 <= s <= 1.0 else "extrapolated"
+        elif len(terms) > 1:
+            made = "interpolated"  # breathing between the two ends
+        else:
+            made = "fresh" if np.array_equal(a.pose, q) else "reused"
+        return Estimate(terms, made, [round(float(v), 5) for v in (*rotation, breathing)], residual)
