@@ -13,6 +13,7 @@ from ..transport.control import RequestError
 from .services import Reply, Services
 from .table import _MISSING, Args, CommandTable
 
+CANNOT_USE_FILE = "cannot use this file: `speak` needs a readable PCM WAV file on the daemon's machine"
 INJECT_TIMEOUT = 1.0  # s an injection lasts unless re-sent (VTube Studio's convention)
 LAYER_COMMANDS = CommandTable()
 command = LAYER_COMMANDS.command
@@ -109,7 +110,7 @@ def cmd_speak(svc: Services, args: Args, reply: Reply) -> dict:
     start = _start(args)
     try:
         items = envelope_visemes(wav_envelope(path))
-    except ValueError as e:
-        raise RequestError("bad_request", str(e)) from None
+    except ValueError as e:  # over HTTP one sentence for every case: no oracle for which paths exist
+        raise RequestError("bad_request", str(e), public=CANNOT_USE_FILE) from None
     svc.streams.change_layers(names, _talking(args, lambda layers, now: layers.talking.set_visemes(start, items)))
     return {"ok": True, "stream": names, "start": start, "seconds": items[-1][0] if items else 0.0}

@@ -26,11 +26,14 @@ ERROR_LOG_INTERVAL = 1.0  # at most one log line per second about refused reques
 
 
 class RequestError(Exception):
-    """A request we refuse: `code` and a sentence for the reply."""
+    """A request we refuse: `code` and a sentence for the reply. `public`: the sentence for callers who may not
+    learn more than that (HTTP, which a browser or the LAN reaches), when the full one tells more than it
+    should (`speak`: whether a path exists); the control socket answers with the full sentence."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, public: str | None = None):
         super().__init__(message)
         self.code = code
+        self.public = public
 
 
 @dataclass

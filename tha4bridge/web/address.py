@@ -16,6 +16,30 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_name(host: str) -> str | None:
+    """A `Host` header's name, strictly: `127.0.0.1:8080` → `127.0.0.1`, `[::1]:8080` → `::1`, `localhost` →
+    `localhost`; None for anything else (`[::1]evil.example`, `[::1`, a port that is not digits, an IPv6
+    address without brackets, spaces or an empty name)."""
+    if host.startswith("["):
+        inside, sep, rest = host[1:].partition("]")
+        if not sep or (rest and not (rest.startswith(":") and _port(rest[1:]))):
+            return None
+        try:
+            return inside if ipaddress.ip_address(inside).version == 6 else None
+        except ValueError:
+            return None
+    name, sep, port = host.partition(":")
+    if sep and not _port(port):
+        return None
+    if not name or any(not (c.isascii() and (c.isalnum() or c in "-.")) for c in name):
+        return None
+    return name
+
+
+def _port(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 5 and int(text) <= 65535
+
+
 def parse_http(spec: str) -> tuple[str, int]:
     """`8080` → ("127.0.0.1", 8080); `0.0.0.0:8080`, `[::1]:8080` as given. ValueError: one sentence."""
     host, sep, port = spec.rpartition(":")

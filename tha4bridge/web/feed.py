@@ -7,6 +7,7 @@ send: a viewer that reads slowly, or never, skips frames and slows nobody else.
 Compressed encodings are made once per frame and format, however many viewers share them.
 A pose watcher (the browser-runtime page's `/ws/poses/`) needs only the header, which carries the pose the
 frame was rendered from: while nobody watches a stream's pixels, its frames are kept without them (no copy).
+`on_close` (the sink's other listener call) hears of an unloaded stream, so its WebSockets can be closed.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import json
 import struct
 import threading
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -30,6 +32,7 @@ class Frame:
     pixels: np.ndarray | None  # uint8 [H, W, 4], as published (straight or premultiplied, per header["alpha"]);
     # None when only pose watchers wanted this frame
     encoded: dict = field(default_factory=dict)  # encoding name -> payload bytes
+    messages: dict = field(default_factory=dict)  # encoding name -> the whole WebSocket message (encode)
 
 
 def straight(pixels: np.ndarray) -> np.ndarray:
@@ -40,7 +43,11 @@ def straight(pixels: np.ndarray) -> np.ndarray:
 
 
 def encode(frame: Frame, encoding: str) -> bytes:
-    """One WebSocket message: length prefix, JSON header, payload (protocols/web.md)."""
+    """One WebSocket message: length prefix, JSON header, payload (protocols/web.md). Made once per frame and
+    encoding: every viewer of the frame sends the same bytes object (200 viewers hold one copy, not 200)."""
+    message = frame.messages.get(encoding)
+    if message is not None:
+        return message
     payload = frame.encoded.get(encoding)
     if payload is None:
         if encoding == "rgba":
@@ -57,7 +64,10 @@ def encode(frame: Frame, encoding: str) -> bytes:
     if encoding != "rgba":
         head["alpha"] = "straight"  # PNG and WebP carry straight alpha whatever the stream sends
     text = json.dumps(head, separators=(",", ":")).encode()
-    return _PREFIX.pack(len(text)) + text + payload
+    message = frame.messages[encoding] = _PREFIX.pack(len(text)) + text + payload
+    if encoding == "rgba":
+        frame.encoded.pop(encoding, None)  # the message holds the pixels: one copy is enough
+    return message
 
 
 def decode(message: bytes) -> tuple[dict, bytes]:
@@ -79,6 +89,7 @@ class FrameFeed:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.frames = 0  # frames handed over to the loop (stats)
         self._poked = False
+        self.ended: Callable[[str], None] | None = None  # the server's: called on the loop when a stream ends
 
     # --- the render thread ---------------------------------------------------------------------------
     def on_frame(self, header: dict, pixels: np.ndarray) -> None:
@@ -99,6 +110,18 @@ class FrameFeed:
             try:
                 self.loop.call_soon_threadsafe(self._wake)
             except RuntimeError:  # the loop closed while we rendered
+                pass
+
+    def on_close(self, name: str) -> None:
+        """Stream `name` was unloaded (its outputs are closed): forget its frames, and tell the server on its
+        loop (`ended`), which closes the stream's WebSockets. Never waits."""
+        with self._lock:
+            self._newest.pop(name, None)
+            self._last_header.pop(name, None)
+        if self.loop is not None and self.ended is not None:
+            try:
+                self.loop.call_soon_threadsafe(self.ended, name)
+            except RuntimeError:  # the loop closed meanwhile
                 pass
 
     # --- the event loop ------------------------------------------------------------------------------

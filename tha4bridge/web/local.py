@@ -90,7 +90,7 @@ class BrowserRuntime:
             current = await self._current_pose(name)
             if current is not None:  # the pose shown now: an unchanged pose may not render again for a while
                 sent = current["seq"]
-                await ws.send_str(pose_message(current))
+                await self.server.send(ws, pose_message(current))
 
         async def send(ws: web.WebSocketResponse) -> None:
             nonlocal sent
@@ -98,7 +98,7 @@ class BrowserRuntime:
             if frame is None or frame.header["seq"] == sent:
                 return
             sent = frame.header["seq"]
-            await ws.send_str(pose_message(frame.header))  # newer frames replace `frame` meanwhile: newest only
+            await self.server.send(ws, pose_message(frame.header))  # newer frames replace `frame` meanwhile: newest only
 
         return await self.server.watch(request, name, send, pixels=False, first=first)
 

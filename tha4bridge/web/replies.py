@@ -9,8 +9,9 @@ from ..transport.control import error_reply
 
 # RequestError codes (protocols/control.md) → HTTP statuses; anything else is 500.
 STATUS = {"bad_request": 400, "bad_pose": 400, "version": 400, "unauthorized": 401, "forbidden": 403,
-          "unknown_command": 404, "unknown_stream": 404, "not_found": 404, "not_ready": 409,
-          "too_large": 413, "load_failed": 422, "unavailable": 503, "internal": 500}
+          "unknown_command": 404, "unknown_stream": 404, "not_found": 404, "not_allowed": 405,
+          "timeout": 408, "not_ready": 409, "too_large": 413, "load_failed": 422, "unavailable": 503, "internal": 500,
+          "rate_limited": 429}
 
 
 def plain(value):

@@ -7,11 +7,14 @@ requests go through the same `dispatch` as the ZeroMQ socket — one implementat
 "web-commands" worker thread: commands are short and take the registry lock, as they do on the main thread,
 and the event loop never waits on that lock. `load` and `unload` answer later: their reply resolves an asyncio
 future on this loop instead of queueing a ZeroMQ reply.
+Hostile clients (protocols/web.md, "Limits"; limits.py): a cap on open connections and aiohttp's idle/header
+timeout before any request is looked at, a budget per connection (requests, WebSocket messages), the loop
+thread held to a share of a core, bodies parsed with limits (bodies.py), one rate-limited log line per
+condition, and malloc_trim after a large fan-out.
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import threading
@@ -19,14 +22,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..defaults import DEMO
 from ..pose import BODY, BREATHING, EYE, EYEBROW, HEAD_NECK, IRIS_ROTATION, IRIS_SMALL, LOWER, MOUTH, \
     PARAMETER_NAMES, UPPER
 from ..transport.control import DEFERRED, RequestError, error_reply
-from .address import is_loopback
+from . import bodies
+from .address import host_name, is_loopback
 from .feed import ENCODINGS, FrameFeed, encode
+from .limits import Budget, Connections, Governor, QuietLog, RateLog, connection_cap, trim_memory
 from .link import DaemonLink
 from .local import BrowserRuntime
 from .replies import STATUS, error_response as _error, json_response as _json
@@ -36,6 +41,18 @@ PAGES = Path(__file__).parent / "pages"
 MAX_BODY = 1 << 20  # bytes, as the control socket's MAX_REQUEST
 PATH_COMMANDS = ("load", "speak")  # commands that read a file the request names: off over HTTP by default
 DEFERRED_TIMEOUT = 300.0  # seconds a `load` may take before the HTTP reply gives up (the load goes on)
+IDLE_TIMEOUT = 10.0  # s a connection may stay without a whole request (aiohttp's keepalive_timeout: its
+# headers, or the next request on a kept-alive connection)
+BODY_TIMEOUT = 10.0  # s a request body may take to arrive
+REQUEST_RATE, REQUEST_BURST = 100.0, 200.0  # HTTP requests a second on one connection (the panel's sliders
+# send far fewer); over: 429 `rate_limited` and the connection is closed
+WS_MESSAGE_RATE, WS_MESSAGE_BURST = 20.0, 50.0  # messages (pings included) a second a client may send on a
+# frame or pose WebSocket, which need none; over: closed with 1008 (policy violation)
+WS_MAX_MESSAGE = 1 << 16  # bytes; a bigger message closes the socket with 1009 (aiohttp)
+WS_CLOSE_WAIT = 1.0  # s to wait for the client's answer to our close frame
+SEND_STALL = 30.0  # s a WebSocket send may wait for a client that reads nothing; then the socket is closed
+UNLOADED = 4404  # the close code of a stream's WebSockets when the stream is unloaded
+TRIM_AFTER = 64  # connections: after a fan-out this large falls to half, malloc_trim gives the memory back
 # The panel's slider groups, in the official manual poser's order (its tabs: eyebrow, eye, iris, mouth,
 # then the rotations and breathing).
 PANEL_GROUPS = (("eyebrow", EYEBROW), ("eye", EYE), ("iris", IRIS_SMALL), ("mouth", MOUTH),
@@ -67,6 +84,12 @@ class WebServer:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
+        self._watches: dict[str, set] = {}  # stream -> its WebSockets' _Watch (closed when it is unloaded)
+        self.rate_log = RateLog(log)
+        self.connections: Connections | None = None
+        self.governor: Governor | None = None
+        self._trim: asyncio.TimerHandle | None = None
+        self.trims = 0
 
     # --- life cycle (called from the daemon's main thread) --------------------------------------------
     def start(self) -> None:
@@ -90,6 +113,7 @@ class WebServer:
         if failure:
             raise OSError(f"--http {self.config.host}:{self.config.port}: cannot listen there ({failure[0]})")
         self.feed.loop = self._loop
+        self.feed.ended = self._stream_ended
         self.link.listeners.append(self.feed)
 
     async def _bind(self) -> None:
@@ -108,11 +132,17 @@ class WebServer:
         r.add_post("/api/command", self._command)
         r.add_post("/api/pose/{stream}", self._alias("set_pose", body=True))
         r.add_post("/api/release/{stream}", self._alias("release"))
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(self._loop_error)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=IDLE_TIMEOUT,
+                                     logger=QuietLog(self.rate_log))
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        self.connections = Connections(self._runner.server, connection_cap(), self.rate_log, self._dropped)
+        site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=128)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        self.governor = Governor(loop, self.rate_log)
+        self.governor.start()
 
     def stop(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -129,9 +159,28 @@ class WebServer:
         self._encoder.shutdown(wait=False, cancel_futures=True)
 
     async def _close(self) -> None:
-        for ws in list(self._sockets):
-            await ws.close()
+        if self.governor is not None:
+            self.governor.stop()
+        await asyncio.gather(*(ws.close() for ws in list(self._sockets)), return_exceptions=True)
         await self._runner.cleanup()
+
+    def _loop_error(self, loop, context: dict) -> None:
+        """The loop's own errors (asyncio's "socket.accept() out of system resource" when the process runs out of
+        files, a transport's error): one line per kind per interval, no traceback."""
+        exc = context.get("exception")
+        message = str(context.get("message", "error"))
+        self.rate_log.say("loop:" + message[:40], f"web: {message}" + (f": {exc}" if exc is not None else ""))
+
+    def _dropped(self, connections: Connections) -> None:
+        """A connection closed: after a large fan-out fell to half, give freed memory back (once, 1 s later)."""
+        if connections.peak >= TRIM_AFTER and len(connections) <= connections.peak // 2 and self._trim is None:
+            self._trim = self._loop.call_later(1.0, self._trim_now)
+
+    def _trim_now(self) -> None:
+        self._trim = None
+        self.connections.peak = len(self.connections)
+        self.trims += 1
+        self._loop.run_in_executor(self._encoder, trim_memory)  # milliseconds, without the interpreter lock
 
     def stream(self, name: str):
         """The running stream `name`, or None."""
@@ -158,10 +207,24 @@ class WebServer:
     @web.middleware
     async def _guard(self, request: web.Request, handler):
         self.requests += 1
+        conn = self.connections.served(request.protocol) if self.connections is not None else None
+        if conn is not None:
+            if conn.budget is None:
+                conn.budget = Budget(REQUEST_RATE, REQUEST_BURST)
+            if not conn.budget.take():
+                self.rate_log.say("requests", f"web: a connection sent over {REQUEST_RATE:.0f} requests a second: "
+                                              "refused (429) and closed")
+                response = _error("rate_limited", f"this connection sent over {REQUEST_RATE:.0f} requests a "
+                                                  "second; slow down")
+                response.force_close()
+                return response
         host = request.headers.get("Host", "")
-        if self.loopback and not is_loopback(_host_name(host)):
+        name = host_name(host)
+        if self.loopback and (name is None or not is_loopback(name)):
             # DNS rebinding: a foreign name resolving to 127.0.0.1 must not reach a loopback-only server.
-            return _error("forbidden", f"the Host header {host!r} is not this computer's loopback name")
+            return _error("forbidden", f"the Host header {host[:80]!r} is not this computer's loopback name")
+        if name is None and "Host" in request.headers:
+            return _error("bad_request", f"the Host header {host[:80]!r} is not a host name")
         if self.token is not None:
             given = request.query.get("token") or request.headers.get("Authorization", "").removeprefix("Bearer ")
             if not secrets.compare_digest(given.encode(), self.token.encode()):
@@ -170,9 +233,14 @@ class WebServer:
         changes = request.method != "GET" or request.path.startswith("/ws/")
         origin = request.headers.get("Origin")
         if changes and origin is not None and origin != f"http://{host}":
-            return _error("forbidden", f"requests from the page {origin!r} may not drive this daemon; "
+            return _error("forbidden", f"requests from the page {origin[:80]!r} may not drive this daemon; "
                                        "only its own pages and non-browser clients may")
-        return await handler(request)
+        try:
+            return await handler(request)
+        except web.HTTPException as e:  # aiohttp's own refusals (no route, wrong method, not a WebSocket...)
+            if e.status < 400:
+                raise
+            return _http_error(e, request)
 
     # --- pages ---------------------------------------------------------------------------------------
     def _page(self, name: str, headers: dict | None = None):
@@ -193,7 +261,7 @@ class WebServer:
 
     # --- the JSON API --------------------------------------------------------------------------------
     async def _command(self, request: web.Request) -> web.Response:
-        body = await _read_json(request)
+        body = await _read_json(request, pose=False)
         if isinstance(body, web.Response):
             return body
         if not isinstance(body, dict):
@@ -205,7 +273,7 @@ class WebServer:
         async def handler(request: web.Request) -> web.Response:
             fields = {}
             if body:
-                pose = await _read_json(request)
+                pose = await _read_json(request, pose=True)
                 if isinstance(pose, web.Response):
                     return pose
                 fields = {"pose": pose}
@@ -243,8 +311,8 @@ class WebServer:
         def run():  # on the web-commands thread
             try:
                 return self.link.dispatch(body, reply_later)
-            except RequestError as e:
-                return error_reply(e.code, str(e))
+            except RequestError as e:  # HTTP callers get the public sentence where there is one (speak)
+                return error_reply(e.code, e.public or str(e))
             except Exception as e:  # a bug in a command must not take the server down
                 log.exception("web: command %r failed", body.get("cmd"))
                 return error_reply("internal", f"internal error: {type(e).__name__}: {e}")
@@ -276,58 +344,122 @@ class WebServer:
             last = frame
             data = await loop.run_in_executor(self._encoder, encode, frame, fmt)
             # Waits only for this client's socket; meanwhile newer frames replace `frame` in the feed.
-            await ws.send_bytes(data)
+            await self.send(ws, data)
 
         return await self.watch(request, name, send, pixels=True)
+
+    async def send(self, ws: web.WebSocketResponse, data: bytes | str) -> None:
+        """Send one message; a client that has read nothing for SEND_STALL s is cut off (its buffers freed)."""
+        try:
+            await asyncio.wait_for(ws.send_bytes(data) if isinstance(data, bytes) else ws.send_str(data), SEND_STALL)
+        except asyncio.TimeoutError:
+            self.rate_log.say("stall", f"web: closed a WebSocket whose client read nothing for {SEND_STALL:.0f} s")
+            raise ConnectionResetError("stalled") from None
 
     async def watch(self, request: web.Request, name: str, send, pixels: bool, first=None
                     ) -> web.WebSocketResponse:
         """A WebSocket that watches stream `name`'s frames: `first(ws)` once, then `send(ws)` whenever the feed
-        has a new frame, until the client goes. The client's own messages are read (its close and pings)."""
-        ws = web.WebSocketResponse(heartbeat=None, max_msg_size=1 << 16)
+        has a new frame, until the client goes or the stream is unloaded (closed with UNLOADED). The client's
+        own messages are read within a budget (its close and pings; a flood closes it)."""
+        ws = web.WebSocketResponse(heartbeat=None, autoping=False, max_msg_size=WS_MAX_MESSAGE, timeout=WS_CLOSE_WAIT)
         await ws.prepare(request)
         self._sockets.add(ws)
-        event = asyncio.Event()
-        self.feed.watch(name, event, pixels=pixels)
+        watch = _Watch()
+        self._watches.setdefault(name, set()).add(watch)
+        self.feed.watch(name, watch.event, pixels=pixels)
         self.link.wake()  # a viewer now counts as a subscriber: full rate from the next pass
-        reader = asyncio.ensure_future(self._drain(ws))  # handles the client's close and pings
+        reader = asyncio.ensure_future(self._read(ws))  # the client's close and pings, within a budget
+        if name not in self.link.names():  # unloaded between the route's check and now
+            watch.ended = True
         try:
-            if first is not None:
+            if first is not None and not watch.ended:
                 await first(ws)
-            while not ws.closed and not reader.done():
-                waiter = asyncio.ensure_future(event.wait())
+            while not ws.closed and not reader.done() and not watch.ended:
+                waiter = asyncio.ensure_future(watch.event.wait())
                 await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
                 waiter.cancel()
-                event.clear()
+                watch.event.clear()
+                if watch.ended or reader.done():
+                    break
                 await send(ws)
-        except (ConnectionError, RuntimeError):  # the client went away mid-send
-            pass
+            if watch.ended and not ws.closed:
+                await ws.close(code=UNLOADED, message=f"stream {name[:80]!r} was unloaded".encode()[:120])
+        except (ConnectionError, RuntimeError):  # the client went away mid-send, or stalled: no close handshake
+            if request.transport is not None:
+                request.transport.close()
         finally:
-            self.feed.unwatch(name, event, pixels=pixels)
+            self.feed.unwatch(name, watch.event, pixels=pixels)
+            watchers = self._watches.get(name)
+            if watchers is not None:
+                watchers.discard(watch)
+                if not watchers:
+                    del self._watches[name]
             reader.cancel()
             self._sockets.discard(ws)
             await ws.close()
         return ws
 
-    @staticmethod
-    async def _drain(ws: web.WebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type == WSMsgType.ERROR:
+    def _stream_ended(self, name: str) -> None:
+        """The feed heard that stream `name` was unloaded (on this loop): its WebSockets close."""
+        for watch in self._watches.get(name, ()):
+            watch.ended = True
+            watch.event.set()
+
+    async def _read(self, ws: web.WebSocketResponse) -> None:
+        """What a frame or pose WebSocket's client sends: pings are answered, anything else dropped; more than
+        WS_MESSAGE_RATE a second (WS_MESSAGE_BURST at once) closes the socket with 1008."""
+        budget = Budget(WS_MESSAGE_RATE, WS_MESSAGE_BURST)
+        while True:
+            msg = await ws.receive()
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 return
+            if not budget.take():
+                self.rate_log.say("ws-flood", f"web: closed a WebSocket whose client sent over "
+                                              f"{WS_MESSAGE_RATE:.0f} messages a second (1008)")
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION,
+                               message=f"this socket takes no messages: over {WS_MESSAGE_RATE:.0f} a second "
+                                       "close it".encode())
+                return
+            if msg.type == WSMsgType.PING:
+                await ws.pong(msg.data)
 
 
-async def _read_json(request: web.Request):
-    """The request body as JSON, or the error response that refuses it."""
+class _Watch:
+    __slots__ = ("event", "ended")
+
+    def __init__(self):
+        self.event, self.ended = asyncio.Event(), False
+
+
+def _http_error(e: web.HTTPException, request: web.Request) -> web.Response:
+    """aiohttp's refusal as our reply map: our code and sentence instead of its text."""
+    path = request.path[:80]
+    if e.status == 404:
+        response = _error("not_found", f"nothing here: {path!r} is not a page or route of this server")
+    elif e.status == 405:
+        response = _error("not_allowed", f"{path!r} does not take {request.method[:10]} requests")
+        response.headers["Allow"] = e.headers.get("Allow", "")
+    elif e.status == 413:
+        response = _error("too_large", f"the request body is over the limit of {MAX_BODY} bytes (1 MiB)")
+    elif request.path.startswith("/ws/"):
+        response = _error("bad_request", f"{path!r} is a WebSocket: open it with a WebSocket handshake")
+    else:
+        response = _error("bad_request", "this request cannot be answered (a malformed or unsupported request)")
+    return response
+
+
+async def _read_json(request: web.Request, pose: bool):
+    """The request body as JSON (bodies.parse: depth and number limits), or the error response that refuses it."""
     try:
-        return json.loads(await request.read())
+        async with asyncio.timeout(BODY_TIMEOUT):
+            data = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _error("too_large", f"the request body is over the limit of {MAX_BODY} bytes (1 MiB)")
-    except (ValueError, UnicodeDecodeError) as e:
-        return _error("bad_request", f"the request body is not valid JSON ({e})")
-
-
-def _host_name(host: str) -> str:
-    """`127.0.0.1:8080` → `127.0.0.1`, `[::1]:8080` → `::1`."""
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
+    except TimeoutError:
+        response = _error("timeout", f"the request body did not arrive within {BODY_TIMEOUT:.0f} s")
+        response.force_close()
+        return response
+    try:
+        return bodies.parse(data, pose=pose)
+    except bodies.BodyError as e:
+        return _error(e.code, str(e))
