@@ -8,7 +8,9 @@ signal replied(reply: Dictionary)
 var _base := ""
 
 
-func send(base: String, token: String, method: int, path: String, body = null) -> void:
+func send(
+	base: String, token: String, method: HTTPClient.Method, path: String, body = null
+) -> void:
 	_base = base
 	timeout = 10.0  # seconds: a daemon that accepts and never answers is as good as none
 	var headers := PackedStringArray(["Content-Type: application/json"])
