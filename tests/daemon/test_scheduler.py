@@ -5,10 +5,10 @@ ZeroMQ endpoint; `Rig.step()` is one `RenderScheduler._pass`, so nothing sleeps 
 """
 from __future__ import annotations
 
+import msgpack
 import numpy as np
 import pytest
 import zmq
-import msgpack
 
 from tha4bridge.daemon.scheduler import UNWATCHED_INTERVAL, Pacing
 from tha4bridge.pose import INDEX
@@ -106,15 +106,22 @@ def test_two_streams_take_fair_turns_the_most_overdue_first(make):
 
 
 def test_the_due_time_grid_does_not_drift_by_the_render_time(make):
-    # --idle-fps 8 with renders that take a quarter of the interval: still 8 frames a second, each on the grid
+    # --idle-fps 8 with renders that take a quarter of the interval and wake-ups that come a little late: still
+    # 8 frames a second, each within a wake-up of its place on the grid
     rig = make(pacing=Pacing(idle_fps=8), cost=1 / 32)
     rig.open()
     start = rig.clock.monotonic()
-    while rig.clock.monotonic() < start + 2.0 - 0.01:  # the render loop, its waits on the fake clock
-        rig.clock.advance(rig.step())
+    for _ in range(1000):  # the render loop, its waits on the fake clock (bounded: a pass that neither
+        if rig.clock.monotonic() >= start + 2.0 - 0.01:  # renders nor waits would spin forever)
+            break
+        wait = rig.step()
+        rig.clock.advance(wait + 1 / 64 if wait > 0 else 0.0)  # each wake-up 16 ms late
+    else:
+        pytest.fail("1000 passes did not cover 2 s of the fake clock")
     starts = np.array([h["t_render_start"] for h in rig.log.headers])
-    assert len(starts) == 16, f"{len(starts)} frames in 2 s at --idle-fps 8 (12 means the render time drifts in)"
-    np.testing.assert_allclose(np.diff(starts), 0.125, atol=1e-6)
+    assert len(starts) == 16, f"{len(starts)} frames in 2 s at --idle-fps 8 (fewer: the render time drifts in)"
+    late = starts - (starts[0] + 0.125 * np.arange(16))
+    assert np.all(late > -1e-6) and np.all(late < 0.03), f"frames left the 0.125 s grid by {late.round(4)} s"
 
 
 def test_after_a_stall_the_grid_restarts_instead_of_bursting(make):
@@ -144,14 +151,14 @@ def test_unwatched_streams_slow_down_and_a_new_subscriber_gets_a_frame_at_once(m
     # a ZeroMQ subscriber arrives (real XPUB/SUB over inproc): a fresh frame now, then the full idle rate
     sub = rig.ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
-    sub.setsockopt(zmq.RCVTIMEO, 5000)
     sub.connect(rig.endpoint)
     sub.setsockopt(zmq.SUBSCRIBE, b"demo")
     assert rig.sink.publisher.sock.poll(5000, zmq.POLLIN), "the subscription did not reach the frame publisher in 5 s"
     rig.step()
     assert len(rig.log.frames) == 3 and rig.sink.subscribers == 1, "a new subscriber did not get a fresh frame at once"
     seqs = []
-    for _ in range(2):  # the cached last frame (late joiner), then the fresh one
+    for n in range(2):  # the cached last frame (late joiner), then the fresh one
+        assert sub.poll(5000), f"frame {n + 1} of 2 did not reach the ZeroMQ subscriber within 5 s"
         topic, header, pixels = sub.recv_multipart()
         seqs.append(msgpack.unpackb(header)["seq"])
         assert topic == b"demo" and len(pixels) == 512 * 512 * 4

@@ -103,7 +103,7 @@ def test_set_pose_merges_holds_and_offers(rig):  # noqa: F811
     assert s.stats.superseded == 1
     got = rig.streams.pose("demo")
     assert got["source"] == "control" and got["pose"]["mouth_aaa"] == 0.5 and got["pose"]["head_x"] == -0.5
-    assert s.control.keys == {"mouth_aaa", "head_x"} and 1.0 < got["hold_remaining"] <= 2.0
+    assert s.control.keys == {"mouth_aaa", "head_x"} and 0.0 < got["hold_remaining"] <= 2.0
     rig.streams.set_pose(["demo"], {"head_x": 0.25}, hold=0, replace=True)  # over neutral, keys start again
     got = rig.streams.pose("demo")
     assert got["pose"]["mouth_aaa"] == 0.0 and got["pose"]["head_x"] == 0.25 and got["hold_remaining"] == -1.0
