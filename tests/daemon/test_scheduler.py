@@ -253,3 +253,20 @@ def test_pose_fixes_count_once_per_arriving_pose(make):
     rig.clock.advance(0.125)
     rig.step()
     assert len(rig.log.frames) == 3 and (s.stats.fixes.non_finite, s.stats.fixes.out_of_range) == (1, 1)
+
+
+def test_layers_that_move_with_the_clock_re_render_at_their_own_rate(make):
+    rig = make(pacing=Pacing(idle_fps=0))  # an unchanged pose never re-renders...
+    s = rig.open()
+    rig.step()
+    with rig.lock, s.layers.lock:
+        s.layers.talking.talk(True, rig.clock.time())  # ...but a talking mouth moves every 1/ANIMATED_FPS s
+        s.layers.changed()
+        s.offer()
+    rig.step()
+    rig.clock.advance(0.01)
+    rig.step()
+    assert len(rig.log.frames) == 2, "a talking mouth re-rendered before 1/ANIMATED_FPS s passed"
+    rig.clock.advance(0.03)
+    rig.step()
+    assert len(rig.log.frames) == 3, "a talking mouth did not re-render after 1/ANIMATED_FPS s"
