@@ -209,7 +209,6 @@ def test_trackers_with_a_hub(tmp_path):
 
 
 def test_set_pose_over_a_live_tracker_starts_from_the_tracked_pose(tmp_path, one_torch_thread):  # noqa: F811
-    from .inproc import T0, overlay
     rig = Rig(hub_dir=tmp_path)
     try:
         overlay(rig.hub, {"head_x": 0.5}, T0)

@@ -16,7 +16,7 @@ from tha4bridge.pose import PARAMETER_NAMES
 from tha4bridge.transport.control import DEFERRED, RequestError
 from tha4bridge.transport.publisher import PROTO_MAJOR, PROTO_MINOR
 
-from .inproc import T0, one_torch_thread, rig  # noqa: F401 (fixtures)
+from .inproc import one_torch_thread, rig  # noqa: F401 (fixtures)
 
 INF, NAN = math.inf, math.nan
 
