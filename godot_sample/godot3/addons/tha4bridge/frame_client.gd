@@ -31,6 +31,7 @@ var reason = ""
 var frames = 0  # frames shown
 var skipped = 0  # frames received but replaced by a newer one before being shown
 var decode_ms = 0.0  # the newest frame's decode and texture upload time
+var poll_ms = 0.0  # the last poll: reading the socket and unpacking WebSocket messages
 
 var _ws = null
 var _was_open = false
@@ -90,7 +91,9 @@ func _process(_delta: float) -> void:
 		if state == "waiting" and OS.get_ticks_msec() >= _retry_at:
 			_open()
 		return
+	var polled = OS.get_ticks_usec()
 	_ws.poll()
+	poll_ms = (OS.get_ticks_usec() - polled) / 1000.0
 	var status = _ws.get_connection_status()
 	if status == WebSocketClient.CONNECTION_CONNECTED:
 		if not _was_open:

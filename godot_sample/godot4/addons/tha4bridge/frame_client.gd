@@ -38,6 +38,7 @@ var reason := ""
 var frames := 0  # frames shown
 var skipped := 0  # frames received but replaced by a newer one before being shown
 var decode_ms := 0.0  # the newest frame's decode and texture upload time
+var poll_ms := 0.0  # the last poll: reading the socket and unpacking WebSocket messages
 
 var _ws: WebSocketPeer = null
 var _was_open := false
@@ -99,7 +100,9 @@ func _process(_delta: float) -> void:
 		if state == "waiting" and Time.get_ticks_msec() >= _retry_at:
 			_open()
 		return
+	var polled := Time.get_ticks_usec()
 	_ws.poll()
+	poll_ms = (Time.get_ticks_usec() - polled) / 1000.0
 	var ready_state := _ws.get_ready_state()
 	if ready_state == WebSocketPeer.STATE_OPEN:
 		if not _was_open:

@@ -1,7 +1,8 @@
 extends SceneTree
 # Watches a stream from a terminal: one JSON line per event on stdout, for people and for tests and the
-# benchmark. {"event": "state", "state", "reason"}, {"event": "frame", "seq", "decode_ms", "skipped"},
-# and at the end {"event": "summary", "frames", "seconds", "fps", "decode_ms": {"p50", "p99"}, "skipped"}.
+# benchmark. {"event": "state", "state", "reason"}, {"event": "frame", "seq", "bytes", "decode_ms", "skipped"},
+# and at the end {"event": "summary", "frames", "seconds", "fps", "decode_ms": {"p50", "p99"}, "skipped",
+# "poll_ms" (time in poll() since the first frame)}.
 #   godot --path PROJECT -s res://addons/tha4bridge/tools/watch.gd \
 #       url=ws://HOST:PORT/ws/frames/NAME [token=...] [seconds=10] [frames=N] [format=auto|rgba|png|webp]
 #       [buffer_mb=16]
@@ -15,6 +16,7 @@ var _first_at = 0
 var _last_at = 0
 var _max_frames = 0
 var _decode = []
+var _poll_ms = 0.0  # summed over every main-loop pass while connected
 
 
 func _init() -> void:
@@ -51,6 +53,8 @@ func _init() -> void:
 
 
 func _idle(_delta: float) -> bool:
+	if _client != null and not _decode.empty():
+		_poll_ms += _client.poll_ms
 	if _client != null and OS.get_ticks_msec() >= _end_at:
 		_summary()
 	return false
@@ -83,5 +87,5 @@ func _summary() -> void:
 	print(to_json({"event": "summary", "frames": n, "seconds": seconds,
 		"fps": (n - 1) / seconds if n > 1 and seconds > 0 else 0.0,
 		"decode_ms": {"p50": sorted[n / 2] if n > 0 else null, "p99": sorted[min(n - 1, n * 99 / 100)] if n > 0 else null},
-		"skipped": skipped}))
+		"skipped": skipped, "poll_ms": _poll_ms}))
 	quit(0)

@@ -2,7 +2,7 @@ extends SceneTree
 # Watches a stream from a terminal: one JSON line per event on stdout, for people and for tests
 # and the benchmark. {"event": "state", "state", "reason"}, {"event": "frame", "seq", "bytes",
 # "decode_ms", "skipped"}, and at the end {"event": "summary", "frames", "seconds", "fps",
-# "decode_ms": {"p50", "p99"}, "skipped"}.
+# "decode_ms": {"p50", "p99"}, "skipped", "poll_ms" (time in poll() since the first frame)}.
 #   godot --headless --path PROJECT -s res://addons/tha4bridge/tools/watch.gd -- \
 #       url=ws://HOST:PORT/ws/frames/NAME [token=...] [seconds=10] [frames=N] \
 #       [format=auto|rgba|png|webp] [buffer_mb=16]
@@ -16,6 +16,7 @@ var _first_at := 0
 var _last_at := 0
 var _max_frames := 0
 var _decode: Array[float] = []
+var _poll_ms := 0.0  # summed over every main-loop pass while connected
 
 
 func _initialize() -> void:
@@ -52,6 +53,8 @@ func _initialize() -> void:
 
 
 func _process(_delta: float) -> bool:
+	if _client != null and not _decode.is_empty():
+		_poll_ms += _client.poll_ms
 	if _client != null and Time.get_ticks_msec() >= _end_at:
 		_summary()
 	return false
@@ -98,6 +101,7 @@ func _summary() -> void:
 		"fps": (n - 1) / seconds if n > 1 and seconds > 0 else 0.0,
 		"decode_ms": decode,
 		"skipped": skipped,
+		"poll_ms": _poll_ms,
 	}
 	print(JSON.stringify(summary))
 	quit(0)
