@@ -63,4 +63,5 @@ def test_the_frame_client_understands_the_addresses_users_paste():
         "ftp://127.0.0.1:8080": "the daemon's URL must start with http://, https://, ws:// or wss://, "
                                 "got ftp://127.0.0.1:8080",
         "http://[::1]:9000/panel/x y": "ws://[::1]:9000/ws/frames/x%20y?format=rgba",
+        "8080": "ws://127.0.0.1:8080/ws/frames/demo?format=rgba",  # a port alone, as `serve --http` takes it
     }

@@ -4,7 +4,7 @@ extends SceneTree
 const FrameClient = preload("res://addons/tha4bridge/frame_client.gd")
 const Address = preload("res://addons/tha4bridge/address.gd")
 const URLS = ["ws://127.0.0.1:8080", "http://localhost:8080/view/alice?token=abc", "192.168.1.20:8080",
-	"wss://example.org/ws/frames/bob?format=png", "ftp://127.0.0.1:8080", "http://[::1]:9000/panel/x y"]
+	"wss://example.org/ws/frames/bob?format=png", "ftp://127.0.0.1:8080", "http://[::1]:9000/panel/x y", "8080"]
 
 
 func _init() -> void:

@@ -25,6 +25,8 @@ static func parse(url: String) -> Dictionary:
 	if authority == "":
 		out.error = "the daemon's URL names no host: %s" % url
 		return out
+	if authority.is_valid_integer():
+		authority = "127.0.0.1:" + authority  # a port alone, as `serve --http 8080` takes it
 	out.host = host_name(authority)
 	var secure = scheme in ["https", "wss"]
 	out.base = ("https://" if secure else "http://") + authority
