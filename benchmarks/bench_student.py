@@ -112,18 +112,13 @@ def quality(exact: StudentPoser, fast: StudentPoser, q_poses: np.ndarray, studen
 def time_rounds(exact: StudentPoser, fast: StudentPoser, poses: np.ndarray, rounds: int,
                 batch: np.ndarray) -> tuple[dict[str, list[float]], dict[str, float]]:
     """ms/frame per path, interleaved round by round so that machine noise hits every path alike."""
-    # Lever ablation (exact arithmetic): levers 1+2 alone, then + low-res mixing (3); `exact` has all four.
+    # Lever ablation (exact arithmetic): levers 1+2(+4) alone, then + low-res mixing (3) = `exact`'s arrangement.
     ablation = {
         "levers_1_2": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(),
-                                    levers=Levers(low_res_mixing=False, bias="add")),
-        "levers_1_2_3": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(),
-                                      levers=Levers(low_res_mixing=True, bias="add")),
+                                    levers=Levers(low_res_mixing=False)),
         # Lever 7 (off by default): the face and the last level in bands of 2048 pixels.
         "bands": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(),
                                levers=Levers(band_rows=2048)),
-        # Lever 4's other arrangement: a column of ones carries the bias (odd GEMM sizes).
-        "bias_ones": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(),
-                                   levers=Levers(bias="ones")),
         # The visibility mask: alone (exact arithmetic; off in exact mode) and fast without it (on in fast).
         "exact_mask": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(), mask=True),
         "fast_no_mask": SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(), mode="fast"),
@@ -169,10 +164,9 @@ def print_table(res: dict, batch: int) -> None:
     print(f"{'baseline':<12} {med['baseline']:9.1f} {1.0:11.2f}  (the plain official forward pass)")
     fixture = q["exact_vs_official_fixture_min"]
     fx = f"{fixture:.1f} dB vs official outputs, " if fixture else ""
-    print(f"{'levers 1+2':<12} {med['levers_1_2']:9.1f} {up['levers_1_2']:11.2f}  channels-last GEMMs, reused buffers, first layers without GEMM")
-    print(f"{'+ lever 3':<12} {med['levers_1_2_3']:9.1f} {up['levers_1_2_3']:11.2f}  + mix then upsample (low-res first layers)")
+    print(f"{'levers 1+2+4':<12} {med['levers_1_2']:9.1f} {up['levers_1_2']:11.2f}  channels-last GEMMs, reused buffers, first layers without GEMM, bias in the GEMM")
     print(f"{'exact':<12} {med['exact']:9.1f} {up['exact']:11.2f}  "
-          f"+ lever 4 (bias in GEMM) = all levers, via StudentPoser; {fx}{q['exact_vs_baseline_min']:.1f} dB vs baseline (min)")
+          f"+ lever 3 (mix then upsample) = all levers, via StudentPoser; {fx}{q['exact_vs_baseline_min']:.1f} dB vs baseline (min)")
     print(f"{'fast':<12} {med['fast']:9.1f} {up['fast']:11.2f}  "
           f"arithmetic below + the visibility mask; {q['fast_vs_exact_min']:.1f} dB vs exact (min over random poses)")
     print(f"{'exact+mask':<12} {med['exact_mask']:9.1f} {up['exact_mask']:11.2f}  "
@@ -183,8 +177,6 @@ def print_table(res: dict, batch: int) -> None:
         print(f"{'fast no-bf16':<12} {med['fast_no_bf16']:9.1f} {up['fast_no_bf16']:11.2f}  "
               f"subprocess under ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2; {q['fast_no_bf16']:.1f} dB vs "
               f"exact; chose {res['emulated_arithmetic']}")
-    print(f"{'lever 4 ones':<12} {med['bias_ones']:9.1f} {up['bias_ones']:11.2f}  "
-          f"exact with the bias in a column of ones instead of addmm ({med['bias_ones'] / med['exact']:.2f}x exact's time)")
     print(f"{'lever 7 bands':<12} {med['bands']:9.1f} {up['bands']:11.2f}  "
           f"exact with the face and the 512 level in bands of 2048 pixels ({med['bands'] / med['exact']:.2f}x exact's time)")
     print(f"{'head crop':<12} {med['head_crop']:9.1f} {up['head_crop']:11.2f}  exact, region {HEAD}: "

@@ -42,7 +42,7 @@ def test_crop_of_a_batch_and_without_the_levers(exact):
     whole = exact.render(poses).clone()
     assert psnr(exact.render(poses, region), region.cut(whole)) >= 60.0
     plain = SirenRenderer(exact.face_morpher, exact.body_morpher, exact.rest_image(),
-                          levers=Levers(low_res_mixing=False, bias="add"))
+                          levers=Levers(low_res_mixing=False))
     assert psnr(plain.render(exact.prepare(poses), region), region.cut(whole)) >= 60.0
 
 

@@ -1,63 +1,29 @@
-"""Real-time student inference: the arithmetic of `network.py`, rearranged for speed.
+"""Real-time student inference: the arithmetic of `network.py`, rearranged for speed. A frame is a body pass
+(pose → the body morpher's 7 output channels: the expensive half) then a compose pass (face morpher → paste
+→ warp → blend), as in the paper's Figure 2. `Levers` switches rearrangements off for bench_student.py:
 
-Same result, less work. Each rearrangement (a "lever") can be switched off through `Levers`, so that
-`benchmarks/bench_student.py` measures what each one buys.
+1. Channels-last matrices: a 1×1 convolution is a GEMM of the pixels [N·H·W, C] by [C, C'] into a reused
+   buffer, then an in-place `sin`; ω₀ is folded into the weights (`siren.folded`).
+2. First layers without a GEMM (`first_layer.py`): a per-column plus a per-row vector (position) and one
+   bias per frame (pose) instead of a GEMM over 47 channels.
+3. Mix, then upsample (`low_res_mixing`): a 1×1 convolution commutes with bilinear upsampling, so the next
+   level's first layer runs at the lower resolution (4× fewer multiply-adds); the clamped border rows and
+   columns get a correction (`FirstLayer.fix_edges`).
+4. The bias inside the GEMM (`torch.addmm`); a column of ones or a separate pass measured 6-11 % slower.
+5. Only the pixels that can show (`mask.py`; `fast` only, ≥ 75 dB, about a fifth of a frame): the 256 and
+   512 levels compute the rows of a visibility mask calibrated on a low-priority thread (whole frames until
+   then). Not in `exact`: an unseen pose could show pixels outside it until the next full frame.
+6. Crops at a cost proportional to their area (`windows.py`), with the whole frame's pixels.
+7. Bands (`band_rows`): the face and the 512 level in bands of rows that stay in cache through the layers.
+   The same bits here, but 15 % faster on a quiet Zen 4 and 20-45 % slower with other processes busy (Zen 1:
+   every small GEMM ends in an OpenMP barrier): `fast` times it (`tuning.py`), `exact` never uses it.
+8. The face only when its parameters change; otherwise the last face is pasted again.
 
-1. Channels-last matrices. A 1×1 convolution over an image is a matrix product of the pixels [N·H·W, C]
-   with the weights [C, C']; keeping every activation as one contiguous [pixels, channels] matrix lets
-   each layer be one GEMM into a preallocated buffer followed by an in-place `sin`, with no layout copies.
-   Buffers are allocated once per batch size; the character image with the face pasted in lives in one
-   buffer whose face region alone is rewritten each frame. ω₀ is folded into the weights (`siren.folded`).
-2. First layers without a GEMM. A level's first layer reads [features?, x, y, pose]. Its position part
-   is a per-column plus a per-row vector (x varies along columns, y along rows) and its pose part is
-   one bias vector per frame (`siren.position_terms`, `siren.pose_term`), so it costs two broadcast adds
-   instead of a GEMM over 47 channels.
-3. Mix, then upsample (`Levers.low_res_mixing`). A 1×1 convolution commutes with bilinear upsampling
-   (both are linear and the interpolation weights sum to 1), so the next level's first layer runs on
-   the previous level's features at the *lower* resolution and only its result is upsampled: 4× fewer
-   multiply-adds. The position and pose terms are linear in the pixel coordinates, so they are added
-   at the low resolution too; bilinear upsampling reproduces a linear function exactly except on the
-   border rows and columns (where the source index is clamped), which get a small correction. At the
-   high resolution there is then one write (the upsample) before `sin`, instead of three passes.
-4. Biases inside the GEMMs (`Levers.bias`). "addmm" (the default): each product starts from the bias
-   (`torch.addmm`), no separate pass. "ones": every activation matrix carries a column of ones whose
-   weight row holds the bias, and each layer has one extra output column with pre-activation π/2, so that
-   `sin` itself rewrites the next layer's column of ones; this makes every GEMM one row and column wider
-   (odd sizes), measured 6-11 % slower than addmm on AVX2 Zen 1 (2 cores, MKL; bench_student's "ones"
-   row). "add": a product, then a bias pass (the plain arrangement, for measuring).
-5. Only the pixels that can show (`mask.py`, `mask=True`; on in `fast`): the 256 and 512 levels compute
-   the rows of a per-student visibility mask only (gathered with index_select, scattered back with
-   index_copy_); the rest of the frame is exactly transparent. The mask is calibrated on a background
-   thread (its own renderer and buffers) started by the first render; until it is ready every frame is
-   computed whole, so the first frame is never slower. Measured ≥ 75 dB against the whole frame on
-   random and extreme poses of both fixture students; it saves about a fifth of a frame there (random
-   poses spread the union to ~2/3 of the frame). Off in `exact`: a pose unlike anything the mask has
-   seen could show pixels outside it until the next full frame, and exact promises the official pixels.
-6. Crops at a cost proportional to their area (`render(pose, region)`): every body level computes only
-   the window its successor reads (`level_windows`: half the next window plus one low-res pixel each side,
-   what bilinear upsampling ×2 touches), upsamples that window and cuts the next window out of it. The
-   crop's pixels equal the full frame's; only the face morpher (its 128×128 crop feeds the warp, which may
-   read any of it) always runs whole.
-7. The face morpher and the body's last level in bands of rows (`Levers.band_rows`): the last level's
-   sine layers are narrow (90 channels over 262,144 pixels), so each pass over a whole-frame activation
-   matrix (94 MB) is bound by memory; in bands of a few thousand pixels the activations stay in cache
-   from one layer to the next, through the last linear layer. Off by default: on AVX2 Zen 1 (2 cores,
-   1 MiB L2) a whole frame took 718 ms in 2048-pixel bands against 731 ms (2 %), but with one or two
-   other processes busy on the cores 1798 and 2223 ms against 1491 and 1541 (every small GEMM ends in an
-   OpenMP barrier that waits for a preempted thread; `benchmarks/bench_student.py --busy 1`, its
-   "lever 7" row). A streamer's machine always has another process busy.
-
-8. The face only when its parameters change: the face morpher (128×128, ~85 ms of a frame on a 2-core Zen 1)
-   reads only the first parameters of the pose (eyebrows, eyes, iris size, mouth); when they equal the last
-   frame's, the last face is pasted again. A whole-frame and a crop stream of one student render each pose
-   twice, and idle frames between blinks change only breathing and rotations.
-`fast` mode runs the wide hidden layers (≥ 128 inputs, where the GEMM dominates: the face morpher and
-the body's first two levels) in the reduced precision that `arithmetic.choose` finds native on the device
-(bfloat16 with AMX / AVX-512-BF16, float16 on CUDA tensor cores); where there is none, it keeps float32.
-A plain bfloat16 cast measured 33 dB because ω₀ = 30 amplifies rounding, and letting the bf16 product
-carry the bias measured 35 dB: here the product carries x·W only and the bias is added in float32 before
-`sin`, which keeps ≥ 40 dB against `exact`. Narrow layers (the 512 level) are bound by memory passes, not
-arithmetic, so they stay float32: the dtype conversions would cost what the GEMM saves.
+`fast` runs the wide hidden layers (≥ 128 inputs: the face, the body's first two levels) in float32 or in the
+dtype the device multiplies natively (`arithmetic.choose`: bfloat16 with AVX512-BF16/AMX, float16 on CUDA),
+with or without bands: whichever `tuning.py` measures faster, at load and now and then after. A reduced GEMM
+computes x·W alone; the bias is added in float32 before `sin` (≥ 40 dB against `exact`; a plain bfloat16
+layer measured 33 dB, as ω₀ = 30 amplifies rounding). Narrow layers stay float32 (bound by memory).
 """
 from __future__ import annotations
 
@@ -65,8 +31,9 @@ import atexit
 import logging
 import os
 import threading
+import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -76,9 +43,10 @@ from ..pose import NUM_PARAMETERS
 from ..region import Region
 from .arithmetic import Arithmetic, choose
 from .mask import VisibilityMask, calibration_poses
-from .first_layer import HALF_PI, FirstLayer, with_bias_row
+from .first_layer import FirstLayer
 from .network import ALPHA, BODY_OUTPUT_CHANNELS, COLOR_CHANGE, GRID_CHANGE, BodyMorpher, FaceMorpher
 from .siren import folded, pixel_positions
+from .tuning import Candidate, Tuner, candidates, time_body
 from .windows import Window, level_windows
 
 log = logging.getLogger("tha4bridge.student")
@@ -89,62 +57,51 @@ BF16_MIN_WIDTH = 128  # fast mode: GEMMs with at least this many inputs run in b
 class Levers:
     """Rearrangements that can be switched off to measure them (all on in normal use)."""
 
-    low_res_mixing: bool = True
+    low_res_mixing: bool = True  # lever 3
     face_cache: bool = True  # lever 8: paste the last face again when its parameters are unchanged
-    band_rows: int = 0  # lever 7: the face and the last level in bands of this many pixels (0: all at once)
-    bias: str = "addmm"  # lever 4: "addmm", "ones" (a column of ones carries it) or "add" (a separate pass)
-
-    def __post_init__(self):
-        if self.bias not in ("addmm", "ones", "add"):
-            raise ValueError(f"Levers.bias must be addmm, ones or add, got {self.bias!r}")
+    band_rows: int | None = None  # lever 7: bands of this many pixels (0: none; None: `fast` times both, tuning.py)
 
 
 class SirenRenderer:
     def __init__(self, face: FaceMorpher, body: BodyMorpher, image: torch.Tensor, mode: str = "exact",
                  device: torch.device | str = "cpu", levers: Levers = Levers(),
                  arithmetic: Arithmetic | None = None, mask: bool = False):
-        """`arithmetic`: fast mode's GEMM precision; None chooses it from the device (`arithmetic.choose`).
-        `mask`: compute only the pixels that can show (`mask.py`) at the levels above the first (lever 5)."""
+        """`arithmetic`: fast mode's reduced dtype, forced; None: float32 or the native one (`arithmetic.choose`),
+        whichever times faster here (`tuning.py`). `mask`: compute only the pixels that can show (lever 5)."""
         if mode not in ("exact", "fast"):
             raise ValueError(f"mode must be 'exact' or 'fast', got {mode!r}")
         self.mode, self.device, self.levers = mode, torch.device(device), levers
         self.arithmetic = arithmetic or choose(self.device)
-        reduced = self.arithmetic.dtype
         dev = self.device
+        cands = candidates(mode, self.arithmetic.dtype, dev, levers.band_rows, forced=arithmetic is not None)
 
-        ones = levers.bias == "ones"
-
-        def hidden(conv):
-            """One hidden sine layer: (GEMM weights, float32 bias, or None when a ones column carries it)."""
+        def hidden(conv, dtype):
+            """One hidden sine layer: (GEMM weights [C_in, C_out], in `dtype` if wide, and the float32 bias)."""
             w, b = (t.detach().to(dev, torch.float32) for t in folded(conv))
-            w = w.t()
-            reduce = mode == "fast" and reduced != torch.float32 and w.shape[0] >= BF16_MIN_WIDTH
-            if ones and not reduce:
-                return with_bias_row(w, b, True), None
-            if ones:  # the bias (and the π/2 of the ones column) is added after the reduced GEMM, in float32
-                return F.pad(with_bias_row(w, None, False), (0, 1)).to(reduced), F.pad(b, (0, 1), value=HALF_PI)
-            return w.contiguous().to(reduced if reduce else torch.float32), b
+            w = w.t().contiguous()
+            return (w.to(dtype) if w.shape[0] >= BF16_MIN_WIDTH else w), b
 
         def last(conv):
             w, b = (t.detach().to(dev, torch.float32) for t in folded(conv, 1.0))
-            return (with_bias_row(w.t(), b, False), None) if ones else (w.t().contiguous(), b)
+            return w.t().contiguous(), b
 
-        # Face morpher: one level at 128.
-        layers = [m.linear for m in face.siren.sine_layers]
+        # Face morpher: one level at 128; body: levels at body.sizes, each one's last sine layer feeding the next's
+        # first. Hidden layers once per candidate dtype (`_use` picks the chosen one's).
+        face_layers = [m.linear for m in face.siren.sine_layers]
         self.face_size = face.size
-        self.face_first = FirstLayer(layers[0], 0, face.size, None, dev, ones)
-        self.face_hidden = [hidden(c) for c in layers[1:]]
+        self.face_first = FirstLayer(face_layers[0], 0, face.size, None, dev)
         self.face_last = last(face.siren.last_linear)
-
-        # Body morpher: levels at body.sizes; a level's last sine layer feeds the next level's first.
         self.sizes = list(body.sizes)
-        self.levels = []
-        for i, (size, seq) in enumerate(zip(self.sizes, body.siren_layers)):
-            convs = [m.linear for m in seq]
-            n_feat = 0 if i == 0 else convs[0].in_channels - (2 + NUM_PARAMETERS)
-            first = FirstLayer(convs[0], n_feat, size, self.sizes[i - 1] if i else None, dev, ones)
-            self.levels.append((first, [hidden(c) for c in convs[1:]]))
+        body_convs = [[m.linear for m in seq] for seq in body.siren_layers]
+        self._firsts = [FirstLayer(convs[0], 0 if i == 0 else convs[0].in_channels - (2 + NUM_PARAMETERS), size,
+                                   self.sizes[i - 1] if i else None, dev)
+                        for i, (size, convs) in enumerate(zip(self.sizes, body_convs))]
         self.body_last = last(body.last_linear)
+        self._hidden = {d: ([hidden(c, d) for c in face_layers[1:]], [[hidden(c, d) for c in convs[1:]]
+                                                                      for convs in body_convs])
+                        for d in dict.fromkeys(c.dtype for c in cands)}
+        self.tuner = Tuner(cands, self._use)
+        self._use(self.tuner.chosen)
 
         self.base_grid = pixel_positions(self.sizes[-1], dev)  # [H, W, 2], the identity warp
         self.image = image.to(dev, torch.float32)
@@ -157,6 +114,20 @@ class SirenRenderer:
         self._buffers_lock = threading.Lock()  # a body pass (its own thread) and compose passes share the dict
         self._last_face: tuple[torch.Tensor, torch.Tensor] | None = None  # (face parameters, face crop)
         self.can_crop = all(first.doubling for first, _ in self.levels[1:])
+        if self.tuner.tuning:  # at load: body passes over an eighth of the frame with each candidate
+            self.tuner.choose(lambda c: time_body(self, c))
+            self._buffers.clear()
+
+    # -- the arrangement (tuning.py) -----------------------------------------------------------------
+    def _use(self, cand: Candidate) -> None:
+        """Render with `cand`'s weights and bands (`Tuner` calls this when it chooses)."""
+        face_hidden, levels_hidden = self._hidden[cand.dtype]
+        self.face_hidden, self.band_rows = face_hidden, cand.band_rows
+        self.levels = list(zip(self._firsts, levels_hidden))
+
+    def arithmetic_line(self) -> str:
+        """What renders and why, with each candidate's measured ms (banner, `bench`, `inspect`)."""
+        return self.arithmetic.line("exact") if self.mode == "exact" else self.tuner.line(self.arithmetic.reason)
 
     # -- buffers ------------------------------------------------------------------------------------
     def _buf(self, key: tuple) -> dict[str, torch.Tensor]:
@@ -185,23 +156,14 @@ class SirenRenderer:
         return t
 
     # -- the layers ---------------------------------------------------------------------------------
-    def _linear(self, x: torch.Tensor, layer, out: torch.Tensor) -> torch.Tensor:
-        """out = x·W + b in float32 (lever 4 decides how the bias gets in)."""
-        w, b = layer
-        if b is None:  # a ones column carries it
-            return torch.mm(x, w, out=out)
-        if self.levers.bias == "add":
-            return torch.mm(x, w, out=out).add_(b)
-        return torch.addmm(b, x, w, out=out)
-
     def _sine_stack(self, pre: torch.Tensor, layers, buf, tag: str) -> torch.Tensor:
-        """pre: [M, C (+ 1)] float32 pre-activation of a level's first layer. Runs sin, then
-        (GEMM, sin) per layer; returns the last layer's float32 activations (with their ones column)."""
+        """pre: [M, C] float32 pre-activation of a level's first layer. Runs sin, then (GEMM, sin) per layer;
+        returns the last layer's float32 activations."""
         x = pre.sin_()
         for j, (w, b) in enumerate(layers):
             out = self._tmp(buf, f"{tag}{j % 2}:{w.shape[1]}", (x.shape[0], w.shape[1]))  # ping-pong
             if w.dtype == torch.float32:
-                self._linear(x, (w, b), out)
+                torch.addmm(b, x, w, out=out)  # the bias inside the GEMM (lever 4)
             else:  # reduced-precision product of x·W alone; the bias is added in float32 before sin
                 xb = self._tmp(buf, f"{tag}b:{x.shape[1]}", x.shape, w.dtype).copy_(x)
                 prod = self._tmp(buf, f"{tag}p:{w.shape[1]}", out.shape, w.dtype)
@@ -210,12 +172,13 @@ class SirenRenderer:
             x = out.sin_()
         return x
 
-    def _banded(self, pre: torch.Tensor, hidden, last, out: torch.Tensor, buf, tag: str) -> torch.Tensor:
-        """out = last(sine stack(pre)), in bands of rows (lever 7): a band's activations stay in cache
-        through all its layers instead of each layer streaming a whole-frame matrix through memory."""
-        band = self.levers.band_rows or pre.shape[0]
+    def _banded(self, pre: torch.Tensor, hidden, last, out: torch.Tensor, buf, tag: str,
+                band: int | None = None) -> torch.Tensor:
+        """out = last(sine stack(pre)), in bands of `band` rows (default: the chosen arrangement's; 0: all at
+        once; lever 7): a band's activations stay in cache through all its layers."""
+        band = (self.band_rows if band is None else band) or pre.shape[0]
         for r in range(0, pre.shape[0], band):
-            self._linear(self._sine_stack(pre[r:r + band], hidden, buf, tag), last, out[r:r + band])
+            torch.addmm(last[1], self._sine_stack(pre[r:r + band], hidden, buf, tag), last[0], out=out[r:r + band])
         return out
 
     def _upsample(self, x: torch.Tensor, n: int, low: Window, hw: tuple[int, int], buf, key: str) -> torch.Tensor:
@@ -275,20 +238,26 @@ class SirenRenderer:
         self._last_face = (face_in.clone(), face.clone())
         return face
 
-    def body(self, pose: torch.Tensor, buf, masked: bool = False, wins: list[Window] | None = None) -> torch.Tensor:
+    def body(self, pose: torch.Tensor, buf, masked: bool = False, wins: list[Window] | None = None,
+             cand: Candidate | None = None) -> torch.Tensor:
         """The body morpher's outputs [N, h, w, 7] (channels last: grid change, alpha, colour) over the last window
         in `wins` (None: the whole 512×512). They depend on the pose alone, not on the image: this is the
         expensive half of a frame (the "body pass"). `masked` (whole frames only): the levels in
         self.mask.sizes compute only the mask's pixels; elsewhere no warp, α = 1 and colour −1 (transparent)."""
         n = pose.shape[0]
         wins = wins or level_windows(self.sizes, None)
-        first, hidden = self.levels[0]
+        timed = cand is None  # `cand`: this arrangement, untimed; else the tuner's (now and then another, timed)
+        kind = (n, masked, wins[-1].h, wins[-1].w)
+        cand = self.tuner.pick(kind) if timed else cand
+        t = time.perf_counter()
+        levels = list(zip(self._firsts, self._hidden[cand.dtype][1]))
+        first, hidden = levels[0]
         w0 = wins[0]
         pre = first.add_position_and_pose(self._tmp(buf, "b0", (n, w0.h, w0.w, first.width)), pose,
                                           w0.cut_terms(first.terms), True)
         pre = pre.view(-1, first.width)
         idx = None
-        for i, (size, (first, hidden)) in enumerate(zip(self.sizes, self.levels)):
+        for i, (size, (first, hidden)) in enumerate(zip(self.sizes, levels)):
             idx = self.mask.index(size, n) if masked and size in self.mask.sizes else None
             if idx is not None:  # only the rows that can show
                 pre = torch.index_select(pre, 0, idx, out=self._tmp(buf, f"b{i}g", (idx.numel(), pre.shape[1])))
@@ -297,14 +266,16 @@ class SirenRenderer:
             x = self._sine_stack(pre, hidden, buf, f"b{i}h")
             if idx is not None:  # back to the full grid; the next level's masked pixels read only these rows
                 x = self._tmp(buf, f"b{i}x", (n * size * size, x.shape[1]), zero=True).index_copy_(0, idx, x)
-            pre = self._next_level_input(x, self.levels[i + 1][0], pose, size, wins[i], wins[i + 1], buf, f"b{i}")
+            pre = self._next_level_input(x, levels[i + 1][0], pose, size, wins[i], wins[i + 1], buf, f"b{i}")
         win = wins[-1]
         y = self._tmp(buf, "bout", (n * win.h * win.w, BODY_OUTPUT_CHANNELS))
         rows = y if idx is None else self._tmp(buf, "boutm", (pre.shape[0], y.shape[1]))
-        self._banded(pre, hidden, self.body_last, rows, buf, "bLh")
+        self._banded(pre, hidden, self.body_last, rows, buf, "bLh", cand.band_rows)
         if idx is not None:  # outside the mask: no warp, α = 1 and color -1, so the blend below is exactly transparent
             y[:, GRID_CHANGE], y[:, ALPHA], y[:, COLOR_CHANGE] = 0.0, 1.0, -1.0
             y.index_copy_(0, idx, rows)
+        if timed and self.tuner.tuning:
+            self.tuner.record(cand, kind, (time.perf_counter() - t) * 1000.0)
         return y.view(n, win.h, win.w, BODY_OUTPUT_CHANNELS)
 
     def compose(self, image: torch.Tensor, y: torch.Tensor, win: Window, buf) -> torch.Tensor:
@@ -325,8 +296,10 @@ class SirenRenderer:
         with self._calibrating:
             if self.mask is None or self.mask.calibrated:
                 return
-            helper = SirenRenderer(*self._modules, mode=self.mode, device=self.device, levers=self.levers,
-                                   arithmetic=self.arithmetic)
+            chosen = self.tuner.chosen  # the same arrangement, not timed again
+            helper = SirenRenderer(*self._modules, mode=self.mode, device=self.device,
+                                   levers=replace(self.levers, band_rows=chosen.band_rows),
+                                   arithmetic=Arithmetic(chosen.dtype, self.arithmetic.reason))
             for p in torch.from_numpy(calibration_poses()).to(self.device):
                 if self._stop.is_set():
                     return

@@ -1,0 +1,171 @@
+"""Which arrangement of the wide layers renders, chosen by timing them on this machine, not by CPU flags.
+
+A candidate is the dtype of the wide GEMMs (float32, or the reduced dtype `arithmetic.choose` finds native:
+a bf16 GEMM without native support is 5-12x slower, so that one is never timed) and whether the face and
+the 512 level run in bands of `BAND_ROWS` pixels (renderer lever 7; CPU only: it is about caches). On a quiet
+Zen 4, bfloat16 bought 0-16 % and bands 15 %; with another process busy, bands lost 20-45 % on Zen 1. So:
+
+- at load, `Tuner.choose` times body passes over an eighth of the frame with each candidate, interleaved,
+  and keeps the fastest (best of a few rounds; under `LOAD_BUDGET_S` in all);
+- now and then (`RECHECK_S`), one real body pass runs with another candidate instead; when that candidate is
+  at least `MARGIN` faster than the chosen one's recent passes of the same kind twice in a row, it becomes the
+  chosen one (a streamer's load changes).
+
+`exact` has one candidate, float32 without bands (see renderer.py: bands change the bits of a GEMM's rows).
+"""
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Hashable
+
+import numpy as np
+import torch
+
+from ..pose import NEUTRAL
+from ..region import Region
+
+BAND_ROWS = 2048  # lever 7's band: 2048 pixels × 90 channels × 4 B = 0.7 MB, inside a 1 MiB L2
+LOAD_BUDGET_S = 2.0  # time spent timing candidates at load, after the first round
+RECHECK_S = 30.0  # seconds between two real body passes with another candidate
+MARGIN = 0.9  # a candidate must take at most this fraction of the chosen one's time to replace it
+WINS = 2  # ... this many times in a row
+
+
+@dataclass(frozen=True)
+class Candidate:
+    dtype: torch.dtype
+    band_rows: int = 0
+
+    @property
+    def name(self) -> str:
+        return str(self.dtype).removeprefix("torch.") + (f"+bands{self.band_rows}" if self.band_rows else "")
+
+
+def candidates(mode: str, reduced: torch.dtype, device: torch.device, band_rows: int | None,
+               forced: bool = False) -> list[Candidate]:
+    """What is worth timing: float32 and the native reduced dtype (`fast` only; `forced`: the reduced one only);
+    with and without bands when `band_rows` is None (`fast` on a CPU), else the given bands. `exact`: one."""
+    if mode != "fast":
+        dtypes = [torch.float32]
+    else:
+        dtypes = [reduced] if forced or reduced == torch.float32 else [torch.float32, reduced]
+    if band_rows is not None:
+        bands = [band_rows]
+    else:
+        bands = [0, BAND_ROWS] if mode == "fast" and device.type == "cpu" else [0]
+    return [Candidate(d, b) for d in dtypes for b in bands]
+
+
+class Tuner:
+    """The chosen candidate, the ms measured for each, and the occasional re-check on real body passes."""
+
+    def __init__(self, cands: list[Candidate], on_switch: Callable[[Candidate], None] = lambda c: None,
+                 recheck_s: float = RECHECK_S):
+        self.candidates, self.chosen = list(cands), cands[0]
+        self.load_ms: dict[Candidate, float] = {}  # a body pass over an eighth of the frame, at load (best round)
+        self.live_ms: dict[Candidate, float] = {}  # the latest real body passes (the chosen one's median)
+        self.switches = 0
+        self._on_switch, self._recheck_s = on_switch, recheck_s
+        self._lock = threading.Lock()
+        self._recent: dict[Hashable, deque] = {}  # key → the chosen candidate's latest ms for that kind of pass
+        self._seen: set[tuple[Candidate, Hashable]] = set()  # the first pass of each kind allocates: not timed
+        self._wins: dict[Candidate, int] = {}
+        self._turn = 0
+        self._due = time.monotonic() + recheck_s
+
+    @property
+    def tuning(self) -> bool:
+        return len(self.candidates) > 1
+
+    def choose(self, time_pass: Callable[[Candidate], float], budget_s: float = LOAD_BUDGET_S,
+               max_rounds: int = 3) -> Candidate:
+        """Time `time_pass(candidate)` (ms) for each candidate in rounds, interleaved (so that machine noise hits
+        all alike), after one warm-up pass of the first (it allocates the buffers the others share); stop after
+        `max_rounds` or the round that ends past `budget_s`; keep each candidate's best round."""
+        if not self.tuning:
+            return self.chosen
+        start = time.perf_counter()
+        time_pass(self.candidates[0])
+        best = {c: float("inf") for c in self.candidates}
+        for r in range(max_rounds):
+            for c in (self.candidates if r % 2 == 0 else self.candidates[::-1]):
+                best[c] = min(best[c], time_pass(c))
+            if time.perf_counter() - start > budget_s:
+                break
+        self.load_ms = best
+        self._switch(min(self.candidates, key=best.__getitem__))
+        return self.chosen
+
+    def pick(self, key: Hashable) -> Candidate:
+        """The candidate for the next body pass of kind `key`: the chosen one, or when a re-check is due
+        another one (in turn)."""
+        if not self.tuning or time.monotonic() < self._due:
+            return self.chosen
+        with self._lock:
+            others = [c for c in self.candidates if c != self.chosen]
+            return others[self._turn % len(others)]
+
+    def record(self, cand: Candidate, key: Hashable, ms: float) -> None:
+        """A body pass of kind `key` took `ms` with `cand` (what `pick` gave)."""
+        if not self.tuning:
+            return
+        with self._lock:
+            if (cand, key) not in self._seen:  # its first pass allocated buffers: a warm-up, not a measure
+                self._seen.add((cand, key))
+                return
+            recent = self._recent.setdefault(key, deque(maxlen=9))
+            if cand == self.chosen:
+                recent.append(ms)
+                self.live_ms[cand] = statistics.median(recent)
+                return
+            self._turn += 1
+            self._due = time.monotonic() + self._recheck_s
+            self.live_ms[cand] = ms
+            if len(recent) < 3:
+                return
+            if ms < MARGIN * statistics.median(recent):
+                self._wins[cand] = self._wins.get(cand, 0) + 1
+                self._turn -= 1  # the same one again next time: a second win switches
+            else:
+                self._wins[cand] = 0
+            if self._wins[cand] >= WINS:
+                self._switch(cand)
+                self.switches += 1
+
+    def _switch(self, cand: Candidate) -> None:
+        if cand != self.chosen:
+            self._recent.clear()
+        self._wins.clear()
+        self.chosen = cand
+        self._on_switch(cand)
+
+    def line(self, reason: str) -> str:
+        """'bfloat16+bands2048 (timed at load, ms per eighth-frame body pass: ...; reason)' for the banner."""
+        if not self.load_ms:
+            return f"{self.chosen.name} (one candidate; {reason})"
+        ranked = sorted(self.candidates, key=self.load_ms.__getitem__)
+        timed = ", ".join(f"{c.name} {self.load_ms[c]:.0f}" for c in ranked)
+        live = ""
+        if self.live_ms:
+            live = "; real body passes " + ", ".join(f"{c.name} {ms:.0f}" for c, ms in self.live_ms.items())
+        switched = f"; switched {self.switches}x since" if self.switches else ""
+        return f"{self.chosen.name} (timed at load, ms per eighth-frame body pass: {timed}{live}{switched}; {reason})"
+
+
+@torch.inference_mode()
+def time_body(r, cand: Candidate) -> float:
+    """ms of one body pass of renderer `r` with `cand` over the eighth of the frame across its middle (the whole
+    frame when its levels do not double): start-up time, so short."""
+    s = r.sizes[-1]
+    region = Region(0, 7 * s // 16, s, s // 8) if r.can_crop else None
+    pose = torch.as_tensor(np.asarray(NEUTRAL, np.float32)[None], device=r.device)
+    wins = r._wins(region)
+    t = time.perf_counter()
+    r.body(pose, r._buf(("tune", 1, region)), False, wins, cand=cand)
+    if r.device.type == "cuda":
+        torch.cuda.synchronize(r.device)
+    return (time.perf_counter() - t) * 1000.0
