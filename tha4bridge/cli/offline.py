@@ -69,10 +69,10 @@ def bench(
     device: str = typer.Option("auto", help=_DEVICE_HELP),
     backend: str = typer.Option("torch", help=_BACKEND_HELP),
     providers: str = typer.Option(None, help=_PROVIDERS_HELP),
-    frames: int = typer.Option(20, min=1, help="Frames to time (after 3 warm-up frames)."),
+    frames: int = typer.Option(20, min=1, help="Frames to time (after the visibility mask's calibration and 3 warm-up frames)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a sentence."),
 ) -> None:
-    """Time rendering one frame at a time: milliseconds per frame (median and 90th percentile)."""
+    """Time rendering one frame at a time in the steady state: milliseconds per frame (median and 90th percentile)."""
     import json
 
     from .offline_tools import bench as run
@@ -85,6 +85,7 @@ def bench(
                    f"{r['ms_per_frame_median']:.1f} ms/frame median, {r['ms_per_frame_p90']:.1f} ms p90, "
                    f"{r['fps_median']:.1f} fps")
         typer.echo(f"arithmetic: {r['arithmetic']}")
+        typer.echo(r["steady_state"])
 
 
 @app.command()

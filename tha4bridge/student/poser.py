@@ -62,7 +62,7 @@ class StudentPoser(Poser):
 
     def describe(self) -> dict:
         d = super().describe()
-        d.update(mode=self.mode, arithmetic=self.renderer.arithmetic.line(self.mode),
+        d.update(mode=self.mode, arithmetic=self.renderer.arithmetic_line(),
                  visibility_mask=self.renderer.mask is not None, folder=str(self.model.folder),
                  architecture=self.model.arch.to_dict())
         return d
