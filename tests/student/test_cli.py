@@ -32,6 +32,7 @@ def test_cli_render_and_bench_on_the_demo(tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     assert res["ms_per_frame_median"] > 0 and res["device"] == "cpu" and "mode" in res
+    assert res["steady_state"].startswith("steady state: timed after") and res["calibration_s"] is None
 
 
 @needs_fixtures
