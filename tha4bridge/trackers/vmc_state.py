@@ -13,6 +13,7 @@ a later datagram of the same layout skips python-osc and `compile_plan` and runs
 """
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -83,9 +84,9 @@ class VmcState:
         return True
 
     def write(self, ark_idx, ark_values, eye_look: bool, vrm_idx, vrm_values) -> None:
-        """Committed values into the face (indices unique). Before ARKit values after a lapse: start from zeros,
-        not the last sender's face."""
-        if len(ark_idx):
+        """Committed values into the face (indices unique: a list, an array or a slice). Before ARKit values
+        after a lapse: start from zeros, not the last sender's face."""
+        if len(ark_values):
             now = time.monotonic()
             if self.arkit_at is None or now - self.arkit_at >= PERFECT_SYNC_FALLBACK:  # not perfect_sync
                 self.arkit[:] = 0.0
@@ -93,7 +94,7 @@ class VmcState:
             if eye_look:
                 self.eye_look_at = now
             self.arkit[ark_idx] = ark_values
-        if len(vrm_idx):
+        if len(vrm_values):
             self.vrm[vrm_idx] = vrm_values
 
 
@@ -101,18 +102,22 @@ class VmcState:
 class _Blends:
     """A run of Blend/Val messages up to an Apply (`commit`) or the end of the datagram."""
 
-    __slots__ = ("lo", "hi", "commit", "ark_pos", "ark_idx", "vrm_pos", "vrm_idx", "ark_take", "vrm_take",
-                 "n_known", "n_unknown", "eye_look", "unique")
+    __slots__ = ("lo", "hi", "whole", "commit", "ark_pos", "ark_idx", "vrm_pos", "vrm_idx", "ark_take", "vrm_take",
+                 "ark_put", "vrm_put", "n_known", "n_unknown", "eye_look", "unique")
 
     def __init__(self, lo: int, targets: list[tuple[str, int]], commit: bool):
         self.lo, self.hi, self.commit = lo, lo + len(targets), commit  # the values' slots
+        self.whole = False  # the values are all the datagram's numbers (set by compile_plan): no slice needed
         ark = [(k, i) for k, (kind, i) in enumerate(targets) if kind == "arkit"]
         vrm = [(k, i) for k, (kind, i) in enumerate(targets) if kind == "vrm"]
         self.ark_pos = np.array([k for k, _ in ark], dtype=np.intp)  # where in the run
         self.ark_idx = np.array([i for _, i in ark], dtype=np.intp)  # which ARKit value
         self.vrm_pos = np.array([k for k, _ in vrm], dtype=np.intp)
         self.vrm_idx = np.array([i for _, i in vrm], dtype=np.intp)
-        self.ark_take, self.vrm_take = _slice(self.ark_pos), _slice(self.vrm_pos)  # the same, cheaper to read
+        # The same as slices where they are runs (a sender lists its clips together, often in ARKit's order):
+        # a view instead of a gather, a block copy instead of a scatter.
+        self.ark_take, self.vrm_take = _slice(self.ark_pos), _slice(self.vrm_pos)
+        self.ark_put, self.vrm_put = _slice(self.ark_idx), _slice(self.vrm_idx)
         self.n_known = len(ark) + len(vrm)
         self.n_unknown = len(targets) - self.n_known  # other clip names: checked, counted, unused
         self.eye_look = not EYE_LOOK.isdisjoint(i for _, i in ark)
@@ -122,7 +127,7 @@ class _Blends:
 
 
 def _slice(positions: np.ndarray):
-    """`positions` as a slice when they are a run (a sender lists its ARKit clips together): a view, not a gather."""
+    """`positions` as a slice when they are an ascending run, else themselves."""
     if len(positions) and np.array_equal(positions, np.arange(positions[0], positions[0] + len(positions))):
         return slice(int(positions[0]), int(positions[0]) + len(positions))
     return positions
@@ -146,6 +151,7 @@ class Plan:
         self.sources: list[tuple[int, int]] = []  # per slot: (message, argument) it was read from
         self.layout: Layout | None = None  # set by bind: the cached form
         self._words = self._var = self._const = None
+        self._rest = False  # any drops, ignored addresses, OK or T (set by compile_plan)
 
     # -- the cache -----------------------------------------------------------------------------------------
     def bind(self, layout: Layout, values: np.ndarray) -> Plan | None:
@@ -179,25 +185,28 @@ class Plan:
     def run(self, values: np.ndarray, st: VmcState, count) -> bool:
         """Apply a datagram of this layout to `st`; `count(reason)` for each message dropped. True if the
         committed face or a bone changed."""
-        for reason in self.errors:
-            count(reason)
-        if self.ignored:
-            st.ignored += self.ignored
+        if self._rest:  # each part is independent of the others; the clips and bones are the common frame
+            self._run_rest(values, st, count)
         changed = False
         for b in self.blends:
-            changed |= _run_blends(b, values[b.lo:b.hi], st, count)
+            changed |= _run_blends(b, values if b.whole else values[b.lo:b.hi], st, count)
         if self.bone_idx:
             changed |= _run_bones(self.bone_idx, values[self.bones_lo:self.bones_mid],
                                   values[self.bones_mid:self.bones_hi], st, count)
+        if st.pending_count and not st.apply_seen:
+            changed |= st.commit()  # a sender that never sends Apply
+        return changed
+
+    def _run_rest(self, values: np.ndarray, st: VmcState, count) -> None:
+        for reason in self.errors:
+            count(reason)
+        st.ignored += self.ignored
         for loaded, tracking in self.oks:
             st.loaded = bool(values[loaded] != 0)
             if tracking is not None:
                 st.tracking_ok = tracking is True or bool(values[tracking] != 0)
         if self.time_slot is not None:
             st.sender_time = float(values[self.time_slot])
-        if st.pending_count and not st.apply_seen:
-            changed |= st.commit()  # a sender that never sends Apply
-        return changed
 
 
 def compile_plan(messages) -> tuple[Plan, np.ndarray]:
@@ -276,16 +285,27 @@ def compile_plan(messages) -> tuple[Plan, np.ndarray]:
     if plan.time_slot is not None:
         plan.time_slot += s0
     plan.sources = blend_src + pos_src + rot_src + [(m, a) for m, a, _ in scalars]
+    plan._rest = bool(plan.errors or plan.ignored or plan.oks or plan.time_slot is not None)
+    for b in plan.blends:
+        b.whole = b.lo == 0 and b.hi == len(plan.sources)
     values = np.array(blend_vals + pos_vals + rot_vals + [v for _, _, v in scalars], dtype=np.float64)
     return plan, values
 
 
 # -- the number half: the rules for values ---------------------------------------------------------------------
 def _run_blends(b: _Blends, v: np.ndarray, st: VmcState, count) -> bool:
-    ark_pos, ark_idx, vrm_pos, vrm_idx = b.ark_take, b.ark_idx, b.vrm_take, b.vrm_idx
+    if b.commit and b.unique and not st.pending_count and b.n_known <= MAX_PENDING and \
+            (not len(v) or np.abs(v).max() <= MAX_BLEND):  # also false for NaN
+        # The common frame, every value good and Apply in the same bundle: what commit() would write,
+        # without the dicts.
+        st.apply_seen = True
+        if b.n_unknown:
+            st.blend_names_unknown += b.n_unknown
+        st.write(b.ark_put, v[b.ark_take], b.eye_look, b.vrm_put, v[b.vrm_take])
+        return b.n_known > 0
+    ark_pos, ark_idx, vrm_pos, vrm_idx = b.ark_pos, b.ark_idx, b.vrm_pos, b.vrm_idx
     n_unknown, eye_look, n = b.n_unknown, b.eye_look, b.n_known
     if len(v) and not np.abs(v).max() <= MAX_BLEND:  # also catches NaN; the whole run is checked at once
-        ark_pos, vrm_pos = b.ark_pos, b.vrm_pos
         finite = np.isfinite(v)
         ok = finite & (np.abs(np.where(finite, v, 0.0)) <= MAX_BLEND)
         for reason, k in (("non_finite", len(v) - int(finite.sum())), ("absurd_value", int((finite & ~ok).sum()))):
@@ -297,9 +317,8 @@ def _run_blends(b: _Blends, v: np.ndarray, st: VmcState, count) -> bool:
         n_unknown = int(ok.sum()) - n
         eye_look = not EYE_LOOK.isdisjoint(ark_idx.tolist())
     st.blend_names_unknown += n_unknown
-    if b.commit and not st.pending_count and n <= MAX_PENDING and b.unique:
-        # The common frame, values and Apply in one bundle: what commit() would write, without the dicts.
-        st.apply_seen = True
+    if b.commit and b.unique and not st.pending_count and n <= MAX_PENDING:
+        st.apply_seen = True  # as above, with the bad values left out
         st.write(ark_idx, v[ark_pos], eye_look, vrm_idx, v[vrm_pos])
         return n > 0
     ark = zip(np.arange(len(v))[ark_pos].tolist(), ark_idx.tolist())  # (position in the run, target)
@@ -343,10 +362,13 @@ def _run_bones(bone_idx: list[int], pos: np.ndarray, q: np.ndarray, st: VmcState
             for _ in range(k):
                 count(reason)
     bones, changed = st.bones, False
-    for k, (b, row) in enumerate(zip(bone_idx, rows)):
-        if b >= 0 and (ok is None or ok[k]):
+    for b, row, good in zip(bone_idx, rows, _ALL if ok is None else ok.tolist()):
+        if b >= 0 and good:
             bones[b] = tuple(row)
             changed = True
     if changed:
         st.bones_version += 1
     return changed
+
+
+_ALL = itertools.repeat(True)
