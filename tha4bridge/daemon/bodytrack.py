@@ -8,12 +8,15 @@ frame and change slowly with the pose: measured on the official lambda_00 agains
 So a frame's body is estimated from a few *keys* (body outputs of known poses) in the space of the five rotation
 parameters (head_x, head_y, neck_z, body_y, body_z):
 
-    y(q) ≈ A + s·(B − A) + c·D
+    y(q) ≈ A + s·(B − A) + Σ_j c_j·D_j
 
 A is the key nearest to q; B the key that, with A, best explains where q lies (s is q's position along A → B:
-0..1 between them, outside it an extrapolation along the motion); D = y(breathing 1) − y(breathing 0) at one
-rotation (breathing's direction, refreshed when the head moves far from it) and c the breathing that A and B do
-not already carry. Each estimate says how it was made (the frame header's `body`, protocols/frames.md).
+0..1 between them, outside it an extrapolation along the motion). D_j = y(p_j = 1) − y(p_j = 0) at one rotation
+is the direction of a parameter the body follows linearly (DIRECTIONS: breathing), refreshed when the head moves
+far from where it was measured, and c_j the part of q's p_j that A and B do not already carry. The eyelids were
+tried as directions too and dropped: lambda_01's body follows them (a reused body scores 37–38 dB at a blink,
+lambda_00's 47–49) but not linearly (a half-closed blink stayed at 37.7 dB with its direction). Each estimate says how it
+was made (the frame header's `body`, protocols/frames.md).
 
 Thread-safe: the body worker adds keys, the render thread estimates (its own lock, never held during a pass).
 """
@@ -32,7 +35,8 @@ MAX_KEYS = 6  # 7.3 MB each for a whole frame; more keys than a body pass can re
 SAME = 1e-4  # rotation distance below which two poses have the same body (float32 sliders, tracker noise)
 MAX_RESIDUAL = 0.05  # q farther than this from the line A → B: that pair does not explain q
 MAX_EXTRAPOLATION = 1.0  # at most one key spacing beyond a key (s in [-1, 2])
-BREATH_REFRESH = 0.3  # D is renewed when the head is farther than this from where D was measured
+DIRECTIONS = (BREATHING,)  # parameters with a direction D_j
+REFRESH = 0.3  # the D_j are renewed when the head is farther than this from where they were measured
 
 
 @dataclass
@@ -44,9 +48,6 @@ class BodyKey:
     def rotation(self) -> np.ndarray:
         return self.pose[ROTATION]
 
-    @property
-    def breathing(self) -> float:
-        return float(self.pose[BREATHING])
 
 
 @dataclass
@@ -75,7 +76,7 @@ class BodyTrack:
     def __init__(self):
         self._lock = threading.Lock()
         self._keys: list[BodyKey] = []
-        self._breath: tuple[np.ndarray, torch.Tensor] | None = None  # (the rotation it was measured at, D)
+        self._directions: tuple[np.ndarray, dict[int, torch.Tensor]] | None = None  # (measured at, {j: D_j})
 
     # --- the body worker's side ---------------------------------------------------------------------------
     def add(self, key: BodyKey, near: np.ndarray | None = None) -> None:
@@ -87,21 +88,36 @@ class BodyTrack:
                 far = max(range(len(self._keys) - 1), key=lambda i: np.abs(self._keys[i].rotation - ref).sum())
                 del self._keys[far]
 
-    def set_breathing(self, exhaled: BodyKey, inhaled: BodyKey) -> None:
-        """D from two keys of one rotation at breathing 0 and 1 (both are kept as keys too)."""
+    @staticmethod
+    def direction_poses(q: np.ndarray) -> list[np.ndarray]:
+        """The poses whose body passes give the D_j at q's rotation: every DIRECTIONS parameter at 0, then each
+        one at 1 in turn (set_directions takes their keys in this order)."""
+        base = q.copy()
+        base[list(DIRECTIONS)] = 0.0
+        out = [base]
+        for j in DIRECTIONS:
+            p = base.copy()
+            p[j] = 1.0
+            out.append(p)
+        return out
+
+    def set_directions(self, keys: list[BodyKey]) -> None:
+        """The D_j from the keys of `direction_poses` (all are kept as keys too)."""
+        base, ends = keys[0], keys[1:]
         with self._lock:
-            self._breath = (exhaled.rotation.copy(), inhaled.outputs - exhaled.outputs)
-        self.add(exhaled, inhaled.pose)
-        self.add(inhaled, inhaled.pose)
+            self._directions = (base.rotation.copy(),
+                                {j: k.outputs - base.outputs for j, k in zip(DIRECTIONS, ends)})
+        for k in keys:
+            self.add(k, keys[0].pose)
 
     def clear(self) -> None:
         with self._lock:
-            self._keys, self._breath = [], None
+            self._keys, self._directions = [], None
 
-    def needs_breathing(self, q: np.ndarray) -> bool:
-        """Whether D is missing or was measured too far from q's rotation."""
+    def needs_directions(self, q: np.ndarray) -> bool:
+        """Whether the D_j are missing or were measured too far from q's rotation."""
         with self._lock:
-            return self._breath is None or np.abs(self._breath[0] - q[ROTATION]).max() > BREATH_REFRESH
+            return self._directions is None or np.abs(self._directions[0] - q[ROTATION]).max() > REFRESH
 
     def covers(self, q: np.ndarray, step: float) -> bool:
         """Whether some key lies within `step` (rotation units, max-norm) of q: no new key is worth a pass."""
@@ -116,7 +132,7 @@ class BodyTrack:
     def estimate(self, q: np.ndarray) -> Estimate | None:
         """The body of pose q ([45], sanitized) from the keys; None before the first key."""
         with self._lock:
-            keys, breath = list(self._keys), self._breath
+            keys, directions = list(self._keys), self._directions
         if not keys:
             return None
         r = q[ROTATION]
@@ -138,16 +154,18 @@ class BodyTrack:
             if b is not None and residual > MAX_RESIDUAL and residual > 0.5 * dist[a_i]:
                 s, b, residual = 0.0, None, dist[a_i]  # the line does not explain q: hold the nearest key
         terms = [(a.outputs, 1.0 - s)] + ([(b.outputs, s)] if b is not None and s != 0.0 else [])
-        rotation = a.rotation + (s * (b.rotation - a.rotation) if b is not None else 0.0)
-        breathing = a.breathing + (s * (b.breathing - a.breathing) if b is not None else 0.0)
-        c = float(q[BREATHING]) - breathing
-        if breath is not None and abs(c) > 1e-6:
-            terms.append((breath[1], c))
-            breathing += c
+        carried = a.pose + (s * (b.pose - a.pose) if b is not None else 0.0)  # the pose A and B stand for
+        if directions is not None:
+            for j, d in directions[1].items():
+                c = float(q[j] - carried[j])
+                if abs(c) > 1e-6:
+                    terms.append((d, c))
+                    carried[j] = q[j]
         if b is not None and s != 0.0:
             made = "interpolated" if 0.0 <= s <= 1.0 else "extrapolated"
         elif len(terms) > 1:
-            made = "interpolated"  # breathing between the two ends
+            made = "interpolated"  # along breathing or an eyelid between its two ends
         else:
             made = "fresh" if np.array_equal(a.pose, q) else "reused"
-        return Estimate(terms, made, [round(float(v), 5) for v in (*rotation, breathing)], residual)
+        body = carried[ROTATION.start:BREATHING + 1]
+        return Estimate(terms, made, [round(float(v), 5) for v in body], residual)

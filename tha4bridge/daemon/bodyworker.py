@@ -4,7 +4,7 @@ The render thread composes every shown frame from a stream's newest keys (bodytr
 This thread decides which body outputs are worth a pass next, most urgent first, over every two-rate stream:
   (a stream's first key is the render thread's: its first frame waits for one body pass, once)
   1. the pose shown now is not explained by the keys (a new `set_pose`, a tracker's jump): a key at it;
-  2. breathing's direction D is missing or was measured far from here: a pair at breathing 0 and 1;
+  2. the directions D_j (breathing, the eyelids) are missing or were measured far from here: their poses;
   3. the pose shown now is more than KEY_STEP from every key: a key at it;
   4. the pose one body pass ahead (the clock decides the animator's sway, expression fades, hold expiries; a
      tracker holds its last packet) is more than KEY_STEP from every key: a key computed *ahead*, so that when
@@ -26,7 +26,6 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..pose import BREATHING
 from .bodytrack import BodyKey
 from .streams import Stream
 
@@ -64,10 +63,8 @@ class BodyWorker:
             est = track.estimate(q)
             if est.residual > 2 * KEY_STEP:
                 jobs.append((1, [q], "unexplained"))
-            if track.needs_breathing(q):
-                exhaled, inhaled = q.copy(), q.copy()
-                exhaled[BREATHING], inhaled[BREATHING] = 0.0, 1.0
-                jobs.append((2, [exhaled, inhaled], "breathing"))
+            if track.needs_directions(q):
+                jobs.append((2, track.direction_poses(q), "directions"))
             if not track.covers(q, KEY_STEP):
                 jobs.append((3, [q], "now"))
             ahead = self.predict(s, now + self.pass_s)
@@ -90,8 +87,8 @@ class BodyWorker:
         self.pass_s = 0.7 * self.pass_s + 0.3 * took if self.passes else took
         self.passes += len(poses)
         s.stats.body_pass(took * 1000.0, why)
-        if why == "breathing":
-            s.bodies.set_breathing(*keys)
+        if why == "directions":
+            s.bodies.set_directions(keys)
         else:
             s.bodies.add(keys[0], poses[0])
         return True

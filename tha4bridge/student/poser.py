@@ -15,11 +15,13 @@ class StudentPoser(Poser):
     """Renders with `SirenRenderer` in `exact` or `fast` mode; keeps the modules for the reference forward."""
 
     def __init__(self, folder: str | Path, device: str | torch.device = "auto", mode: str = "exact",
-                 name: str | None = None, mask: bool | None = None):
-        """`mask`: compute only the pixels that can show (renderer lever 5); None: on in fast, off in exact."""
+                 name: str | None = None, mask: bool | None = None, two_rate: bool | None = None):
+        """`mask`: compute only the pixels that can show (renderer lever 5); None: on in fast, off in exact.
+        `two_rate`: the daemon shows it at two rates (body passes apart from compose passes); None: in fast."""
         self.model, face, body, image = load_student_modules(folder)
         super().__init__(name or Path(folder).resolve().name, pick_device(device))
         self.mode = mode
+        self._two_rate = mode == "fast" if two_rate is None else two_rate
         self.face_morpher, self.body_morpher = face.to(self.device), body.to(self.device)
         self._image = image.to(self.device)
         self.renderer = SirenRenderer(face, body, self._image, mode=mode, device=self.device,
@@ -42,7 +44,7 @@ class StudentPoser(Poser):
     @property
     def two_rate(self) -> bool:
         """Whether the daemon shows this student at two rates: in fast mode (exact renders every frame whole)."""
-        return self.mode == "fast"
+        return self._two_rate
 
     def body_pass(self, pose: torch.Tensor, region=None) -> torch.Tensor:
         """Body outputs [N, h, w, 7] of a sanitized pose (renderer.SirenRenderer.body_pass)."""
