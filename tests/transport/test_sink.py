@@ -2,7 +2,7 @@
 field, shm frames land in the ring byte for byte, inline frames carry their pixels, and closing a stream
 removes its ring file."""
 import json
-import socket
+import time
 from pathlib import Path
 
 import msgpack
@@ -18,19 +18,23 @@ VECTORS = Path(__file__).resolve().parents[2] / "protocols" / "vectors"
 
 
 def endpoint() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    return "tcp://127.0.0.1:0"  # the sink binds port 0 and reports the port it got (sink.endpoint)
 
 
 def subscribe(ctx, sink: FrameSink):
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     sub.connect(sink.endpoint)
-    for _ in range(500):
-        if sink.poll_subscriptions() or sink.subscribers:
+    deadline = time.monotonic() + 10.0
+    while True:
+        sink.poll_subscriptions()
+        if sink.subscribers:
             break
-        zmq.select([], [], [], 0.01)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            sub.close(0)
+            raise AssertionError(f"no subscription reached the sink at {sink.endpoint} within 10 s")
+        sink.publisher.sock.poll(int(min(left, 0.1) * 1000) + 1)  # wakes when the subscribe message arrives
     assert sink.subscribers == 1
     return sub
 
