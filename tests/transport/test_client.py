@@ -1,6 +1,7 @@
 """The client library in one process, on real sockets: FrameSubscriber against a FramePublisher and a FrameRing
 driven by hand (late joiner, exact topic match, torn/dropped counting, version refusal), Control's timeout.
 Control against a ControlServer is in test_control.py."""
+import contextlib
 import socket
 import time
 
@@ -17,9 +18,7 @@ from tha4bridge.transport.sink import FrameTimes, frame_header
 
 
 def endpoint() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    return "tcp://127.0.0.1:0"  # the publisher binds port 0 and reports the port it got (pub.endpoint)
 
 
 def header(ring: FrameRing, stream: str, seq: int, slot: int, **extra) -> dict:
@@ -50,6 +49,14 @@ def wait_subscribers(pub, n, timeout=5.0):
         time.sleep(0.005)
 
 
+@contextlib.contextmanager
+def pub_closed(pub):
+    try:
+        yield pub
+    finally:
+        pub.close()
+
+
 def publish(pub, ring, stream, value):
     seq, slot = ring.write(np.full((8, 16, 4), value, np.uint8))
     pub.publish(stream, header(ring, stream, seq, slot))
@@ -74,12 +81,15 @@ def test_late_joiner_gets_the_latest_frame_and_exact_topics(pub_and_ring):
 
 
 def test_torn_and_dropped_frames_are_detected(pub_and_ring):
-    pub, ring = pub_and_ring
-    with FrameSubscriber(pub.endpoint, rcvhwm=100) as sub:
+    _, ring = pub_and_ring
+    # A publisher whose send queue holds all 6 notifications: with the default SNDHWM (4) the last ones were
+    # dropped whenever ZeroMQ's I/O thread had not yet moved the first ones out (a busy machine), so the test
+    # waited on a fixed sleep for that; here nothing is dropped whatever the timing.
+    pub = FramePublisher(endpoint(), pub_and_ring[0].ctx, sndhwm=100)
+    with pub_closed(pub), FrameSubscriber(pub.endpoint, rcvhwm=100) as sub:
         wait_subscribers(pub, 1)
         for v in range(1, 7):  # 6 frames into 3 slots before the reader copies: the first 3 are overwritten
             publish(pub, ring, "s", v)
-            time.sleep(0.01)  # let each notification leave the (SNDHWM 4) send queue
         frames = [sub.recv(timeout=2) for _ in range(3)]
         assert [f.seq for f in frames] == [4, 5, 6]
         assert all((f.pixels == f.seq).all() for f in frames)
@@ -116,7 +126,9 @@ def test_inline_frames_and_invalid_messages(pub_and_ring):
 
 
 def test_control_timeout_is_a_clear_error():
-    with Control(endpoint(), timeout=0.2) as ctl:  # nobody listens
-        with pytest.raises(ControlError, match="is `tha4bridge serve` running") as e:
-            ctl.hello()
-        assert e.value.code == "timeout"
+    with socket.socket() as held:  # bound, never listening: the port stays ours and nobody can answer on it
+        held.bind(("127.0.0.1", 0))
+        with Control(f"tcp://127.0.0.1:{held.getsockname()[1]}", timeout=0.2) as ctl:
+            with pytest.raises(ControlError, match="is `tha4bridge serve` running") as e:
+                ctl.hello()
+            assert e.value.code == "timeout"

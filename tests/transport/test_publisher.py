@@ -1,6 +1,5 @@
 """FramePublisher on real sockets: subscriber counting through XPUB, the last-value cache for late joiners,
 `forget`, and sends that never block on a subscriber that stopped reading."""
-import socket
 import time
 
 import msgpack
@@ -10,9 +9,7 @@ from tha4bridge.transport.publisher import SNDHWM, FramePublisher
 
 
 def endpoint() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    return "tcp://127.0.0.1:0"  # the publisher binds port 0 and reports the port it got (pub.endpoint)
 
 
 def until(pub: FramePublisher, predicate, timeout: float = 5.0) -> None:
