@@ -1,6 +1,5 @@
 """The control socket's server side on real sockets: envelopes (DEALER and REQ), ids, deferred replies, a
 crashing command, and requests that are not one msgpack map."""
-import socket
 import threading
 
 import msgpack
@@ -12,9 +11,7 @@ from tha4bridge.transport.control import DEFERRED, ControlServer, RequestError
 
 
 def endpoint() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    return "tcp://127.0.0.1:0"  # the server binds port 0 and reports the port it got (server.endpoint)
 
 
 def run_server(server, handler, stop):
