@@ -54,8 +54,9 @@ def ort_web_dist() -> Path:
     return dist
 
 
-def chromium():
-    """Headless Chromium (Debian's package, driven through chromium-driver), a 512x512 viewport."""
+def chromium(extra_args=(), performance_log: bool = False):
+    """Headless Chromium (Debian's package, driven through chromium-driver), a 512x512 viewport. `extra_args`:
+    more switches; `performance_log`: record the DevTools network events (driver.get_log("performance"))."""
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -66,8 +67,10 @@ def chromium():
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={SIZE},{SIZE}", "--hide-scrollbars"):
+                f"--window-size={SIZE},{SIZE}", "--hide-scrollbars", *extra_args):
         opts.add_argument(arg)
+    if performance_log:
+        opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(options=opts, service=Service(DRIVER))
     driver.set_script_timeout(60)
     return driver

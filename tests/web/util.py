@@ -78,3 +78,75 @@ class Pusher:
         self.stop.set()
         self.thread.join(5)
         self.ctl.close()
+
+
+# --- raw sockets (tests/web/test_hostile.py): loopback only, every call bounded by a time-out ---------------------
+def ws_handshake(port: int, path: str, host: str | None = None, timeout: float = 10.0):
+    """A WebSocket opened by hand on 127.0.0.1 (no library between the test and the server's bytes)."""
+    import base64
+    import os
+    import socket
+
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host or f'127.0.0.1:{port}'}\r\nUpgrade: websocket\r\n"
+              f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed during the handshake")
+        head += chunk
+    status = head.split(b"\r\n", 1)[0]
+    if not status.startswith(b"HTTP/1.1 101"):
+        s.close()
+        raise ConnectionError(status.decode(errors="replace"))
+    return s, head.split(b"\r\n\r\n", 1)[1]
+
+
+def ws_client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """One masked client frame (payload under 126 bytes)."""
+    mask = b"\x11\x22\x33\x44"
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_read_until_close(sock, rest: bytes = b"", timeout: float = 10.0) -> tuple[int | None, str, int]:
+    """Read server frames until the close frame: (close code, reason, data frames before it); code None when
+    the connection ended without one."""
+    import socket
+    import struct
+
+    sock.settimeout(timeout)
+    buf, frames = bytearray(rest), 0
+
+    def need(n: int) -> bool:
+        while len(buf) < n:
+            try:
+                chunk = sock.recv(1 << 16)
+            except (socket.timeout, OSError):
+                return False
+            if not chunk:
+                return False
+            buf.extend(chunk)
+        return True
+
+    while need(2):
+        opcode, n = buf[0] & 0x0F, buf[1] & 0x7F
+        at = 2
+        if n == 126:
+            if not need(4):
+                break
+            n, at = struct.unpack_from(">H", buf, 2)[0], 4
+        elif n == 127:
+            if not need(10):
+                break
+            n, at = struct.unpack_from(">Q", buf, 2)[0], 10
+        if not need(at + n):
+            break
+        payload = bytes(buf[at:at + n])
+        del buf[:at + n]
+        if opcode == 0x8:
+            code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else None
+            return code, payload[2:].decode(errors="replace"), frames
+        frames += 1
+    return None, "", frames

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import resource
+import socket
 import time
 
 log = logging.getLogger("tha4bridge.web")
@@ -26,6 +27,7 @@ MAX_CONNECTIONS = 512  # open HTTP/WebSocket connections, at most; lower when th
 FD_RESERVE = 256  # files kept for everything else (ZeroMQ, rings, models) when the cap comes from the fd limit
 WEB_CPU_SHARE = 0.4  # of one core, for the event-loop thread, measured over GOVERNOR_PERIOD
 GOVERNOR_PERIOD = 0.02  # s
+RECEIVE_BUFFER = 64 << 10  # bytes: each connection's kernel receive buffer (requests and bodies are small)
 
 
 class Budget:
@@ -125,7 +127,9 @@ class Connections:
     """The open connections of one aiohttp `web.Server`, hooked into its per-connection calls
     (`connection_made`, `connection_lost`); `served(handler)` marks one that sent a whole request."""
 
-    def __init__(self, server, cap: int, rate_log: RateLog, on_drop=None):
+    def __init__(self, server, cap: int, rate_log: RateLog, on_drop=None, handler_class=None):
+        """`handler_class`: a subclass of aiohttp's RequestHandler without new slots (its own `handle_error`)
+        that each connection's handler becomes — aiohttp's Server always makes a plain RequestHandler."""
         self.cap, self.rate_log, self.on_drop = cap, rate_log, on_drop
         self._open: dict = {}  # RequestHandler -> _Conn, oldest first
         self.peak = 0  # the most open since the last drop (a fan-out burst to give memory back after)
@@ -133,7 +137,12 @@ class Connections:
         made, lost = server.connection_made, server.connection_lost
 
         def connection_made(handler, transport) -> None:
+            if handler_class is not None:
+                handler.__class__ = handler_class
             made(handler, transport)
+            sock = transport.get_extra_info("socket")
+            if sock is not None:  # what a client may send ahead of our reading waits in its own buffers
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
             self._open[handler] = _Conn(transport)
             self.peak = max(self.peak, len(self._open))
             if len(self._open) > self.cap:

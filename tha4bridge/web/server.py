@@ -15,14 +15,17 @@ condition, and malloc_trim after a large fan-out.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import secrets
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp.http import WebSocketWriter
 
 from ..defaults import DEMO
 from ..pose import BODY, BREATHING, EYE, EYEBROW, HEAD_NECK, IRIS_ROTATION, IRIS_SMALL, LOWER, MOUTH, \
@@ -51,6 +54,7 @@ WS_MESSAGE_RATE, WS_MESSAGE_BURST = 20.0, 50.0  # messages (pings included) a se
 WS_MAX_MESSAGE = 1 << 16  # bytes; a bigger message closes the socket with 1009 (aiohttp)
 WS_CLOSE_WAIT = 1.0  # s to wait for the client's answer to our close frame
 SEND_STALL = 30.0  # s a WebSocket send may wait for a client that reads nothing; then the socket is closed
+FLOOD_PENALTY = 5.0  # s a flooding WebSocket is held, unread, after its close frame, before it is cut off
 UNLOADED = 4404  # the close code of a stream's WebSockets when the stream is unloaded
 TRIM_AFTER = 64  # connections: after a fan-out this large falls to half, malloc_trim gives the memory back
 # The panel's slider groups, in the official manual poser's order (its tabs: eyebrow, eye, iris, mouth,
@@ -137,7 +141,8 @@ class WebServer:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=IDLE_TIMEOUT,
                                      logger=QuietLog(self.rate_log))
         await self._runner.setup()
-        self.connections = Connections(self._runner.server, connection_cap(), self.rate_log, self._dropped)
+        self.connections = Connections(self._runner.server, connection_cap(), self.rate_log, self._dropped,
+                                       _Handler)
         site = web.TCPSite(self._runner, self.config.host, self.config.port, backlog=128)
         await site.start()
         self.port = self._runner.addresses[0][1]
@@ -177,9 +182,17 @@ class WebServer:
             self._trim = self._loop.call_later(1.0, self._trim_now)
 
     def _trim_now(self) -> None:
+        """aiohttp's connection objects form reference cycles (a closed socket's exception, its task) that hold
+        their buffers until the cyclic collector's oldest generation runs, which can take minutes: collect them
+        now (one pause of tens of ms, once per burst), then malloc_trim hands the freed pages back."""
         self._trim = None
-        self.connections.peak = len(self.connections)
+        peak, self.connections.peak = self.connections.peak, len(self.connections)
         self.trims += 1
+        t = time.perf_counter()
+        found = gc.collect()
+        self.rate_log.say("trim", f"web: {peak} connections fell to {len(self.connections)}: {found} objects "
+                                  f"collected in {1e3 * (time.perf_counter() - t):.0f} ms, freed memory goes back "
+                                  "to the system (malloc_trim)", logging.INFO)
         self._loop.run_in_executor(self._encoder, trim_memory)  # milliseconds, without the interpreter lock
 
     def stream(self, name: str):
@@ -334,15 +347,16 @@ class WebServer:
         if name not in self.link.names():
             return _error("unknown_stream", f"no stream named {name!r}")
         loop = asyncio.get_running_loop()
-        last = None
+        last = None  # the seq sent last (not the frame: a closed socket's task must not keep 2 MiB alive)
 
         async def send(ws: web.WebSocketResponse) -> None:
             nonlocal last
             frame = self.feed.newest(name)
-            if frame is None or frame is last or frame.pixels is None:  # None: kept for pose watchers only
+            if frame is None or frame.header["seq"] == last or frame.pixels is None:  # None: for pose watchers
                 return
-            last = frame
+            last = frame.header["seq"]
             data = await loop.run_in_executor(self._encoder, encode, frame, fmt)
+            del frame
             # Waits only for this client's socket; meanwhile newer frames replace `frame` in the feed.
             await self.send(ws, data)
 
@@ -368,7 +382,7 @@ class WebServer:
         self._watches.setdefault(name, set()).add(watch)
         self.feed.watch(name, watch.event, pixels=pixels)
         self.link.wake()  # a viewer now counts as a subscriber: full rate from the next pass
-        reader = asyncio.ensure_future(self._read(ws))  # the client's close and pings, within a budget
+        reader = asyncio.ensure_future(self._read(ws, request))  # the client's close and pings, within a budget
         if name not in self.link.names():  # unloaded between the route's check and now
             watch.ended = True
         try:
@@ -396,7 +410,10 @@ class WebServer:
                     del self._watches[name]
             reader.cancel()
             self._sockets.discard(ws)
-            await ws.close()
+            if reader.done() and not reader.cancelled() and reader.result() is True:
+                await self._penalty(request)  # cut off for flooding: not ws.close(), which reads the flood
+            else:
+                await ws.close()
         return ws
 
     def _stream_ended(self, name: str) -> None:
@@ -405,9 +422,10 @@ class WebServer:
             watch.ended = True
             watch.event.set()
 
-    async def _read(self, ws: web.WebSocketResponse) -> None:
+    async def _read(self, ws: web.WebSocketResponse, request: web.Request) -> bool | None:
         """What a frame or pose WebSocket's client sends: pings are answered, anything else dropped; more than
-        WS_MESSAGE_RATE a second (WS_MESSAGE_BURST at once) closes the socket with 1008."""
+        WS_MESSAGE_RATE a second (WS_MESSAGE_BURST at once) closes the socket with 1008 (`_cut_off`; then
+        True)."""
         budget = Budget(WS_MESSAGE_RATE, WS_MESSAGE_BURST)
         while True:
             msg = await ws.receive()
@@ -416,12 +434,57 @@ class WebServer:
             if not budget.take():
                 self.rate_log.say("ws-flood", f"web: closed a WebSocket whose client sent over "
                                               f"{WS_MESSAGE_RATE:.0f} messages a second (1008)")
-                await ws.close(code=WSCloseCode.POLICY_VIOLATION,
-                               message=f"this socket takes no messages: over {WS_MESSAGE_RATE:.0f} a second "
-                                       "close it".encode())
-                return
+                await self._cut_off(request, WSCloseCode.POLICY_VIOLATION,
+                                    f"this socket takes no messages: over {WS_MESSAGE_RATE:.0f} a second close it")
+                return True
             if msg.type == WSMsgType.PING:
                 await ws.pong(msg.data)
+
+    async def _cut_off(self, request: web.Request, code: int, reason: str) -> None:
+        """Close a flooding WebSocket at no further cost: stop reading (the flood stays in the flooder's TCP
+        window) and send the close frame (aiohttp's frame writer); `_penalty` ends the connection. Not
+        `ws.close()`: it would first read every message already buffered (~20,000 of `{"a":1}` in one 256 KiB
+        read) and wait for the client's answer, reading on."""
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.pause_reading()
+        try:
+            await asyncio.wait_for(WebSocketWriter(request.protocol, transport).close(code, reason), WS_CLOSE_WAIT)
+        except (ConnectionError, RuntimeError, asyncio.TimeoutError):
+            pass
+
+    @staticmethod
+    async def _penalty(request: web.Request) -> None:
+        """A cut-off connection stays unread for FLOOD_PENALTY s, then ends: a flooder that reconnected at once
+        would make us pay a handshake and a socket buffer of messages many times a second."""
+        try:
+            await asyncio.sleep(FLOOD_PENALTY)
+        finally:
+            if request.transport is not None:
+                request.transport.abort()
+
+
+class _Handler(web.RequestHandler):
+    """aiohttp's per-connection handler, answering what it cannot parse (a malformed request line or header,
+    an oversized one) with our reply map instead of its plain-text message, which quotes the client's bytes."""
+
+    __slots__ = ()
+
+    def handle_error(self, request, status: int = 500, exc=None, message=None) -> web.StreamResponse:
+        self.logger.exception("refused a request that could not be parsed", exc_info=exc)  # QuietLog: one line
+        if request.writer.output_size > 0:  # part of a response went out: nothing more can be said
+            raise ConnectionError("a response was already under way")
+        if status == 400:
+            response = _error("bad_request", "this is not an HTTP request this server can read (a malformed or "
+                                             "oversized request line or header)")
+        elif status == 504:
+            response = _error("timeout", "the request took too long")
+        else:
+            response = _error("internal", "internal error: the daemon's log says more")
+        response.set_status(status)
+        response.force_close()
+        return response
 
 
 class _Watch:
