@@ -1,21 +1,35 @@
 """The tracker CLI commands as a user runs them: real subprocesses, a real daemon, real UDP."""
 from __future__ import annotations
 
+import queue
+import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 from tests.trackers.util import bundle, example_packets
 
 
-def _free_port(kind=socket.SOCK_STREAM) -> int:
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def _lines_until(proc: subprocess.Popen, pattern: str, timeout: float = 120.0) -> str:
+    """The process's output up to and including the first line matching `pattern` (a regex), read on a thread so
+    the wait is bounded; fails saying what never came (with the output so far) when it exits or runs out of time."""
+    got: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [got.put(line) for line in iter(proc.stdout.readline, "")] + [got.put(None)],
+                     daemon=True).start()
+    out, deadline = "", time.monotonic() + timeout
+    while True:
+        try:
+            line = got.get(timeout=max(deadline - time.monotonic(), 0.01))
+        except queue.Empty:
+            pytest.fail(f"no line matching {pattern!r} within {timeout:.0f} s; output so far:\n{out[-2000:]}")
+        if line is None:
+            pytest.fail(f"exited ({proc.wait()}) before a line matching {pattern!r}; output:\n{out[-2000:]}")
+        out += line
+        if re.search(pattern, line):
+            return out
 
 
 def _cli(*args, timeout=60) -> subprocess.CompletedProcess:
@@ -24,13 +38,16 @@ def _cli(*args, timeout=60) -> subprocess.CompletedProcess:
 
 
 def test_trackers_listen_shows_packets():
-    vmc = _free_port(socket.SOCK_DGRAM)
+    # port 0: the command binds an OS-chosen port and says which in its first line (was bind-then-close)
     p = subprocess.Popen([sys.executable, "-m", "tha4bridge.cli", "trackers", "--seconds", "2.5", "--vmc-port",
-                          str(vmc), "--ifm-port", "0", "--host", "127.0.0.1"],
+                          "0", "--ifm-port", "0", "--host", "127.0.0.1"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         first = p.stdout.readline()  # "listening: ..." once the ports are bound
+        m = re.search(r"vmc UDP 127\.0\.0\.1:(\d+)", first)
+        assert m, f"no vmc port in the first line: {first!r}"
+        vmc = int(m.group(1))
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline:
             s.sendto(bundle(("/VMC/Ext/Blend/Val", "Blink_L", 1.0), ("/VMC/Ext/Blend/Apply",)), ("127.0.0.1", vmc))
@@ -49,14 +66,17 @@ def test_trackers_listen_shows_packets():
 
 def test_calibrate_talks_to_a_running_daemon(tmp_path):
     pk = example_packets()
-    ctl, frames, ifm = _free_port(), _free_port(), _free_port(socket.SOCK_DGRAM)
+    # every port 0: the daemon binds OS-chosen ports and its banner says which (was bind-then-close)
     daemon = subprocess.Popen(
         [sys.executable, "-m", "tha4bridge.cli", "serve", "--student", "demo", "--vmc-port", "0", "--ifm-port",
-         str(ifm), "--control", f"tcp://127.0.0.1:{ctl}", "--frames", f"tcp://127.0.0.1:{frames}",
+         "0", "--control", "tcp://127.0.0.1:0", "--frames", "tcp://127.0.0.1:0",
          "--calibration-file", str(tmp_path / "cal.json"), "--threads", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
+        banner = _lines_until(daemon, r"^  trackers:")
+        ctl = int(re.search(r"control: tcp://127\.0\.0\.1:(\d+)", banner).group(1))
+        ifm = int(re.search(r"ifacialmocap udp (\d+)", banner).group(1))
         r = None
         for i in range(30):
             s.sendto(pk["neutral_v2"] if i % 2 else pk["neutral_v1"], ("127.0.0.1", ifm))
@@ -82,6 +102,8 @@ def test_calibrate_talks_to_a_running_daemon(tmp_path):
 
 
 def test_calibrate_without_daemon_is_one_line():
-    r = _cli("calibrate", "--timeout", "0.5", "--control", f"tcp://127.0.0.1:{_free_port()}")
+    with socket.socket() as held:  # bound, never listening: nobody can answer on this port during the call
+        held.bind(("127.0.0.1", 0))
+        r = _cli("calibrate", "--timeout", "0.5", "--control", f"tcp://127.0.0.1:{held.getsockname()[1]}")
     assert r.returncode == 1
     assert r.stdout.strip().count("\n") == 0 and "calibrate:" in r.stdout and "Traceback" not in r.stderr
