@@ -15,6 +15,7 @@ from tha4bridge.student import Levers, SirenRenderer
 from tha4bridge.student.arithmetic import Arithmetic
 
 
+@pytest.mark.slow  # 52 exact frames: ~40 s on 2 cores
 @needs_fixtures
 def test_exact_matches_official_outputs_on_all_52_poses(exact):
     poses = official_poses()

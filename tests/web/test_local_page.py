@@ -75,6 +75,7 @@ def _shows(daemon, driver, pose: dict, timeout: float = 180.0) -> list[float]:
         raise AssertionError(f"{e}\ndaemon log:\n{_log_tail(daemon)}") from None
 
 
+@pytest.mark.slow  # Chromium runs the student in WASM: seconds a frame
 def test_wasm_canvas_matches_the_exact_render(daemon, page):
     from tha4bridge.student import StudentPoser
 
@@ -95,6 +96,7 @@ def test_wasm_canvas_matches_the_exact_render(daemon, page):
     assert db >= 50.0, f"{db:.1f} dB"
 
 
+@pytest.mark.slow  # Chromium runs the student in WASM: seconds a frame
 def test_a_pose_sent_to_the_daemon_changes_the_canvas(daemon, page):
     _shows(daemon, page, POSE_A)
     before, frames = canvas_rgba8(page), page.execute_script("return window.tha4local.frames")
@@ -211,6 +213,7 @@ def test_banner_and_index_link_the_page_for_students_only(daemon, page):
     assert f"{daemon.base}/local/{STREAM}" in links and f"{daemon.base}/local/demo" not in links
 
 
+@pytest.mark.slow  # Chromium runs the student in WASM: seconds a frame
 def test_beyond_loopback_with_the_token_and_its_own_sliders(ort_web, page, tmp_path):
     """A phone on the LAN: every request needs the token, including the library's own loads of its .mjs and
     .wasm (the page names them with the token); ?sliders=1 poses the page itself, without the daemon."""

@@ -103,6 +103,7 @@ def _fixture_index() -> dict[str, int]:
     return json.loads((SYNTHETIC / "meta.json").read_text())["output_index_in_official_list"]
 
 
+@pytest.mark.slow  # the teacher's full synthetic run: ~45 s of setup on 2 cores
 @needs_synthetic
 def test_float32_run_has_the_official_structure(synthetic_run):
     ours, ref, _, poses = synthetic_run
@@ -117,6 +118,7 @@ def test_float32_run_has_the_official_structure(synthetic_run):
         assert min(values) >= STRUCTURE_FLOOR_DB, f"{name}: {values}"
 
 
+@pytest.mark.slow  # the teacher's full synthetic run: ~45 s of setup on 2 cores
 @needs_synthetic
 def test_exact_arithmetic_reproduces_the_official_outputs(synthetic_run):
     """Our network in float64 vs the official float32 outputs, per entry, against the float32 noise floor."""
@@ -138,6 +140,7 @@ def test_exact_arithmetic_reproduces_the_official_outputs(synthetic_run):
         assert exact_vs_fixture >= noise_floor - NOISE_MARGIN_DB, (name, exact_vs_fixture, noise_floor)
 
 
+@pytest.mark.slow  # the teacher's full synthetic run: ~45 s of setup on 2 cores
 @needs_synthetic
 def test_poser_render_and_face_outputs_agree_with_the_full_run(synthetic_run):
     """The 3-pose run went through in chunks of one pose (CPU): every entry equals a run of that pose alone."""
@@ -150,6 +153,7 @@ def test_poser_render_and_face_outputs_agree_with_the_full_run(synthetic_run):
     assert poser.describe()["networks"] == list(NETWORKS)
 
 
+@pytest.mark.slow  # the teacher's full synthetic run: ~45 s of setup on 2 cores
 @needs_synthetic
 @pytest.mark.skipif(not cpu_bf16_native()[0],
                     reason="this CPU has no native bfloat16 (AVX512-BF16/AMX): emulated, the teacher's bf16 pass "
