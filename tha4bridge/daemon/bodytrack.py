@@ -70,10 +70,18 @@ class Estimate:
         return out
 
 
-class BodyTrack:
-    """The keys of one stream (one region of one student)."""
+STRATEGIES = ("extrapolate", "interpolate", "hold")
 
-    def __init__(self):
+
+class BodyTrack:
+    """The keys of one stream (one region of one student). `strategy` for a pose beyond the keys: "extrapolate"
+    along the line of the two keys that explain it (the default), "interpolate" only between keys (clamped to
+    the nearer), or "hold" the nearest key (bench_realtime.py measures the three on tracked head motion)."""
+
+    def __init__(self, strategy: str = "extrapolate"):
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        self.strategy = strategy
         self._lock = threading.Lock()
         self._keys: list[BodyKey] = []
         self._directions: tuple[np.ndarray, dict[int, torch.Tensor]] | None = None  # (measured at, {j: D_j})
@@ -140,14 +148,15 @@ class BodyTrack:
         a_i = min(range(len(keys)), key=lambda i: (dist[i], -i))  # nearest; the newest among equals
         a = keys[a_i]
         s, b, residual = 0.0, None, dist[a_i]
-        if dist[a_i] > SAME:
+        lo, hi = (-MAX_EXTRAPOLATION, 1.0 + MAX_EXTRAPOLATION) if self.strategy == "extrapolate" else (0.0, 1.0)
+        if dist[a_i] > SAME and self.strategy != "hold":
             for k in keys:
                 u = k.rotation - a.rotation
                 uu = float(u @ u)
                 if uu < SAME * SAME:
                     continue
                 t = float((r - a.rotation) @ u) / uu
-                t = min(max(t, -MAX_EXTRAPOLATION), 1.0 + MAX_EXTRAPOLATION)
+                t = min(max(t, lo), hi)
                 res = float(np.abs(r - (a.rotation + t * u)).sum())
                 if res < residual - 1e-9:
                     s, b, residual = t, k, res
