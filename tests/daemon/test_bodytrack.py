@@ -56,6 +56,15 @@ def test_two_passes_equal_one_render_bit_for_bit(poser):
     assert est.made == "fresh" and torch.equal(frame, fresh(poser, p))
 
 
+def test_two_passes_equal_one_render_bit_for_bit_in_fast_mode():
+    fast = StudentPoser(LAMBDA_00, device="cpu", mode="fast", mask=False)
+    p = pose(head_x=-0.2, mouth_ooo=0.5, breathing=0.7)
+    track = BodyTrack()
+    track.add(key(fast, p))
+    frame, est = shown(fast, p, track)
+    assert est.made == "fresh" and torch.equal(frame, fresh(fast, p))
+
+
 def directions(poser, q: np.ndarray) -> BodyTrack:
     track = BodyTrack()
     track.set_directions([key(poser, p) for p in BodyTrack.direction_poses(q)])
