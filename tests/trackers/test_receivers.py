@@ -208,9 +208,13 @@ def test_stop_is_fast_and_idle_pose_is_alive(hub):
     t = time.monotonic()
     assert hub.wait(0.05) is False
     assert time.monotonic() - t >= 0.04
+    threads = [r._thread for r in hub.receivers.values()]
     t = time.monotonic()
     hub.stop()
-    assert time.monotonic() - t < 0.5
+    # every receiver thread saw the stop flag and ended (the event), within a bound a busy 2-core machine keeps
+    # (unloaded it takes about one RECV_TIMEOUT, 0.1 s; 0.5 s was missed under load)
+    assert not [th.name for th in threads if th.is_alive()], "a receiver thread outlived stop()"
+    assert time.monotonic() - t < 3.0
 
 
 def test_default_config_works_without_file():
@@ -234,9 +238,11 @@ def test_sender_without_apply_and_frame_split_over_datagrams(hub, sender):
     # Once the sender uses Apply, a frame split over two datagrams lands atomically.
     sender.send(bundle(("/VMC/Ext/Blend/Val", "Blink_R", 0.0), ("/VMC/Ext/Blend/Apply",)), port)
     settle(hub, lambda t: t.pose[EYE_R] == 0.0)
+    before = hub.stats()["receivers"]["vmc"]["packets"]
     sender.send(bundle(("/VMC/Ext/Blend/Val", "Blink_L", 1.0)), port)
     sender.send(bundle(("/VMC/Ext/Blend/Val", "Blink_R", 1.0)), port)
-    time.sleep(0.1)
+    assert wait_for(lambda: hub.stats()["receivers"]["vmc"]["packets"] >= before + 2), \
+        "the receiver never took the two datagrams"  # (a fixed 0.1 s sleep stood here: under load it proved nothing)
     tp = hub.current()
     assert tp.pose[EYE_L] == 0.0 and tp.pose[EYE_R] == 0.0  # not applied yet
     sender.send(msg("/VMC/Ext/Blend/Apply"), port)

@@ -88,8 +88,9 @@ class Sender:
         self.sock.close()
 
 
-def settle(hub: TrackerHub, predicate, timeout: float = 2.0):
-    """Poll hub.current() until predicate(tracked) holds; return the last TrackedPose."""
+def settle(hub: TrackerHub, predicate, timeout: float = 10.0):
+    """Poll hub.current() until predicate(tracked) holds; return the last TrackedPose. The deadline is generous
+    (a busy 2-core machine can starve the receiver threads for a second or more); it costs nothing when it holds."""
     end = time.monotonic() + timeout
     tp = hub.current()
     while not predicate(tp) and time.monotonic() < end:
@@ -98,7 +99,7 @@ def settle(hub: TrackerHub, predicate, timeout: float = 2.0):
     return tp
 
 
-def wait_for(cond, timeout: float = 2.0) -> bool:
+def wait_for(cond, timeout: float = 10.0) -> bool:
     end = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > end:
