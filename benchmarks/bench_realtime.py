@@ -210,10 +210,12 @@ def summarize(rec: Recorder, events: list[float], seconds: float, exact: Student
         ref8 = to_rgba8(ref)[0].numpy()
         scores.append(psnr(px, ref8))
     made = Counter(h.get("body", {}).get("made", "whole") for h in hs)
+    held = sum(1 for h in hs if h.get("body", {}).get("held"))
     return {"fps": len(hs) / seconds, "lat50": float(np.percentile(lat, 50)) if lat else math.nan,
             "lat95": float(np.percentile(lat, 95)) if lat else math.nan,
             "psnr_min": min(scores) if scores else math.nan,
-            "psnr_med": float(np.median(scores)) if scores else math.nan, "made": dict(made), "n": len(hs)}
+            "psnr_med": float(np.median(scores)) if scores else math.nan, "made": dict(made), "n": len(hs),
+            "held": held / len(hs) if hs else math.nan}
 
 
 def run(session: str, two_rate: bool, student: Path, seconds: float, fps: float, exact: StudentPoser, seed: int,
@@ -286,7 +288,8 @@ def main() -> None:
             r = run(session, two_rate, a.student, a.seconds, a.fps, exact, a.seed, strategy or "extrapolate")
             base = base or r
             ratio = r["fps"] / base["fps"] if base["fps"] else math.nan
-            body = "" if not two_rate else f"{r['made']}; {r['passes']} at {r['body_ms']:.0f} ms"
+            body = "" if not two_rate else (f"{r['made']}; head held back in {100 * r['held']:.0f} % of frames; "
+                                            f"passes {r['passes']} at {r['body_ms']:.0f} ms")
             arm = "baseline" if not two_rate else ("two rates" if session != "c" else strategy[:11])
             print(f"{names[session]:24s} {arm:11s} {r['fps']:5.1f} "
                   f"{ratio:6.2f} {r['lat50']:9.0f} / {r['lat95']:6.0f} {r['psnr_min']:9.1f} / {r['psnr_med']:6.1f}  {body}",

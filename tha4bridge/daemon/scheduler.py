@@ -18,12 +18,14 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ..defaults import IDLE_FPS
 from ..imaging import to_rgba8
+from ..pose import BREATHING
 from ..transport.sink import FrameSink, FrameTimes
-from .bodytrack import BodyKey
+from .bodytrack import ROTATION, BodyKey
 from .framepose import FramePoses, Shown
 from .streams import Stream, StreamRegistry
 
@@ -31,6 +33,7 @@ log = logging.getLogger("tha4bridge.serve")
 
 UNWATCHED_INTERVAL = 1.0  # seconds between frames while no client subscribes to frames
 DISPLAY_FPS = 30.0  # two-rate streams: compose passes per second when --fps does not say
+SHOW_RESIDUAL = 0.02  # rotation units (summed): a pose farther from what the body keys explain shows their pose
 
 
 @dataclass
@@ -138,7 +141,7 @@ class RenderScheduler:
         if s.bodies is None:
             frames = s.poser.render_sanitized(pose_t, s.region)
         else:
-            frames, body = self._compose(s, pose, pose_t)
+            frames, body, pose = self._compose(s, pose, pose_t)
         rgba = to_rgba8(frames, premultiplied=s.alpha == "premultiplied").cpu()
         t_end = self.clock.time()
         times = FrameTimes(view.t_pose, t_start, t_end)
@@ -153,20 +156,31 @@ class RenderScheduler:
             s.last_render = due if mono_start - due < interval else mono_start
             s.stats.frame(view.t_pose, t_start, t_end, t_published, measured)
 
-    def _compose(self, s: Stream, pose, pose_t: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """A two-rate frame: the body estimated from the stream's keys, then one compose pass. Before the first
-        key exists (the stream's first frame) the body pass runs here, once."""
+    def _compose(self, s: Stream, pose, pose_t: torch.Tensor) -> tuple[torch.Tensor, dict, np.ndarray]:
+        """A two-rate frame: the body estimated from the stream's keys, then one compose pass; returns the frame,
+        its header's `body` and the pose it shows. Before the first key exists (the stream's first frame) the body
+        pass runs here, once. When the keys cannot explain the pose's body (a head jump: a new `set_pose`, a
+        tracker turning away from the keys' line) the frame shows the body pose they can (the header's `pose`
+        says so) and the face of now, until the body worker's next key lands: a head that arrives one body pass
+        late, never a body that does not match its head (held, such a frame measured 31 dB for a 0.3 jump)."""
         est = s.bodies.estimate(pose)
         if est is None:
             s.bodies.add(BodyKey(pose.copy(), s.poser.body_pass(pose_t, s.region)), pose)
             est = s.bodies.estimate(pose)
+        body_pose = np.asarray(est.body_pose, np.float32)
+        held = bool(est.residual > SHOW_RESIDUAL or abs(float(pose[BREATHING]) - body_pose[-1]) > 1e-4)
+        if held:
+            pose = pose.copy()
+            pose[ROTATION.start:BREATHING + 1] = body_pose
+            pose_t = torch.from_numpy(pose[None]).to(s.poser.device)
         first = est.terms[0][0]
         key = (tuple(first.shape), first.dtype, first.device)
         y = est.combine(self._mix.get(key))
         if len(est.terms) > 1 or est.terms[0][1] != 1.0:
             self._mix[key] = y
         s.stats.body_made[est.made] += 1
-        return s.poser.compose_pass(pose_t, y, s.region), {"made": est.made, "pose": est.body_pose}
+        body = {"made": est.made, "pose": est.body_pose, "held": held}
+        return s.poser.compose_pass(pose_t, y, s.region), body, pose
 
     def _log_tracker(self, tracked) -> None:
         was, self._tracked = self._tracked, tracked
