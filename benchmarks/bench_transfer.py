@@ -1,6 +1,6 @@
 """Warm start against from scratch: validation PSNR against examples for a new character (not a timed test).
 
-    nice -n 15 python benchmarks/bench_transfer.py [--face 480] [--body 240] [--batch 4] [--threads 1]
+    nice -n 15 python benchmarks/bench_transfer.py [--face 160] [--body 64] [--batch 4] [--threads 1] [--parallel]
 
 Teacher: the official `lambda_01` student (a student folder is a valid teacher), its character.png and face mask.
 Two arms with the same example budget, batch and seed:
@@ -9,7 +9,8 @@ Two arms with the same example budget, batch and seed:
 For each: validation PSNR of the face crop, the body morpher (on the teacher's input) and the whole frame (the
 student's own face, then its body) on the same fixed poses, at every validation; the examples each arm needs to
 reach 25 and 30 dB on the body; the examples (b) needs to reach (a)'s final body PSNR, as a fraction of (a)'s.
-The default budget fits about 45 minutes of one niced thread on a 2-core CPU (both arms).
+The default budget is about 12 minutes of one thread's work (both arms); niced on a 2-core CPU that other people
+keep busy it took about 45 minutes of wall time. --parallel runs the two arms as two processes (one thread each).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ MASK = FIXTURES / "images" / "lambda_01_face_mask.png"
 # The paper's run: 1M face + 1.5M body examples in about 30 hours on one RTX A6000 (official README), so about
 # 43 ms per example averaged over both stages. Used only to turn example counts into GPU time.
 PAPER_GPU_S_PER_EXAMPLE = 30 * 3600 / 2.5e6
+ARMS = {"a": "a_scratch", "b": "b_warm"}
 
 
 def cpu_name() -> str:
@@ -54,7 +56,7 @@ def first_at(series: list[tuple[int, float]], db: float) -> int | None:
     return next((ex for ex, v in series if v >= db), None)
 
 
-def arm(name: str, work: Path, args, init_from: str) -> dict:
+def run_arm(name: str, work: Path, args, init_from: str) -> None:
     cfg = DistillConfig(teacher=str(TEACHER), image=str(TEACHER / "character.png"), face_mask=str(MASK),
                         face_examples=args.face, body_examples=args.body, batch_size=args.batch, seed=args.seed,
                         sample_every=args.every, validation_poses=args.poses, checkpoint_every=10 ** 9,
@@ -62,9 +64,13 @@ def arm(name: str, work: Path, args, init_from: str) -> dict:
     out = work / name
     start = time.monotonic()
     build(cfg, out, device="cpu", progress=False, log=lambda *a, **k: print(f"  [{name}]", *a, flush=True))
-    seconds = time.monotonic() - start
+    (out / "wall_s.txt").write_text(f"{time.monotonic() - start}\n")
+
+
+def read_arm(name: str, work: Path) -> dict:
+    out = work / name
     face, body = rows(out, "face"), rows(out, "body")
-    return dict(name=name, seconds=seconds,
+    return dict(name=name, seconds=float((out / "wall_s.txt").read_text()),
                 face=[(int(r["examples"]), float(r["val_psnr"])) for r in face],
                 body=[(int(r["examples"]), float(r["val_body_psnr"])) for r in body],
                 whole=[(int(r["examples"]), float(r["val_psnr"])) for r in body],
@@ -73,25 +79,38 @@ def arm(name: str, work: Path, args, init_from: str) -> dict:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--face", type=int, default=480, help="face examples per arm")
-    ap.add_argument("--body", type=int, default=240, help="body examples per arm")
+    ap.add_argument("--face", type=int, default=160, help="face examples per arm")
+    ap.add_argument("--body", type=int, default=64, help="body examples per arm")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--poses", type=int, default=8, help="validation poses")
     ap.add_argument("--every", type=int, default=0, help="examples between validations (0: a tenth of each stage)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", type=Path, default=None, help="write the two students here (default: a temp dir)")
+    ap.add_argument("--parallel", action="store_true", help="the two arms at once, as two processes")
+    ap.add_argument("--arm", choices=("a", "b"), help=argparse.SUPPRESS)  # one arm into --keep (used by --parallel)
     args = ap.parse_args()
     if not TEACHER.is_dir():
         sys.exit(f"bench_transfer: {FIXTURES} is absent (the shared fixtures hold the lambda_00/01 students)")
     torch.set_num_threads(args.threads)
+    if args.arm:
+        run_arm(ARMS[args.arm], args.keep, args, str(START) if args.arm == "b" else "")
+        return
     print(f"CPU: {cpu_name()}; torch {torch.__version__}, {args.threads} thread(s)")
     print(f"teacher {TEACHER.name}, budget {args.face} face + {args.body} body examples per arm, batch {args.batch}, "
           f"seed {args.seed}, {args.poses} validation poses")
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
-        a = arm("a_scratch", work, args, "")
-        b = arm("b_warm", work, args, str(START))
+        if args.parallel:
+            common = [sys.executable, __file__, "--keep", str(work)] + [
+                f"--{k}={getattr(args, k)}" for k in ("face", "body", "batch", "poses", "every", "threads", "seed")]
+            procs = [subprocess.Popen(common + ["--arm", x]) for x in ARMS]
+            if any(p.wait() != 0 for p in procs):
+                sys.exit("bench_transfer: an arm failed (its output is above)")
+        else:
+            run_arm(ARMS["a"], work, args, "")
+            run_arm(ARMS["b"], work, args, str(START))
+        a, b = read_arm(ARMS["a"], work), read_arm(ARMS["b"], work)
 
     print("\nvalidation PSNR (dB) against examples; body = the body morpher on the teacher's input, whole = the "
           "student's own face then its body")
