@@ -28,6 +28,15 @@ def _per_stream(values: list[str] | None, default):
     return default, streams
 
 
+def _webcam(source: str | None, fps: float, face_model: str | None):
+    """--webcam's options as a WebcamConfig, or None when --webcam is absent."""
+    if source is None:
+        return None
+    from ..trackers.webcam import WebcamConfig
+
+    return WebcamConfig(source=source, fps=fps, model=face_model)
+
+
 @app.command()
 def serve(
     student: list[str] = typer.Option(None, "--student", "-s", help="Student folder, `demo`, or NAME=DIR; repeat for several streams (default: demo)."),
@@ -55,11 +64,15 @@ def serve(
     http_allow_load: bool = typer.Option(False, "--http-allow-load", help="Allow `load` and `speak` (they name a file on this machine) over HTTP."),
     ort_web: str = typer.Option(None, help="With --http: serve this onnxruntime-web copy (npm package or its dist/) to the browser-runtime page /local/NAME.", show_default="the page loads it from the jsDelivr CDN"),
     expressions: str = typer.Option(None, help="A folder of *.toml expression files adding to or overriding the shipped expressions.", show_default="the shipped expressions only"),
+    webcam: str = typer.Option(None, metavar="INDEX|PATH", help="Track a face with the built-in MediaPipe tracker (pip install 'tha4bridge\\[webcam]'): a camera index (0 is the first camera), a camera device, or a video file.", show_default="off"),
+    webcam_fps: float = typer.Option(30.0, help="With --webcam: track at most this many frames per second."),
+    face_model: str = typer.Option(None, help="With --webcam: the face_landmarker.task file to use.", show_default="~/.cache/tha4bridge/face_landmarker.task, downloaded when missing"),
 ) -> None:
     """Run the headless daemon: tracker poses in, RGBA frames out over shared memory + ZeroMQ.
 
-    No iPhone? Any VMC sender drives it (VSeeFace, XR Animator, VMagicMirror with a webcam): send VMC to this
-    machine's port --vmc-port (README, "Tracking"). Parameter names: `tha4bridge params`; a ready poses file:
+    No iPhone? `--webcam 0` tracks your face from the first camera (pip install 'tha4bridge\\[webcam]'); or any
+    VMC sender drives it (VSeeFace, XR Animator, VMagicMirror): send VMC to this machine's port --vmc-port
+    (README, "Tracking"). Parameter names: `tha4bridge params`; a ready poses file:
     examples/poses.json (`tha4bridge render --poses examples/poses.json --out frames/`).
     """
     from ..daemon import DaemonConfig, serve as run
@@ -74,5 +87,5 @@ def serve(
                        vmc_port=vmc_port, ifm_port=ifm_port, ifm_phone=ifm_phone, mapping_file=mapping_file,
                        calibration_file=calibration_file, threads=threads,
                        http=http, http_allow_load=http_allow_load, ort_web=ort_web,
-                       expressions=expressions)
+                       expressions=expressions, webcam=_webcam(webcam, webcam_fps, face_model))
     raise typer.Exit(run(cfg))

@@ -26,8 +26,13 @@ def trackers(
     ifm_phone: str = typer.Option(None, help="iPhone address: ask iFacialMocap there to send to us."),
     mapping_file: str = typer.Option(None, help="Tracker settings file (TOML/YAML, see protocols/osc.md)."),
     host: str = typer.Option(TRACKER_HOST, help="Address the tracker ports listen on."),
+    webcam: str = typer.Option(None, metavar="INDEX|PATH", help="Also track a face with the built-in MediaPipe tracker (pip install 'tha4bridge\\[webcam]'): a camera index (0 is the first camera), a camera device, or a video file.", show_default="off"),
+    webcam_fps: float = typer.Option(30.0, help="With --webcam: track at most this many frames per second."),
+    face_model: str = typer.Option(None, help="With --webcam: the face_landmarker.task file to use.", show_default="~/.cache/tha4bridge/face_landmarker.task, downloaded when missing"),
 ) -> None:
     """Listen for trackers without rendering: shows packets, drops, the live source and key parameters."""
     from ..trackers.cli_tools import listen
+    from .serve import _webcam
 
-    raise typer.Exit(listen(seconds, vmc_port, ifm_port, ifm_phone, mapping_file, host))
+    raise typer.Exit(listen(seconds, vmc_port, ifm_port, ifm_phone, mapping_file, host,
+                            webcam=_webcam(webcam, webcam_fps, face_model)))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..defaults import CONTROL_ENDPOINT, DEMO, FRAMES_ENDPOINT, IDLE_FPS, IFM_PORT, TRACKER_HOST, VMC_PORT
 from ..load import check_backend
@@ -11,6 +12,9 @@ from ..transport.ring import DEFAULT_SLOTS, check_alpha
 from ..transport.sink import check_transport
 from ..web.address import parse_http
 from ..web.ortweb import ort_web_dir
+
+if TYPE_CHECKING:
+    from ..trackers.webcam import WebcamConfig
 
 
 @dataclass
@@ -45,6 +49,7 @@ class DaemonConfig:
     http_allow_load: bool = False  # `load` by path over HTTP
     ort_web: str | None = None  # a local onnxruntime-web for the browser-runtime page (web/ortweb.py); None = CDN
     expressions: str | None = None  # a folder of *.toml expressions adding to / overriding the shipped ones
+    webcam: WebcamConfig | None = None  # --webcam: built-in face tracking (trackers/webcam.py); None = off
 
     def check(self) -> None:
         """Refuse a bad option with one sentence (ValueError), before any socket or model."""
@@ -59,6 +64,13 @@ class DaemonConfig:
             region = self.region_of(name)  # parsed here: a typo stops start-up in one sentence
             if region is not None:
                 region.check(what=self._region_option(name))  # the THA4 frame; Streams.open checks the poser
+        if self.webcam is not None:
+            if not self.trackers:
+                raise ValueError("--webcam is tracker input: it cannot be combined with --no-trackers")
+            from ..trackers.webcam import backends
+
+            self.webcam.check()
+            backends()  # without the extra: one line saying what to install
         p = self.breathing_period
         if p is not None and not (math.isfinite(p) and p >= 0):
             raise ValueError(f"--breathing-period must be a number of seconds >= 0 (0 = off), got {p!r}")

@@ -86,7 +86,8 @@ def _tracker_hub(c: DaemonConfig):
 
     # /tha4/ parameter messages share the VMC port.
     cfg = TrackerConfig(vmc_port=c.vmc_port, ifm_port=c.ifm_port, ifm_phone=c.ifm_phone, osc_param_port=c.vmc_port,
-                        host=c.tracker_host, mapping_file=c.mapping_file, calibration_file=c.calibration_file)
+                        host=c.tracker_host, mapping_file=c.mapping_file, calibration_file=c.calibration_file,
+                        webcam=c.webcam)
     idle = cfg.settings().idle  # the [idle] section of the user's settings file
     animator = Animator(dataclasses.replace(idle, breathing_rate=c.breathing_rate(idle.breathing_rate)))
     return animator, TrackerHub(cfg, animator=animator)

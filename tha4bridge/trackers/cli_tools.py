@@ -36,19 +36,27 @@ _SHOW = ("eye_wink_left", "eye_wink_right", "mouth_aaa", "head_x", "head_y", "ne
 
 
 def listen(seconds: float, vmc_port: int, ifm_port: int, ifm_phone: str | None, mapping_file: str | None,
-           host: str) -> int:
-    """Run the tracker hub alone and print a status line per second (a connectivity check)."""
+           host: str, webcam=None) -> int:
+    """Run the tracker hub alone and print a status line per second (a connectivity check). `webcam`: a
+    webcam.WebcamConfig to track a camera or video too."""
     from .hub import TrackerConfig, TrackerHub
 
     try:
+        if webcam is not None:
+            webcam.check()
         hub = TrackerHub(TrackerConfig(vmc_port=vmc_port, ifm_port=ifm_port, ifm_phone=ifm_phone,
-                                       osc_param_port=vmc_port, mapping_file=mapping_file, host=host))
+                                       osc_param_port=vmc_port, mapping_file=mapping_file, host=host,
+                                       webcam=webcam))
         hub.start()
     except (OSError, ValueError) as e:
         print(f"trackers: {e}")
         return 1
-    print("listening: " + ", ".join(f"{k} UDP {host}:{v}" for k, v in hub.ports.items()) + "  (Ctrl-C to stop)")
+    listening = [f"{k} UDP {host}:{v}" for k, v in hub.ports.items()]
+    if webcam is not None:
+        listening.append(f"webcam: {webcam.label()}")
+    print("listening: " + ", ".join(listening) + "  (Ctrl-C to stop)")
     end = time.monotonic() + seconds if seconds > 0 else None
+    said: set[str] = set()
     try:
         while end is None or time.monotonic() < end:
             time.sleep(1.0)
@@ -56,6 +64,10 @@ def listen(seconds: float, vmc_port: int, ifm_port: int, ifm_phone: str | None, 
             parts = []
             for name, r in st["receivers"].items():
                 if name == "osc-params" and "vmc" in st["receivers"]:
+                    continue
+                if name == "webcam":
+                    ms = f", {r['infer_ms']:.0f} ms/frame" if r["infer_ms"] is not None else ""
+                    parts.append(f"webcam ({r['state']}): {r['packets']} frames, {r['accepted']} with a face{ms}")
                     continue
                 drops = f" dropped {r['dropped']} {r['malformed']}" if r["dropped"] else ""
                 parts.append(f"{name}: {r['packets']} packets{drops}")
@@ -65,6 +77,10 @@ def listen(seconds: float, vmc_port: int, ifm_port: int, ifm_phone: str | None, 
             print(f"[{tp.source}] " + "; ".join(parts) + f" | {values}{silent}", flush=True)
             for name, r in st["receivers"].items():
                 for w in r.get("warnings", []):
+                    if name == "webcam":
+                        if w in said:
+                            continue  # the webcam's trouble is said once, not every second
+                        said.add(w)
                     print(f"  {name}: {w}", flush=True)
     except KeyboardInterrupt:
         pass

@@ -37,8 +37,9 @@ from .pipeline import SourcePipeline
 from .settings import TrackerSettings, load_settings
 from .udp import MAX_DATAGRAM
 from .vmc import VmcReceiver
+from .webcam import WebcamConfig, WebcamReceiver
 
-SOURCES = ("vmc", "ifacialmocap")
+SOURCES = ("vmc", "ifacialmocap", "webcam")
 POLICIES = ("last-active", "priority", "per-stream")
 
 
@@ -61,6 +62,7 @@ class TrackerConfig:
     streams: dict[str, str] = field(default_factory=dict)  # per-stream: group -> source
     calibration_file: str | None = None  # default ~/.config/tha4bridge/calibration.json
     max_datagram: int = MAX_DATAGRAM
+    webcam: WebcamConfig | None = None  # built-in face tracking from a camera or a video file (webcam.py)
     # Settings given directly (tests, embedding) win over mapping_file.
     mapping: MappingConfig | None = None
     smoothing: SmoothingConfig | None = None
@@ -165,18 +167,20 @@ class TrackerHub:
                 c.host, c.ifm_port, self.pipelines["ifacialmocap"], self._publish, phone=phone,
                 phone_port=phone_port, version=c.ifm_version, resend_after=c.ifm_resend,
                 max_datagram=c.max_datagram)
+        if c.webcam is not None:
+            recv["webcam"] = WebcamReceiver(c.webcam, self.pipelines["webcam"], self._publish)
         if c.osc_param_port is not None and not shared:
             recv["osc-params"] = OscParamReceiver(c.host, c.osc_param_port, self.params, self._publish_overlay,
                                                   max_datagram=c.max_datagram)
         try:
             for r in recv.values():  # bind everything first: a taken port fails before any thread runs
                 r.bind()
-        except OSError:
+        except (OSError, ValueError):  # ValueError: the webcam's extra, option or face model, in one line
             for r in recv.values():
                 r.stop()
             raise
         self.receivers = recv
-        self.ports = {name: r.port for name, r in recv.items()}
+        self.ports = {name: r.port for name, r in recv.items() if r.port is not None}
         if shared:
             self.ports["osc-params"] = recv["vmc"].port
         for r in recv.values():
