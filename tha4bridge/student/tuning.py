@@ -6,12 +6,13 @@ the 512 level run in bands of `BAND_ROWS` pixels (renderer lever 7; CPU only: it
 Zen 4, bfloat16 bought 0-16 % and bands 15 %; with another process busy, bands lost 20-45 % on Zen 1. So:
 
 - at load, `Tuner.choose` times body passes over an eighth of the frame with each candidate, interleaved,
-  and keeps the fastest (best of a few rounds; under `LOAD_BUDGET_S` in all);
+  and keeps the fastest (best of two or three rounds; about `LOAD_BUDGET_S` at most on a quiet machine);
 - now and then (`RECHECK_S`), one real body pass runs with another candidate instead; when that candidate is
   at least `MARGIN` faster than the chosen one's recent passes of the same kind twice in a row, it becomes the
   chosen one (a streamer's load changes).
 
-`exact` has one candidate, float32 without bands (see renderer.py: bands change the bits of a GEMM's rows).
+`exact` has one candidate, float32 without bands, and times nothing: bands gave the same bits here (lambda_00,
+torch.equal), but nothing promises that a BLAS picks the same kernel for a band as for a whole frame.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from ..pose import NEUTRAL
 from ..region import Region
 
 BAND_ROWS = 2048  # lever 7's band: 2048 pixels × 90 channels × 4 B = 0.7 MB, inside a 1 MiB L2
-LOAD_BUDGET_S = 2.0  # time spent timing candidates at load, after the first round
+LOAD_BUDGET_S = 2.0  # seconds of timing at load after which no third round starts
 RECHECK_S = 30.0  # seconds between two real body passes with another candidate
 MARGIN = 0.9  # a candidate must take at most this fraction of the chosen one's time to replace it
 WINS = 2  # ... this many times in a row
@@ -85,7 +86,7 @@ class Tuner:
                max_rounds: int = 3) -> Candidate:
         """Time `time_pass(candidate)` (ms) for each candidate in rounds, interleaved (so that machine noise hits
         all alike), after one warm-up pass of the first (it allocates the buffers the others share); stop after
-        `max_rounds` or the round that ends past `budget_s`; keep each candidate's best round."""
+        `max_rounds`, or the second or later round that ends past `budget_s`; keep each candidate's best."""
         if not self.tuning:
             return self.chosen
         start = time.perf_counter()
@@ -94,10 +95,11 @@ class Tuner:
         for r in range(max_rounds):
             for c in (self.candidates if r % 2 == 0 else self.candidates[::-1]):
                 best[c] = min(best[c], time_pass(c))
-            if time.perf_counter() - start > budget_s:
+            if r >= 1 and time.perf_counter() - start > budget_s:  # at least two rounds: best of two
                 break
         self.load_ms = best
         self._switch(min(self.candidates, key=best.__getitem__))
+        self._due = time.monotonic() + self._recheck_s
         return self.chosen
 
     def pick(self, key: Hashable) -> Candidate:
@@ -106,6 +108,8 @@ class Tuner:
         if not self.tuning or time.monotonic() < self._due:
             return self.chosen
         with self._lock:
+            if len(self._recent.get(key, ())) < 3:  # nothing to compare with yet (start-up, a new kind of pass)
+                return self.chosen
             others = [c for c in self.candidates if c != self.chosen]
             return others[self._turn % len(others)]
 
