@@ -8,6 +8,7 @@ it: {"frames": [{"t": seconds, "face": bool, "pose": {name: value}}, ...]} plus 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -19,6 +20,12 @@ from ..animator import Animator
 from ..pose import INDEX, PARAMETER_NAMES
 
 BREATHING = INDEX["breathing"]
+SEED = 0  # the idle motion's random phases and blinks, fixed: the same video gives the same file
+
+
+def idle_animator(idle) -> Animator:
+    """The animator of a tracked video: its clock starts at the first frame, its randomness is seeded."""
+    return Animator(dataclasses.replace(idle, seed=SEED if idle.seed is None else idle.seed), t0=0.0)
 
 
 @dataclass
@@ -59,7 +66,7 @@ def track_video(video: str | os.PathLike, out: str | os.PathLike, model: str | N
         cfg = TrackerConfig(vmc_port=None, ifm_port=None, osc_param_port=None, mapping_file=mapping_file,
                             calibration_file=calibration_file or str(Path(tmp) / "none.json"))
         idle = cfg.settings().idle
-        hub = TrackerHub(cfg, animator=Animator(idle, t0=0.0))
+        hub = TrackerHub(cfg, animator=idle_animator(idle))
         try:
             with FaceTracker(model_path) as tracker:
                 result, rows, fps = _frames(cv2, cap, tracker, hub, video, breathing, progress)
