@@ -11,7 +11,6 @@ import pytest
 
 from tha4bridge.expressions import ExpressionFileError, load_library
 
-from tests.daemon.util import free_port
 
 
 def write_toml(folder, name, text):
@@ -49,7 +48,7 @@ def test_a_user_folder_adds_and_overrides(tmp_path):
 def test_the_daemon_refuses_a_bad_expression_file_at_start_up(tmp_path):
     folder = write_toml(tmp_path / "expr", "bad.toml", "[grin]\nmouth_grin = 1.0\n")
     r = subprocess.run([sys.executable, "-m", "tha4bridge.cli", "serve", "--no-trackers", "--device", "cpu",
-                        "--control", f"tcp://127.0.0.1:{free_port()}", "--frames", f"tcp://127.0.0.1:{free_port()}",
+                        "--control", "tcp://127.0.0.1:0", "--frames", "tcp://127.0.0.1:0",
                         "--expressions", str(folder)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     lines = [ln for ln in (r.stdout + r.stderr).splitlines() if "bad.toml" in ln]

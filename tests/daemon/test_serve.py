@@ -20,7 +20,7 @@ from distiller.poses import load_pose_file
 from tha4bridge.client import ControlError, FrameSubscriber, ProtocolMismatch
 from tha4bridge.pose import PARAMETER_NAMES
 
-from tests.daemon.util import Served, frame_matching, free_port
+from tests.daemon.util import Served, frame_matching
 from tests.shared import FIXTURES, LAMBDA_00
 
 LAMBDA = LAMBDA_00
@@ -109,17 +109,21 @@ def test_set_pose_wink_changes_the_eye_region_only(shm_daemon):
 
 def test_hold_expires_and_set_pose_validates(shm_daemon):
     ctl = shm_daemon.ctl
+    t_set = time.monotonic()  # the daemon starts the hold after this
     r = ctl.set_pose("twin", {"mouth_aaa": 0.7, "head_x": 5.0, "neck_z": float("nan")}, hold=0.3)
     assert r["stream"] == ["twin"]
     p = ctl.get_pose("twin")
     assert p["pose"]["head_x"] == 1.0 and p["pose"]["neck_z"] == 0.0  # clamped / NaN zeroed, not refused
-    assert 0 < p["hold_remaining"] <= 0.3
-    time.sleep(0.4)
-    p = ctl.get_pose("twin")
-    assert p["hold_remaining"] is None and p["pose"]["mouth_aaa"] == pytest.approx(0.7)  # no tracker: pose stays
+    if time.monotonic() - t_set < 0.3:  # else a busy machine answered after the hold ended: nothing to check
+        assert 0 < p["hold_remaining"] <= 0.3
+    end = time.monotonic() + 10.0  # the hold's end, waited for (was a 0.4 s sleep)
+    while (p := ctl.get_pose("twin"))["hold_remaining"] is not None and time.monotonic() < end:
+        time.sleep(0.05)
+    assert p["hold_remaining"] is None, "a 0.3 s hold still running after 10 s"
+    assert p["pose"]["mouth_aaa"] == pytest.approx(0.7)  # no tracker: pose stays
     # Repairs are counted where the pose enters the render path, once per arriving pose: by the next frame
     # (within a second even while no client subscribes to frames).
-    end = time.monotonic() + 3.0
+    end = time.monotonic() + 10.0
     while (fixes := ctl.stats()["streams"]["twin"]["pose_fixes"])["non_finite"] < 1 and time.monotonic() < end:
         time.sleep(0.05)
     assert fixes["non_finite"] >= 1 and fixes["out_of_range"] >= 1
@@ -331,10 +335,14 @@ def test_sigterm_removes_ring_files_and_kill9_is_reclaimed(tmp_path, shm_daemon)
     # the second one also shows --fps is a ceiling: it would re-render flat out (idle 1000/s) without it
     second = Served("--fps", "4", "--idle-fps", "1000", log_dir=tmp_path)
     try:
-        seq0, t0 = second.ctl.stats()["streams"]["demo"]["seq"], time.monotonic()
-        time.sleep(1.5)
-        rate = (second.ctl.stats()["streams"]["demo"]["seq"] - seq0) / (time.monotonic() - t0)
-        assert 0 < rate <= 4.5, rate
+        t0 = time.monotonic()  # before the first reading and after the second: the window covers both
+        seq0 = second.ctl.stats()["streams"]["demo"]["seq"]
+        time.sleep(1.5)  # a span of time measured, not an event waited for
+        frames = second.ctl.stats()["streams"]["demo"]["seq"] - seq0
+        elapsed = time.monotonic() - t0
+        # a 4 fps ceiling allows 4 * elapsed + 1 frames in a window (the fence post; rate <= 4.5 over 1.5 s was
+        # missed by one frame when the window began just before a frame and ended just after one)
+        assert 0 < frames <= 4 * elapsed + 1, (frames, elapsed)
         assert not any(f.exists() for f in files), "stale files of a dead daemon were not reclaimed"
         assert "reclaimed stale ring file" in second.log.read_text()
         assert shm_daemon.ring_files(), "a live daemon's ring files were touched"
@@ -383,10 +391,12 @@ def test_tracker_drives_the_stream_and_set_pose_overrides_for_its_hold(inline_da
     p = _pose_when(ctl, port, lambda p: p["source"] == "tracker:vmc" and p["pose"]["mouth_aaa"] > 0.5
                    and p["pose"]["eye_wink_left"] > 0.9)
     assert p["source"] == "tracker:vmc" and p["pose"]["eye_wink_left"] > 0.9 and p["pose"]["mouth_aaa"] > 0.5
+    t_set = time.monotonic()  # the daemon starts the hold after this
     ctl.set_pose("demo", {"mouth_aaa": 0.0, "eye_wink_left": 0.0}, hold=1.0)
     _vmc_blink(port, 1.0, mouth=0.8)
     p = ctl.get_pose("demo")
-    assert p["source"] == "control" and p["pose"]["mouth_aaa"] == 0.0  # the game's pose wins during the hold
+    if time.monotonic() - t_set < 1.0:  # else a busy machine answered after the hold: nothing to check
+        assert p["source"] == "control" and p["pose"]["mouth_aaa"] == 0.0  # the game's pose wins during the hold
     p = _pose_when(ctl, port, lambda p: p["source"] != "control" and p["pose"]["mouth_aaa"] > 0.5)
     assert p["source"] == "tracker:vmc" and p["pose"]["mouth_aaa"] > 0.5  # then tracking takes over again
     assert p["hold_remaining"] is None
@@ -404,7 +414,7 @@ def test_tracker_drives_the_stream_and_set_pose_overrides_for_its_hold(inline_da
 
 def test_a_second_daemon_on_taken_ports_exits_with_one_clear_line(shm_daemon):
     r = subprocess.run([sys.executable, "-m", "tha4bridge.cli", "serve", "--no-trackers", "--control",
-                        shm_daemon.control, "--frames", f"tcp://127.0.0.1:{free_port()}"],
+                        shm_daemon.control, "--frames", "tcp://127.0.0.1:0"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert "cannot bind" in r.stderr and shm_daemon.control.rsplit(":", 1)[1] in r.stderr

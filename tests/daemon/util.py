@@ -1,6 +1,9 @@
 """Running a real `tha4bridge serve` for tests: a subprocess on free loopback ports, its log in the test folder."""
 from __future__ import annotations
 
+import itertools
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,16 +16,22 @@ from tha4bridge.transport.ring import ring_dir
 
 
 def free_port() -> int:
+    """A port that was free a moment ago (bind, then close): another process may take it before it is used.
+    Prefer port 0 where the server reports what it got (Served does: the banner); keep this for what cannot."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
+_logs = itertools.count()
+
+
 class Served:
     def __init__(self, *args, log_dir: Path, trackers: bool = False):
-        self.control = f"tcp://127.0.0.1:{free_port()}"
-        self.frames = f"tcp://127.0.0.1:{free_port()}"
-        self.log = log_dir / f"serve-{free_port()}.log"
+        # port 0: the daemon binds OS-chosen ports and its banner says which (an explicit --control/--frames in
+        # `args` comes later on the command line and wins); no port is chosen by bind-then-close
+        self.control = self.frames = "tcp://127.0.0.1:0"
+        self.log = log_dir / f"serve-{os.getpid()}-{next(_logs)}.log"
         # trackers on OS-chosen UDP ports (hello reports them); the calibration file stays in the test folder
         self.calibration = log_dir / "calibration.json"
         tracker_args = (["--vmc-port", "0", "--ifm-port", "0", "--calibration-file", str(self.calibration)]
@@ -31,8 +40,9 @@ class Served:
                "--control", self.control, "--frames", self.frames, *args]
         with open(self.log, "w") as f:
             self.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        self.control, self.frames = self._banner_endpoints(deadline)
         self.ctl = Control(self.control, timeout=5.0)
-        deadline = time.monotonic() + 90
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log.read_text()}")
@@ -43,6 +53,21 @@ class Served:
                 if time.monotonic() > deadline:
                     raise
         self.pid = self.proc.pid
+
+    def _banner_endpoints(self, deadline: float) -> tuple[str, str]:
+        """The control and frame endpoints the daemon's banner reports (printed, flushed, in one piece once it
+        serves), waiting for it until `deadline`."""
+        while True:
+            text = self.log.read_text()
+            m = re.search(r"^  control: (\S+)\n  frames:  (\S+) ", text, re.M)
+            if m and re.search(r"^  trackers: .*\n", text, re.M):
+                return m.group(1), m.group(2)
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited with {self.proc.returncode} before its banner:\n{text}")
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError(f"no banner from the daemon within its start-up deadline; its log:\n{text}")
+            time.sleep(0.05)  # polling the log file: the banner is the event waited for
 
     def ring_files(self):
         return sorted(ring_dir().glob(f"tha4bridge-{self.pid}-*.ring"))
