@@ -27,8 +27,9 @@ MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/fa
 MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
 MODEL_SIZE = 3_758_596
 DEFAULT_PATH = Path("~/.cache/tha4bridge/face_landmarker.task")
-# What a FaceLandmarker bundle holds (the geometry metadata is optional for us).
-MEMBERS = ("face_detector.tflite", "face_landmarks_detector.tflite", "face_blendshapes.tflite")
+# What a FaceLandmarker bundle holds: three networks and the metadata of the head-pose geometry.
+MEMBERS = ("face_detector.tflite", "face_landmarks_detector.tflite", "face_blendshapes.tflite",
+           "geometry_pipeline_metadata_landmarks.binarypb")
 TIMEOUT = 20.0  # s: connecting, and any single read of the download (a stalled server stops it)
 TOTAL_TIMEOUT = 300.0  # s: the whole download
 MAX_BYTES = 64 << 20  # a server sending far more than a 3.6 MB model is not sending the model
@@ -56,7 +57,7 @@ def check_model(path: Path) -> None:
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
     except (zipfile.BadZipFile, OSError) as e:
-        raise FaceModelError(f"{path}: not a face model (a face_landmarker.task is a zip archive of .tflite "
+        raise FaceModelError(f"{path}: not a face model (a face_landmarker.task is a zip archive of "
                              f"networks; this file is not one: {e})") from None
     missing = [m for m in MEMBERS if m not in names]
     if missing:

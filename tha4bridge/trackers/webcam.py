@@ -98,7 +98,7 @@ class FaceTracker:
         try:
             with _quiet_stderr():  # MediaPipe's C++ start-up chatter (XNNPACK, feedback tensors) is not ours to show
                 self._lm = vision.FaceLandmarker.create_from_options(opts)
-        except (RuntimeError, ValueError) as e:
+        except (RuntimeError, ValueError, OSError) as e:  # MediaPipe raises all three for bad bundles
             why = (str(e).splitlines() or [type(e).__name__])[0]
             from .face_model import FaceModelError
             raise FaceModelError(f"{model_path}: MediaPipe cannot load it as a face model ({why})") from None
