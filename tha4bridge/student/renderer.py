@@ -42,6 +42,7 @@ from ..imaging import STUDENT_FACE_COLS, STUDENT_FACE_ROWS
 from ..pose import NUM_PARAMETERS
 from ..region import Region
 from .arithmetic import Arithmetic, choose
+from .face_mask import FaceMask, face_calibration_poses
 from .mask import VisibilityMask, calibration_poses
 from .first_layer import FirstLayer
 from .network import ALPHA, BODY_OUTPUT_CHANNELS, COLOR_CHANGE, GRID_CHANGE, BodyMorpher, FaceMorpher
@@ -106,6 +107,8 @@ class SirenRenderer:
         self.base_grid = pixel_positions(self.sizes[-1], dev)  # [H, W, 2], the identity warp
         self.image = image.to(dev, torch.float32)
         self.mask = VisibilityMask(self.image, self.sizes[1:]) if mask else None
+        # The face morpher on the pixels that can change only (face_mask.py): fast mode, with the visibility mask.
+        self.face_mask = FaceMask(self.face_size) if mask and mode == "fast" else None
         self._modules = (face, body, image)  # for the mask's calibration renderer
         self._calibration: threading.Thread | None = None
         self._calibrating = threading.Lock()
@@ -217,24 +220,52 @@ class SirenRenderer:
         first.add_position_and_pose(pre, pose, high.cut_terms(first.terms), first=False)
         return pre.view(-1, first.width)
 
-    def face(self, pose: torch.Tensor, buf) -> torch.Tensor:
-        """[N, 128, 128, 4] face crop (channels last)."""
+    def face(self, pose: torch.Tensor, buf, masked: bool = False) -> torch.Tensor:
+        """[N, 128, 128, 4] face crop (channels last). `masked`: the face mask's pixels only (face_mask.py; they
+        equal the whole computation's rows), the neutral face elsewhere."""
         n, s, first = pose.shape[0], self.face_size, self.face_first
         pre = first.add_position_and_pose(self._tmp(buf, "f0", (n, s, s, first.width)), pose, first.terms, True)
         pre = pre.view(-1, first.width)
-        out = self._banded(pre, self.face_hidden, self.face_last, self._tmp(buf, "fout", (pre.shape[0], 4)), buf, "fh")
-        return out.view(n, s, s, 4)
+        if not masked:
+            out = self._banded(pre, self.face_hidden, self.face_last, self._tmp(buf, "fout", (pre.shape[0], 4)),
+                               buf, "fh")
+            return out.view(n, s, s, 4)
+        fm = self.face_mask
+        idx = fm.index(n)
+        pre = torch.index_select(pre, 0, idx, out=self._tmp(buf, "fg", (idx.numel(), pre.shape[1])))
+        rows = self._banded(pre, self.face_hidden, self.face_last, self._tmp(buf, "foutm", (idx.numel(), 4)), buf, "fh")
+        out = buf.get("fconst")  # the neutral face outside the mask: written once, then only the mask's rows
+        if out is None or out.shape[0] != n or buf.get("fconst_of") is not fm.constant:
+            out = buf["fconst"] = fm.constant.permute(1, 2, 0)[None].repeat(n, 1, 1, 1)
+            buf["fconst_of"] = fm.constant
+        out.view(-1, 4).index_copy_(0, idx, rows)  # the mask only grows: rows once inside stay rewritten
+        return out
+
+    def _face_computed(self, pose: torch.Tensor, buf) -> torch.Tensor:
+        """[N, 4, 128, 128]: a new face; in fast mode (face mask calibrated) the mask's pixels only, but every
+        FULL_EVERY-th one whole, which grows the mask (face_mask.py)."""
+        fm = self.face_mask
+        if fm is None:
+            return self.face(pose, buf).permute(0, 3, 1, 2)
+        if not fm.calibrated:
+            self._calibrate_in_background()  # whole faces meanwhile
+            return self.face(pose, buf).permute(0, 3, 1, 2)
+        if fm.wants_full_face():
+            face = self.face(pose, buf).permute(0, 3, 1, 2)
+            fm.grow(face)
+            return face
+        return self.face(pose, buf, masked=True).permute(0, 3, 1, 2)
 
     def _face_for(self, pose: torch.Tensor, buf) -> torch.Tensor:
         """[N, 4, 128, 128]: the face crop, computed, or the last one when its parameters are the same (a
         whole-frame and a crop stream of one student render the same pose; idle frames between blinks)."""
         if not self.levers.face_cache:
-            return self.face(pose, buf).permute(0, 3, 1, 2)
+            return self._face_computed(pose, buf)
         face_in = pose[:, :self.face_first.w_pose.shape[0]]  # the face morpher reads only these parameters
         last = self._last_face
         if last is not None and last[0].shape == face_in.shape and torch.equal(last[0], face_in):
             return last[1]
-        face = self.face(pose, buf).permute(0, 3, 1, 2)
+        face = self._face_computed(pose, buf)
         self._last_face = (face_in.clone(), face.clone())
         return face
 
@@ -281,14 +312,46 @@ class SirenRenderer:
     def compose(self, image: torch.Tensor, y: torch.Tensor, win: Window, buf) -> torch.Tensor:
         """The cheap half of a frame (the "compose pass"): the face-pasted image [N, 4, 512, 512] warped by the body
         outputs' grid change and blended with their colour by their alpha → [N, h, w, 4] channels last."""
-        grid = torch.add(y[..., GRID_CHANGE], self.base_grid[win.y0:win.y1, win.x0:win.x1])
+        grid = torch.add(y[..., GRID_CHANGE], self.base_grid[win.y0:win.y1, win.x0:win.x1],
+                         out=self._tmp(buf, "grid", (y.shape[0], win.h, win.w, 2)))  # reused: no 2 MB allocation
         warped = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
         warped = warped.permute(0, 2, 3, 1)
         alpha, color = y[..., ALPHA], y[..., COLOR_CHANGE]
         # blended = (1 − α)·warped + α·color, written channels-last.
         out = self._tmp(buf, "blend", (y.shape[0], win.h, win.w, 4))
+        if self.mode == "fast":  # one pass instead of three strided ones (within 1 ulp-ish; exact keeps its bits)
+            return torch.lerp(warped, color, alpha, out=out)
         torch.sub(color, warped, out=out)
         return out.mul_(alpha).add_(warped)
+
+    def _mixed(self, mix: list[tuple[torch.Tensor, float]], buf) -> torch.Tensor:
+        """Σ weight·body outputs (e.g. A + s·(B − A) + c·D as [(A, 1 − s), (B, s), (D, c)]) into one reused
+        buffer: one pass per term (a weight of 1 on the first term: a copy)."""
+        (t0, w0), rest = mix[0], mix[1:]
+        y = self._tmp(buf, "mix", tuple(t0.shape))
+        if w0 == 1.0:
+            y.copy_(t0)
+        else:
+            torch.mul(t0, w0, out=y)
+        for t, w in rest:
+            y.add_(t, alpha=w)
+        return y
+
+    def calibrate_face_mask(self) -> None:
+        """Calibrate the face mask from the faces of `face_calibration_poses()` (buffers of its own: this runs on
+        the calibration thread beside `render`); masked faces start once it is done."""
+        fm = self.face_mask
+        if fm is None or fm.calibrated:
+            return
+        poses = torch.from_numpy(face_calibration_poses()).to(self.device)
+        buf: dict[str, torch.Tensor] = {}
+        faces = []
+        for k in range(0, poses.shape[0], 8):
+            if self._stop.is_set():
+                return
+            faces.append(self.face(poses[k:k + 8], buf).permute(0, 3, 1, 2).clone())
+        fm.calibrate(torch.cat(faces))
+        log.info("face mask: %.0f %% of the face crop computed per face", 100 * fm.fraction())
 
     def calibrate_mask(self) -> None:
         """Grow the mask by the full frames of `calibration_poses()`, rendered by a renderer of its own (its
@@ -313,6 +376,7 @@ class SirenRenderer:
             except (AttributeError, OSError):
                 pass
             try:
+                self.calibrate_face_mask()
                 self.calibrate_mask()
             except Exception:  # the mask stays uncalibrated: every frame is computed whole, as without it
                 log.exception("visibility mask calibration failed; rendering whole frames")
@@ -374,13 +438,17 @@ class SirenRenderer:
         return y.clone()
 
     @torch.inference_mode()
-    def compose_pass(self, pose: torch.Tensor, y: torch.Tensor, region: Region | None = None) -> torch.Tensor:
-        """A frame [N, 4, h, w] from `pose`'s face and body outputs `y` (from `body_pass`, or an estimate made
-        from several of them): the face morpher, the paste, the warp and the blend."""
+    def compose_pass(self, pose: torch.Tensor, y: torch.Tensor | None, region: Region | None = None,
+                     mix: list[tuple[torch.Tensor, float]] | None = None) -> torch.Tensor:
+        """A frame [N, 4, h, w] from `pose`'s face and body outputs `y` (from `body_pass`), or, given `mix`
+        (a list of (body outputs, weight); `y` is then ignored), their weighted sum made in one reused buffer
+        (the two-rate daemon's interpolation): the face morpher, the paste, the warp and the blend."""
         n, size = pose.shape[0], self.sizes[-1]
         if region is not None and region.is_full(size, size):
             region = None
         buf = self._buf(("compose", n, region))
+        if mix:
+            y = self._mixed(mix, buf)
         image = buf["image"]
         image[:, :, STUDENT_FACE_ROWS, STUDENT_FACE_COLS] = self._face_for(pose, buf)
         return self.compose(image, y, self._wins(region)[-1], buf).permute(0, 3, 1, 2)
