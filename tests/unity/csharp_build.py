@@ -4,6 +4,8 @@ Shared by tests/unity/test_*.py and benchmarks/bench_csharp.py; not a test modul
 """
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import socket
 import subprocess
@@ -50,6 +52,7 @@ def build_core(out_dir: Path) -> Path:
 
 
 def free_port() -> int:
+    """A port that was free a moment ago (bind, then close): another process may take it before it is used."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -60,8 +63,9 @@ class Daemon:
 
     def __init__(self, student: str, transport: str = "shm", idle_fps: float = 20.0, extra: list[str] = (),
                  control: str | None = None, frames: str | None = None):
-        self.control = control or f"tcp://127.0.0.1:{free_port()}"
-        self.frames = frames or f"tcp://127.0.0.1:{free_port()}"
+        # port 0 unless given: the daemon binds OS-chosen ports and its banner says which (_wait_ready reads them)
+        self.control = control or "tcp://127.0.0.1:0"
+        self.frames = frames or "tcp://127.0.0.1:0"
         cmd = [sys.executable, "-m", "tha4bridge.cli", "serve", "--student", student, "--control", self.control,
                "--frames", self.frames, "--transport", transport, "--no-trackers", "--idle-fps", str(idle_fps),
                "--device", "cpu", *extra]
@@ -80,6 +84,15 @@ class Daemon:
         from tha4bridge.client import Control, ControlError
 
         deadline = time.monotonic() + timeout
+        while not re.search(r"^  trackers: .*\n", self._log_so_far(), re.M):  # the banner: printed once it serves
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"tha4bridge serve exited with {self.proc.returncode}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"tha4bridge serve printed no banner in time:\n{self.output()}")
+            time.sleep(0.05)  # polling its log file for the banner
+        m = re.search(r"^  control: (\S+)\n  frames:  (\S+) ", self._log_so_far(), re.M)
+        self.control, self.frames = m.group(1), m.group(2)
         with Control(self.control, timeout=1.0) as ctl:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
@@ -90,6 +103,12 @@ class Daemon:
                     continue
         self.close()
         raise RuntimeError("tha4bridge serve did not answer hello in time")
+
+    def _log_so_far(self) -> str:
+        """The log as written so far, read with pread: a seek would move the running daemon's write offset too
+        (the file description is shared)."""
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def output(self) -> str:
         self.log.seek(0)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import zmq
 
-from tests.unity.csharp_build import MISSING, SKIP_REASON, Daemon, free_port
+from tests.unity.csharp_build import MISSING, SKIP_REASON, Daemon
 from tests.unity.test_client import core_tests, failures, run_csharp  # noqa: F401  (core_tests is a fixture)
 
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=SKIP_REASON)
@@ -99,7 +99,9 @@ def test_csharp_connect_errors_are_clear(core_tests):  # noqa: F811
         lines, proc = run_csharp(core_tests, "connect", f"tcp://127.0.0.1:{silent.getsockname()[1]}")
         result = next(line["connect"] for line in lines if "connect" in line)
         assert not result["ok"] and "timed out" in result["error"] and result["ms"] < 5000, result
-        lines, proc = run_csharp(core_tests, "connect", f"tcp://127.0.0.1:{free_port()}")
+        with socket.socket() as closed:  # bound, never listening: refused, and no one else can take the port
+            closed.bind(("127.0.0.1", 0))
+            lines, proc = run_csharp(core_tests, "connect", f"tcp://127.0.0.1:{closed.getsockname()[1]}")
         result = next(line["connect"] for line in lines if "connect" in line)
         assert not result["ok"] and "cannot connect" in result["error"], result
         lines, proc = run_csharp(core_tests, "connect", "ipc:///tmp/x")
