@@ -15,11 +15,11 @@ condition, and malloc_trim after a large fan-out.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import secrets
+import socket
 import threading
-import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +55,7 @@ WS_MAX_MESSAGE = 1 << 16  # bytes; a bigger message closes the socket with 1009 
 WS_CLOSE_WAIT = 1.0  # s to wait for the client's answer to our close frame
 SEND_STALL = 30.0  # s a WebSocket send may wait for a client that reads nothing; then the socket is closed
 FLOOD_PENALTY = 5.0  # s a flooding WebSocket is held, unread, after its close frame, before it is cut off
+SEND_BUFFER = 256 << 10  # bytes: a frame WebSocket's kernel send buffer (the kernel doubles it)
 UNLOADED = 4404  # the close code of a stream's WebSockets when the stream is unloaded
 TRIM_AFTER = 64  # connections: after a fan-out this large falls to half, malloc_trim gives the memory back
 # The panel's slider groups, in the official manual poser's order (its tabs: eyebrow, eye, iris, mouth,
@@ -177,23 +178,22 @@ class WebServer:
         self.rate_log.say("loop:" + message[:40], f"web: {message}" + (f": {exc}" if exc is not None else ""))
 
     def _dropped(self, connections: Connections) -> None:
-        """A connection closed: after a large fan-out fell to half, give freed memory back (once, 1 s later)."""
-        if connections.peak >= TRIM_AFTER and len(connections) <= connections.peak // 2 and self._trim is None:
+        """A connection closed: once a large fan-out has fallen to half, give the freed memory back 1 s after the
+        last close (a burst of closes moves the moment on, so the trim sees them all)."""
+        if connections.peak >= TRIM_AFTER and len(connections) <= connections.peak // 2:
+            if self._trim is not None:
+                self._trim.cancel()
             self._trim = self._loop.call_later(1.0, self._trim_now)
 
     def _trim_now(self) -> None:
-        """aiohttp's connection objects form reference cycles (a closed socket's exception, its task) that hold
-        their buffers until the cyclic collector's oldest generation runs, which can take minutes: collect them
-        now (one pause of tens of ms, once per burst), then malloc_trim hands the freed pages back."""
+        """glibc keeps the pages of freed buffers (200 viewers' 1 MiB frames) in its arenas: malloc_trim(0)
+        hands them back (on the encoder thread: it takes milliseconds, without the interpreter lock)."""
         self._trim = None
         peak, self.connections.peak = self.connections.peak, len(self.connections)
         self.trims += 1
-        t = time.perf_counter()
-        found = gc.collect()
-        self.rate_log.say("trim", f"web: {peak} connections fell to {len(self.connections)}: {found} objects "
-                                  f"collected in {1e3 * (time.perf_counter() - t):.0f} ms, freed memory goes back "
+        self.rate_log.say("trim", f"web: {peak} connections fell to {len(self.connections)}: freed memory goes back "
                                   "to the system (malloc_trim)", logging.INFO)
-        self._loop.run_in_executor(self._encoder, trim_memory)  # milliseconds, without the interpreter lock
+        self._loop.run_in_executor(self._encoder, trim_memory)
 
     def stream(self, name: str):
         """The running stream `name`, or None."""
@@ -364,9 +364,10 @@ class WebServer:
 
     async def send(self, ws: web.WebSocketResponse, data: bytes | str) -> None:
         """Send one message; a client that has read nothing for SEND_STALL s is cut off (its buffers freed)."""
-        try:
-            await asyncio.wait_for(ws.send_bytes(data) if isinstance(data, bytes) else ws.send_str(data), SEND_STALL)
-        except asyncio.TimeoutError:
+        try:  # asyncio.timeout, not wait_for: no inner task to keep the message alive in a reference cycle
+            async with asyncio.timeout(SEND_STALL):
+                await (ws.send_bytes(data) if isinstance(data, bytes) else ws.send_str(data))
+        except TimeoutError:
             self.rate_log.say("stall", f"web: closed a WebSocket whose client read nothing for {SEND_STALL:.0f} s")
             raise ConnectionResetError("stalled") from None
 
@@ -377,6 +378,11 @@ class WebServer:
         own messages are read within a budget (its close and pings; a flood closes it)."""
         ws = web.WebSocketResponse(heartbeat=None, autoping=False, max_msg_size=WS_MAX_MESSAGE, timeout=WS_CLOSE_WAIT)
         await ws.prepare(request)
+        sock = request.transport.get_extra_info("socket") if request.transport is not None else None
+        if pixels and sock is not None:
+            # A fixed kernel send buffer: autotuned, it grows to megabytes, so a viewer that never reads would
+            # take several 1 MiB frames (copied, held) before its sends wait — and a slow one would see old frames.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         self._sockets.add(ws)
         watch = _Watch()
         self._watches.setdefault(name, set()).add(watch)
@@ -398,7 +404,10 @@ class WebServer:
                 await send(ws)
             if watch.ended and not ws.closed:
                 await ws.close(code=UNLOADED, message=f"stream {name[:80]!r} was unloaded".encode()[:120])
-        except (ConnectionError, RuntimeError):  # the client went away mid-send, or stalled: no close handshake
+        except (ConnectionError, RuntimeError) as e:  # the client went away mid-send, or stalled: no handshake
+            # aiohttp keeps the exception (its traceback's frames hold the frame being sent, 1 MiB) in reference
+            # cycles that only the collector's oldest generation would free: drop those frames' locals now.
+            traceback.clear_frames(e.__traceback__)
             if request.transport is not None:
                 request.transport.close()
         finally:
