@@ -53,7 +53,7 @@ def serving(body: bytes | None, stall: float = 0.0):
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    th = threading.Thread(target=server.serve_forever, daemon=True)
+    th = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     th.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/face_landmarker.task"

@@ -36,6 +36,9 @@ N_BLEND = len(ARKIT_NAMES)
 
 def backends():
     """(cv2, mediapipe, mediapipe.tasks.python.vision), or one line saying what to install (ValueError)."""
+    # FFmpeg's own lines about a damaged file ("[mjpeg @ 0x…] overread 8") would come before ours, which say
+    # it in one line; OPENCV_FFMPEG_LOGLEVEL set by the user wins.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         import cv2
         import mediapipe
