@@ -64,7 +64,6 @@ class RenderScheduler:
         self.wake = threading.Event()
         self._tracked = None  # the hub's pose of this pass (to log tracker connect/lost)
         self._due = (0.0, 0.0)  # (when the stream taken this pass was due, its interval), for _render
-        self._mix: dict[tuple, torch.Tensor] = {}  # two rates: the estimated body outputs, one buffer per shape
 
     def on_tracked(self) -> None:
         """Tracker hub listener (a receiver thread): a new tracked pose for every stream not held."""
@@ -173,14 +172,12 @@ class RenderScheduler:
             pose = pose.copy()
             pose[ROTATION.start:BREATHING + 1] = body_pose
             pose_t = torch.from_numpy(pose[None]).to(s.poser.device)
-        first = est.terms[0][0]
-        key = (tuple(first.shape), first.dtype, first.device)
-        y = est.combine(self._mix.get(key))
-        if len(est.terms) > 1 or est.terms[0][1] != 1.0:
-            self._mix[key] = y
         s.stats.body_made[est.made] += 1
         body = {"made": est.made, "pose": est.body_pose, "held": held}
-        return s.poser.compose_pass(pose_t, y, s.region), body, pose
+        (y, w), *rest = est.terms
+        frame = (s.poser.compose_pass(pose_t, y, s.region) if not rest and w == 1.0 else
+                 s.poser.compose_pass(pose_t, None, s.region, mix=est.terms))  # the sum made in the compose's buffer
+        return frame, body, pose
 
     def _log_tracker(self, tracked) -> None:
         was, self._tracked = self._tracked, tracked

@@ -50,9 +50,10 @@ class StudentPoser(Poser):
         """Body outputs [N, h, w, 7] of a sanitized pose (renderer.SirenRenderer.body_pass)."""
         return self.renderer.body_pass(pose, region)
 
-    def compose_pass(self, pose: torch.Tensor, body: torch.Tensor, region=None) -> torch.Tensor:
-        """A frame [N, 4, h, w] from a sanitized pose's face and body outputs `body`."""
-        return self.renderer.compose_pass(pose, body, region)
+    def compose_pass(self, pose: torch.Tensor, body: torch.Tensor | None, region=None, mix=None) -> torch.Tensor:
+        """A frame [N, 4, h, w] from a sanitized pose's face and body outputs `body`, or the weighted sum of the
+        (body outputs, weight) pairs in `mix` (made in the renderer's own buffer)."""
+        return self.renderer.compose_pass(pose, body, region, mix)
 
     def reference_forward(self, pose: torch.Tensor) -> list[torch.Tensor]:
         """The plain module computation (the official data flow): body outputs then the face crop."""
