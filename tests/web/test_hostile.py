@@ -25,7 +25,7 @@ from tha4bridge.web.server import IDLE_TIMEOUT, UNLOADED, WS_MESSAGE_BURST
 
 from .util import WebServed, http, ws_client_frame, ws_handshake, ws_read_until_close
 
-NOFILE = 512  # the hostile daemon's open-file limit: its connection cap is then connection_cap() under it
+NOFILE = 1024  # the hostile daemon's open-file limit: its connection cap is then connection_cap() under it
 
 
 @pytest.fixture(scope="module")
@@ -363,3 +363,41 @@ def test_the_token_goes_to_this_server_only(tmp_path):
     assert any(u.startswith("https://cdn.jsdelivr.net/npm/onnxruntime-web@") for u in others), urls
     assert not any(s.token in u for u in others), others
     assert s.token not in status and "cannot load onnxruntime-web" in status, status
+
+
+# --- 5. memory after a fan-out ------------------------------------------------------------------------------------
+def _rss_mb(pid: int) -> float:
+    return int(re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text()).group(1)) / 1024
+
+
+@pytest.mark.slow
+def test_200_stalled_viewers_twice_leave_rendering_and_memory_as_they_were(hostile):
+    """200 frame viewers that never read, twice: the frames keep coming, the sockets go, and the memory they
+    took goes back to the system (RSS within 15 % of where it started; the benchmark states the figures)."""
+    frames = Frames(hostile)
+    try:
+        with ws_handshake(hostile.port, "/ws/frames/demo")[0]:  # a web viewer first: the start has its buffers
+            time.sleep(2.0)
+        start = _rss_mb(hostile.pid)
+        for _ in range(2):
+            t0 = time.monotonic()
+            viewers = []
+            try:
+                for _ in range(200):
+                    sock, _ = ws_handshake(hostile.port, "/ws/frames/demo")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                    viewers.append(sock)
+                time.sleep(2.0)
+                assert frames.rate(t0, time.monotonic()) > 3, "frames stopped while 200 viewers stalled"
+            finally:
+                for sock in viewers:
+                    sock.close()
+            end = time.monotonic() + 10
+            while time.monotonic() < end and len(os.listdir(f"/proc/{hostile.pid}/fd")) > 40:
+                time.sleep(0.2)
+            time.sleep(2.0)  # the trim runs 1 s after the last close
+        after = _rss_mb(hostile.pid)
+    finally:
+        frames.close()
+    assert _log_lines(hostile, "malloc_trim") >= 1
+    assert after <= start * 1.15, f"RSS {start:.0f} MB before, {after:.0f} MB after"
