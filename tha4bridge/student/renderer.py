@@ -18,6 +18,11 @@
    The same bits here, but 15 % faster on a quiet Zen 4 and 20-45 % slower with other processes busy (Zen 1:
    every small GEMM ends in an OpenMP barrier): `fast` times it (`tuning.py`), `exact` never uses it.
 8. The face only when its parameters change; otherwise the last face is pasted again.
+9. The face's changing pixels only (`face_mask.py`; `fast` only, ≥ 45 dB): the face morpher on a per-character
+   mask of its crop (calibrated on the mask thread, whole faces until then), the neutral face elsewhere; it
+   keeps 85 % (lambda_00) / 65 % (lambda_01) of the crop, these students' faces being far from local.
+   `fast`'s compose blends with one `lerp` (not three strided passes) and sums interpolated body outputs into
+   one reused buffer (`compose_pass(mix=...)`).
 
 `fast` runs the wide hidden layers (≥ 128 inputs: the face, the body's first two levels) in float32 or in the
 dtype the device multiplies natively (`arithmetic.choose`: bfloat16 with AVX512-BF16/AMX, float16 on CUDA),
