@@ -78,8 +78,8 @@ def listen(seconds: float, vmc_port: int, ifm_port: int, ifm_phone: str | None, 
             for name, r in st["receivers"].items():
                 for w in r.get("warnings", []):
                     if name == "webcam":
-                        if w in said:
-                            continue  # the webcam's trouble is said once, not every second
+                        if w in said or w == r.get("trouble"):
+                            continue  # said once: camera trouble by its log line, face hints here
                         said.add(w)
                     print(f"  {name}: {w}", flush=True)
     except KeyboardInterrupt:

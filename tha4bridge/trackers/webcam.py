@@ -155,9 +155,10 @@ def _quiet_stderr():
 def open_video(cv2, source: str):
     """A cv2.VideoCapture for a camera or a file, or None when it does not open (OpenCV's own warnings
     silenced: the caller says it in one line)."""
-    level = cv2.getLogLevel() if hasattr(cv2, "getLogLevel") else None
+    logging_ = getattr(getattr(cv2, "utils", None), "logging", None)
+    level = logging_.getLogLevel() if logging_ is not None else None
     if level is not None:
-        cv2.setLogLevel(0)  # silent
+        logging_.setLogLevel(logging_.LOG_LEVEL_SILENT)
     try:
         if is_camera(source):
             cap = cv2.VideoCapture(int(source) if source.isdigit() else source)
@@ -167,7 +168,7 @@ def open_video(cv2, source: str):
             cap = cv2.VideoCapture(source)
     finally:
         if level is not None:
-            cv2.setLogLevel(level)
+            logging_.setLogLevel(level)
     if not cap.isOpened():
         cap.release()
         return None
@@ -375,6 +376,7 @@ class WebcamReceiver:
             "last_packet_age": None if self.last_packet is None else max(0.0, now - self.last_packet),
             "last_fresh_age": None if self.last_fresh is None else max(0.0, now - self.last_fresh),
             "last_sender": self.config.label(),
+            "trouble": self.trouble,  # the last camera-trouble line (logged once when it happened)
             "warnings": warnings,
         }
 
