@@ -224,3 +224,63 @@ def test_the_frame_rate_cap(videos, model, tmp_path):
         st = hub.stats()["receivers"]["webcam"]
     # 24 frames played at 30 frames/s last 0.8 s: at 5 frames/s about 4 of them are tracked
     assert st["packets"] == 24 and 2 <= st["tracked"] <= 7, st
+
+
+def _rot(axis: str, deg: float) -> np.ndarray:
+    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+    return {"x": np.array([[1, 0, 0], [0, c, -s], [0, s, c]]), "y": np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]),
+            "z": np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])}[axis]
+
+
+def test_head_angles_decompose_yaw_pitch_roll():
+    from tha4bridge.trackers.webcam import head_angles
+
+    for pitch, yaw, roll in ((0, 0, 0), (12, 0, 0), (0, -25, 0), (0, 0, 18), (10, -20, 15), (-30, 40, -5)):
+        m = np.eye(4)
+        m[:3, :3] = 1.7 * _rot("y", yaw) @ _rot("x", pitch) @ _rot("z", roll)  # scaled: as MediaPipe's may be
+        m[:3, 3] = (3.0, -2.0, -60.0)
+        assert np.allclose(head_angles(m), (pitch, yaw, roll), atol=1e-6)
+    # +pitch turns the nose (+z) down, +yaw toward +x (the image's right, the person's own left)
+    nose = _rot("x", 10) @ (0, 0, 1)
+    assert nose[1] < 0
+    assert (_rot("y", 10) @ (0, 0, 1))[0] > 0
+
+
+def test_an_unplugged_camera_is_said_once_and_retried(model, img, tmp_path, caplog, monkeypatch):
+    """No camera here: OpenCV's capture is stood in for by one that delivers frames of the photograph, then
+    stops as an unplugged camera's read does (False), then no longer opens; the rest is real (MediaPipe, hub)."""
+    from tha4bridge.trackers import webcam
+
+    class Unplugged:
+        def __init__(self):
+            self.left = 20
+
+        def read(self):
+            self.left -= 1
+            time.sleep(1 / 30)
+            return (True, moved(img)) if self.left >= 0 else (False, None)
+
+        def get(self, prop):
+            return 0.0
+
+        def release(self):
+            pass
+
+    opened = []
+
+    def fake_open(cv2, source):
+        opened.append(source)
+        return Unplugged() if len(opened) == 1 else None
+
+    monkeypatch.setattr(webcam, "open_video", fake_open)
+    hub = _webcam_hub(tmp_path, "0", model, retry=0.2)
+    with caplog.at_level(logging.WARNING, logger="tha4bridge.trackers"):
+        with hub:
+            assert wait_for(lambda: hub.current().source == "webcam", timeout=5)
+            assert wait_for(lambda: len(opened) >= 3, timeout=5)  # retried after the unplug
+            st = hub.stats()["receivers"]["webcam"]
+            assert wait_for(lambda: hub.current().source == "idle", timeout=3)
+    assert st["accepted"] > 0 and st["state"] == "retrying"
+    said = [r.getMessage() for r in caplog.records]
+    assert said[0] == "webcam: camera 0 stopped delivering frames (unplugged?); retrying every 0.2 s"
+    assert said[1:] == ["webcam: camera 0 cannot be opened (absent, or busy in another program); retrying every 0.2 s"]
