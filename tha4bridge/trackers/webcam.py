@@ -299,8 +299,9 @@ class WebcamReceiver:
             n += 1
             self.captured += 1
             self.last_packet = t
-            if camera and self.trouble and self.state == "open" and n == 1:
-                log.info("webcam: camera %s delivers frames again", self.config.source)
+            if n == 1 and self.trouble:  # back after trouble: say so, and say the next trouble again
+                log.info("webcam: %s delivers frames again", self.config.label())
+                self.trouble = None
             with self._cond:
                 self._frame = (frame, t, self.captured)
                 self._cond.notify_all()
