@@ -68,7 +68,7 @@ class Tuner:
                  recheck_s: float = RECHECK_S):
         self.candidates, self.chosen = list(cands), cands[0]
         self.load_ms: dict[Candidate, float] = {}  # a body pass over an eighth of the frame, at load (best round)
-        self.live_ms: dict[Candidate, float] = {}  # the latest real body passes (the chosen one's median)
+        self.last_check: tuple[Candidate, float, Candidate, float] | None = None  # (tried, ms, chosen, median ms)
         self.switches = 0
         self._on_switch, self._recheck_s = on_switch, recheck_s
         self._lock = threading.Lock()
@@ -124,14 +124,14 @@ class Tuner:
             recent = self._recent.setdefault(key, deque(maxlen=9))
             if cand == self.chosen:
                 recent.append(ms)
-                self.live_ms[cand] = statistics.median(recent)
                 return
             self._turn += 1
             self._due = time.monotonic() + self._recheck_s
-            self.live_ms[cand] = ms
             if len(recent) < 3:
                 return
-            if ms < MARGIN * statistics.median(recent):
+            median = statistics.median(recent)
+            self.last_check = (cand, ms, self.chosen, median)
+            if ms < MARGIN * median:
                 self._wins[cand] = self._wins.get(cand, 0) + 1
                 self._turn -= 1  # the same one again next time: a second win switches
             else:
@@ -154,8 +154,9 @@ class Tuner:
         ranked = sorted(self.candidates, key=self.load_ms.__getitem__)
         timed = ", ".join(f"{c.name} {self.load_ms[c]:.0f}" for c in ranked)
         live = ""
-        if self.live_ms:
-            live = "; real body passes " + ", ".join(f"{c.name} {ms:.0f}" for c, ms in self.live_ms.items())
+        if self.last_check:
+            tried, ms, chosen, median = self.last_check
+            live = f"; last re-check on a real body pass: {tried.name} {ms:.0f} vs {chosen.name} {median:.0f} (median)"
         switched = f"; switched {self.switches}x since" if self.switches else ""
         return f"{self.chosen.name} (timed at load, ms per eighth-frame body pass: {timed}{live}{switched}; {reason})"
 
