@@ -38,6 +38,7 @@ def test_masked_faces_equal_whole_faces_to_45_db(folder):
     r.calibrate_face_mask()  # what the first frame starts on the calibration thread, here at once
     fm = r.face_mask
     assert fm.calibrated and 0.3 < fm.fraction() < 1.0, f"keeps {fm.fraction():.2f} of the crop"
+    print(f"{folder.name}: threshold {fm.threshold}, keeps {fm.fraction():.3f} of the crop")
     poses = torch.from_numpy(held_out_poses())
     with torch.inference_mode():
         whole = r.face(poses, {}).permute(0, 3, 1, 2).clone()
@@ -94,7 +95,7 @@ def test_no_face_mask_in_exact(exact):
 
 
 def test_grow_adds_what_differs_from_the_constant_dilated():
-    fm = FaceMask(size=16, threshold=0.05, margin=1)
+    fm = FaceMask(size=16, threshold=0.05, margin=1)  # given: not chosen
     faces = torch.zeros(3, 4, 16, 16)
     faces[1, 2, 5, 5] = 0.5
     fm.calibrate(faces)
@@ -105,3 +106,14 @@ def test_grow_adds_what_differs_from_the_constant_dilated():
     assert not fm.grow(later)
     later[0, 0, 12, 3] = -0.06
     assert fm.grow(later) and bool(fm.keep[11:14, 2:5].all()) and fm.index(1).numel() == 18
+
+
+def test_the_threshold_is_the_largest_that_reproduces_the_held_out_half():
+    faces = torch.zeros(6, 4, 16, 16)
+    faces[2, 0, 3, 3] = 0.5  # seen (even): any threshold keeps it
+    faces[3, 0, 3, 5] = 0.5  # held out (odd), 2 px away: inside the mask only by the margin
+    faces[4, 1, 10, 10] = 0.12  # seen, weak: kept by thresholds below 0.12 only
+    faces[5, 1, 10, 12] = 0.3  # held out: reproduced only where the weak pixel was kept and dilated
+    fm = FaceMask(size=16, margin=2)
+    fm.calibrate(faces)
+    assert fm.threshold == 0.1 and bool(fm.keep[10, 12]) and bool(fm.keep[3, 5])
