@@ -9,8 +9,8 @@ Two arms with the same example budget, batch and seed:
 For each: validation PSNR of the face crop, the body morpher (on the teacher's input) and the whole frame (the
 student's own face, then its body) on the same fixed poses, at every validation; the examples each arm needs to
 reach 25 and 30 dB on the body; the examples (b) needs to reach (a)'s final body PSNR, as a fraction of (a)'s.
-The default budget is about 12 minutes of one thread's work (both arms); niced on a 2-core CPU that other people
-keep busy it took about 45 minutes of wall time. --parallel runs the two arms as two processes (one thread each).
+The default budget is about 12 minutes of one thread's work (both arms); with --parallel (the two arms as two
+one-thread processes), niced on a 2-core CPU that other people kept busy (load 10-17), it took 30 minutes.
 """
 from __future__ import annotations
 
