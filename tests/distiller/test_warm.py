@@ -81,7 +81,7 @@ def test_a_damaged_start_is_refused_in_one_line(tmp_path):
     assert len(lines) == 1 and "not a folder" in lines[0], lines
 
 
-@pytest.mark.slow  # official sizes: about 45 s of CPU time (one thread), most of it the body step and validations
+@pytest.mark.slow  # official sizes: over 20 s of CPU time on one thread (the body step and validations)
 @needs_fixtures
 def test_a_few_warm_steps_improve_on_the_start(tmp_path):
     """lambda_01 as the teacher, lambda_00 as the start (the benchmark's pair), official sizes. The start's face is
