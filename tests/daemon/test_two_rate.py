@@ -107,13 +107,12 @@ def test_fast_shows_frames_at_the_display_rate_while_body_passes_lag(torch_threa
         shown = parts.frames.headers[start:start + 25]
     finally:
         parts.close()
-    published = np.array([h["t_published"] for h in shown])
-    gaps = np.diff(published)
+    gaps = np.diff([h["t_published"] for h in shown])
     passes = sum(parts.stream.stats.body_passes.values())
-    # 25 frames at 10 fps: 2.4 s of intervals; body passes of ≥ 1.5 s could have made at most a couple of them
-    assert took < 12 * 25 / fps / 4, f"25 frames took {took:.1f} s"
-    assert np.percentile(gaps, 99) < 5 * BODY_DELAY / 3, f"frame gaps p99 {np.percentile(gaps, 99):.2f} s"
-    assert passes <= 25 * (1 / fps) / BODY_DELAY + 3, f"{passes} body passes for 25 frames"
+    # a frame that waited for a body pass would come ≥ BODY_DELAY after the one before it
+    assert gaps.max() < BODY_DELAY, f"frame gaps: max {gaps.max():.2f} s, p50 {np.median(gaps):.2f} s"
+    assert passes * BODY_DELAY <= took + 2 * BODY_DELAY, f"{passes} body passes in {took:.1f} s"
+    assert len(shown) / took > 2 * passes / took, "no more frames than body passes"
     made = [h["body"]["made"] for h in shown]
     assert set(made) <= {"fresh", "reused", "interpolated", "extrapolated"} and "fresh" not in made[1:]
     assert {"reused", "interpolated"} & set(made), made

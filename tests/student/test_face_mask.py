@@ -71,7 +71,7 @@ def test_faces_are_whole_until_calibrated_then_one_in_full_every_grows_the_mask(
     poser = StudentPoser(LAMBDA_00, device="cpu", mode="exact")
     r = fast_renderer(poser)
     fm = r.face_mask
-    r._calibrate_in_background = lambda: None  # the thread would calibrate now; this test drives it by hand
+    r.calibration.start = lambda: None  # the thread would calibrate now; this test drives it by hand
     poses = torch.from_numpy(tracker_like_poses(3, 5))
     with torch.inference_mode():
         first = r._face_computed(poses[:1], {}).clone()

@@ -45,8 +45,8 @@ def test_fast_calibrates_in_the_background_and_renders_whole_frames_meanwhile():
     assert r.mask is not None and not r.mask.calibrated and poser.describe()["visibility_mask"]
     first = poser.render(random_poses(1, seed=31)).clone()
     assert r.mask.frames == 0  # a whole frame, not counted as a masked one
-    r._calibration.join(timeout=240)
-    assert r.mask.calibrated and not r._calibration.is_alive()
+    r.calibration.thread.join(timeout=240)
+    assert r.mask.calibrated and not r.calibration.thread.is_alive()
     again = poser.render(random_poses(1, seed=31))
     assert psnr(again[0], first[0]) >= 45.0
 

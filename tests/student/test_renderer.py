@@ -77,11 +77,11 @@ def test_buffers_kept_for_the_three_latest_uses(exact):
     poses = exact.prepare(random_poses(2, seed=6))
     head = Region(160, 48, 192, 192)
     r.render(poses[:1]), r.render(poses[:1], head), r.render(poses)
-    kept = {k: b["image"] for k, b in r._buffers.items()}  # by (role, batch size, region)
+    kept = {k: b["image"] for k, b in r.buffers.sets.items()}  # by (role, batch size, region)
     r.render(poses[:1]), r.render(poses[:1], head), r.render(poses)
     # Four sets are kept (one more: a body pass on its thread); the fourth here is an earlier test's.
-    assert {("frame", 1, None), ("frame", 1, head), ("frame", 2, None)} <= set(r._buffers) and len(r._buffers) <= 4
-    assert all(r._buffers[k]["image"] is kept[k] for k in kept)
+    assert {("frame", 1, None), ("frame", 1, head), ("frame", 2, None)} <= set(r.buffers.sets) and len(r.buffers.sets) <= 4
+    assert all(r.buffers.sets[k]["image"] is kept[k] for k in kept)
 
 
 def test_mode_must_be_exact_or_fast():

@@ -32,12 +32,8 @@ layer measured 33 dB, as ω₀ = 30 amplifies rounding). Narrow layers stay floa
 """
 from __future__ import annotations
 
-import atexit
 import logging
-import os
-import threading
 import time
-import weakref
 from dataclasses import dataclass, replace
 
 import torch
@@ -47,8 +43,10 @@ from ..imaging import STUDENT_FACE_COLS, STUDENT_FACE_ROWS
 from ..pose import NUM_PARAMETERS
 from ..region import Region
 from .arithmetic import Arithmetic, choose
-from .face_mask import FaceMask, face_calibration_poses
-from .mask import VisibilityMask, calibration_poses
+from .buffers import BufferSets, tmp
+from .calibration import MaskCalibration
+from .face_mask import FaceMask
+from .mask import VisibilityMask
 from .first_layer import FirstLayer
 from .network import ALPHA, BODY_OUTPUT_CHANNELS, COLOR_CHANGE, GRID_CHANGE, BodyMorpher, FaceMorpher
 from .siren import folded, pixel_positions
@@ -115,16 +113,13 @@ class SirenRenderer:
         # The face morpher on the pixels that can change only (face_mask.py): fast mode, with the visibility mask.
         self.face_mask = FaceMask(self.face_size) if mask and mode == "fast" else None
         self._modules = (face, body, image)  # for the mask's calibration renderer
-        self._calibration: threading.Thread | None = None
-        self._calibrating = threading.Lock()
-        self._stop = threading.Event()  # set at interpreter exit: a calibration in progress gives up
-        self._buffers: dict[tuple, dict[str, torch.Tensor]] = {}
-        self._buffers_lock = threading.Lock()  # a body pass (its own thread) and compose passes share the dict
+        self.calibration = MaskCalibration(self, self._whole_frames)  # the masks' thread (calibration.py)
+        self.buffers = BufferSets(self.image)  # per (role, batch size, region): buffers.py
         self._last_face: tuple[torch.Tensor, torch.Tensor] | None = None  # (face parameters, face crop)
         self.can_crop = all(first.doubling for first, _ in self.levels[1:])
         if self.tuner.tuning:  # at load: body passes over an eighth of the frame with each candidate
             self.tuner.choose(lambda c: time_body(self, c))
-            self._buffers.clear()
+            self.buffers.clear()
 
     # -- the arrangement (tuning.py) -----------------------------------------------------------------
     def _use(self, cand: Candidate) -> None:
@@ -137,31 +132,8 @@ class SirenRenderer:
         """What renders and why, with each candidate's measured ms (banner, `bench`, `inspect`)."""
         return self.arithmetic.line("exact") if self.mode == "exact" else self.tuner.line(self.arithmetic.reason)
 
-    # -- buffers ------------------------------------------------------------------------------------
-    def _buf(self, key: tuple) -> dict[str, torch.Tensor]:
-        """The buffers of one (role, batch size, region): e.g. a whole-frame stream and a crop of the same
-        student, or a body pass on its thread beside the compose passes of the render thread."""
-        with self._buffers_lock:
-            b = self._buffers.pop(key, None)
-            if b is None:
-                b = {"image": self.image[None].repeat(key[1], 1, 1, 1)}  # face region rewritten per frame
-            # Keep the four most recent (e.g. single frames, a crop of the same student, a batch, a body pass):
-            # reallocating hundreds of MB per call costs more than the render.
-            self._buffers = {k: v for k, v in list(self._buffers.items())[-3:]}
-            self._buffers[key] = b
-            return b
-
     def _tmp(self, buf: dict, key: str, shape, dtype=torch.float32, zero: bool = False) -> torch.Tensor:
-        """A reused buffer; `zero`: zeroed when (re)allocated (rows some frames leave unwritten). A matrix
-        with fewer rows than the buffer holds is its first rows (a band's last, short piece)."""
-        t = buf.get(key)
-        if (t is not None and len(shape) == 2 and t.dim() == 2 and t.shape[1] == shape[1] and t.dtype == dtype
-                and shape[0] <= t.shape[0] and not zero):
-            return t[:shape[0]]
-        if t is None or t.shape != torch.Size(shape) or t.dtype != dtype:
-            t = (torch.zeros if zero else torch.empty)(shape, dtype=dtype, device=self.device)
-            buf[key] = t
-        return t
+        return tmp(buf, key, shape, dtype, zero, self.device)  # buffers.py
 
     # -- the layers ---------------------------------------------------------------------------------
     def _sine_stack(self, pre: torch.Tensor, layers, buf, tag: str) -> torch.Tensor:
@@ -253,7 +225,7 @@ class SirenRenderer:
         if fm is None:
             return self.face(pose, buf).permute(0, 3, 1, 2)
         if not fm.calibrated:
-            self._calibrate_in_background()  # whole faces meanwhile
+            self.calibration.start()  # whole faces meanwhile
             return self.face(pose, buf).permute(0, 3, 1, 2)
         if fm.wants_full_face():
             face = self.face(pose, buf).permute(0, 3, 1, 2)
@@ -343,53 +315,17 @@ class SirenRenderer:
         return y
 
     def calibrate_face_mask(self) -> None:
-        """Calibrate the face mask from the faces of `face_calibration_poses()` (buffers of its own: this runs on
-        the calibration thread beside `render`); masked faces start once it is done."""
-        fm = self.face_mask
-        if fm is None or fm.calibrated:
-            return
-        poses = torch.from_numpy(face_calibration_poses()).to(self.device)
-        buf: dict[str, torch.Tensor] = {}
-        faces = []
-        for k in range(0, poses.shape[0], 8):
-            if self._stop.is_set():
-                return
-            faces.append(self.face(poses[k:k + 8], buf).permute(0, 3, 1, 2).clone())
-        fm.calibrate(torch.cat(faces))
-        log.info("face mask: %.0f %% of the face crop computed per face", 100 * fm.fraction())
+        self.calibration.face_mask()  # calibration.py
 
     def calibrate_mask(self) -> None:
-        """Grow the mask by the full frames of `calibration_poses()`, rendered by a renderer of its own (its
-        own buffers: this can run on a thread beside `render`); masked frames start once it is done."""
-        with self._calibrating:
-            if self.mask is None or self.mask.calibrated:
-                return
-            chosen = self.tuner.chosen  # the same arrangement, not timed again
-            helper = SirenRenderer(*self._modules, mode=self.mode, device=self.device,
-                                   levers=replace(self.levers, band_rows=chosen.band_rows),
-                                   arithmetic=Arithmetic(chosen.dtype, self.arithmetic.reason))
-            for p in torch.from_numpy(calibration_poses()).to(self.device):
-                if self._stop.is_set():
-                    return
-                self.mask.grow(helper.render(p[None]))
-            self.mask.calibrated = True
+        self.calibration.visibility_mask()  # calibration.py: joins one under way on its thread
 
-    def _calibrate_in_background(self) -> None:
-        def run() -> None:
-            try:  # lowest priority (Linux: per thread, inherited by its OpenMP workers): frames come first
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-            except (AttributeError, OSError):
-                pass
-            try:
-                self.calibrate_face_mask()
-                self.calibrate_mask()
-            except Exception:  # the mask stays uncalibrated: every frame is computed whole, as without it
-                log.exception("visibility mask calibration failed; rendering whole frames")
-
-        if self._calibration is None:
-            self._calibration = threading.Thread(target=run, name="mask-calibration", daemon=True)
-            self._calibration.start()
-            _CALIBRATING.add(self)
+    def _whole_frames(self) -> "SirenRenderer":
+        """A renderer of the same arrangement without masks (the visibility mask's calibration frames)."""
+        chosen = self.tuner.chosen  # the same arrangement, not timed again
+        return SirenRenderer(*self._modules, mode=self.mode, device=self.device,
+                             levers=replace(self.levers, band_rows=chosen.band_rows),
+                             arithmetic=Arithmetic(chosen.dtype, self.arithmetic.reason))
 
     def _wins(self, region: Region | None) -> list[Window]:
         return level_windows(self.sizes, region)
@@ -399,7 +335,7 @@ class SirenRenderer:
         if self.mask is None:
             return False, False
         if not self.mask.calibrated:
-            self._calibrate_in_background()
+            self.calibration.start()
             return False, True  # until the mask is calibrated: whole frames (they grow it too)
         full = self.mask.wants_full_frame()
         return not full, full
@@ -414,7 +350,7 @@ class SirenRenderer:
             region = None
         if region is not None and not self.can_crop:  # levels that do not double: the crop of a full frame
             return region.cut(self.render(pose))
-        buf = self._buf(("frame", n, region))
+        buf = self.buffers.get(("frame", n, region))
         image = buf["image"]
         image[:, :, STUDENT_FACE_ROWS, STUDENT_FACE_COLS] = self._face_for(pose, buf)  # a 256 KB copy
         wins = self._wins(region)
@@ -432,7 +368,7 @@ class SirenRenderer:
         n, size = pose.shape[0], self.sizes[-1]
         if region is not None and region.is_full(size, size):
             region = None
-        buf = self._buf(("body", n, region))
+        buf = self.buffers.get(("body", n, region))
         wins = self._wins(region)
         masked, grow = self._masked() if region is None else (False, False)
         y = self.body(pose, buf, masked, wins)
@@ -451,22 +387,9 @@ class SirenRenderer:
         n, size = pose.shape[0], self.sizes[-1]
         if region is not None and region.is_full(size, size):
             region = None
-        buf = self._buf(("compose", n, region))
+        buf = self.buffers.get(("compose", n, region))
         if mix:
             y = self._mixed(mix, buf)
         image = buf["image"]
         image[:, :, STUDENT_FACE_ROWS, STUDENT_FACE_COLS] = self._face_for(pose, buf)
         return self.compose(image, y, self._wins(region)[-1], buf).permute(0, 3, 1, 2)
-
-
-# Renderers whose mask calibration thread was started. At exit each is asked to stop and joined (at most one
-# calibration frame): a daemon thread killed inside a torch kernel at interpreter shutdown aborts the process.
-_CALIBRATING: "weakref.WeakSet[SirenRenderer]" = weakref.WeakSet()
-
-
-@atexit.register
-def _stop_calibrations() -> None:
-    for r in list(_CALIBRATING):
-        r._stop.set()
-    for r in list(_CALIBRATING):
-        r._calibration.join()

@@ -170,7 +170,7 @@ def time_body(r, cand: Candidate) -> float:
     pose = torch.as_tensor(np.asarray(NEUTRAL, np.float32)[None], device=r.device)
     wins = r._wins(region)
     t = time.perf_counter()
-    r.body(pose, r._buf(("tune", 1, region)), False, wins, cand=cand)
+    r.body(pose, r.buffers.get(("tune", 1, region)), False, wins, cand=cand)
     if r.device.type == "cuda":
         torch.cuda.synchronize(r.device)
     return (time.perf_counter() - t) * 1000.0
