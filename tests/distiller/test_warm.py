@@ -102,6 +102,7 @@ class _Killed(Exception):
     pass
 
 
+@pytest.mark.slow  # four demo builds: 138 s on 2 cores shared with other work (test_train's single build: 123 s)
 def test_a_killed_warm_build_resumes_to_the_same_student(tmp_path):
     """Tiny students from the demo teacher. The start is an untrained one (its seed differs from the build's); the
     warm build is stopped at its validation at 16 face examples (after the checkpoint at 8, before the one at 16),
