@@ -239,10 +239,12 @@ class WebcamReceiver:
 
     # -- capture -------------------------------------------------------------------------------------------
     def _say(self, line: str, state: str) -> None:
-        self.state = state
+        # the line is said and kept before the state changes: whoever sees the new state (stats, a test waiting
+        # for "failed") sees its line too
         if line != self.trouble:
             log.warning("webcam: %s", line)
         self.trouble = line
+        self.state = state
 
     def _capture_loop(self) -> None:
         try:
