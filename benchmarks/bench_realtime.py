@@ -11,7 +11,8 @@ body worker (in process, no sockets: the frame sink publishes on an inproc ZeroM
 
 For each: frames shown per second, the latency from a pose's arrival (a command, a tracker packet) to the first
 frame that shows it, and the PSNR of every 5th shown frame against the exact render of the pose its header claims
-(min and median; uint8 frames, so ~50 dB is the ceiling of bfloat16 and rounding). Warm-up (mask calibration,
+(min and median) on premultiplied 8-bit RGBA, what a viewer sees composited (straight alpha's colour under a
+near-zero alpha is invisible and would amplify rounding: bf16 fast read 33 dB that way, 50 dB premultiplied). Warm-up (mask calibration,
 the first frames) is excluded: each session starts after it.
 
     python benchmarks/bench_realtime.py [--student DIR] [--seconds 20] [--sessions abc] [--fps 30]
@@ -84,7 +85,7 @@ class Pipeline:
         self.worker = BodyWorker(self.registry.all, lambda s, t: poses.predict(s, t, lock))
         if hub is not None:
             hub.add_listener(self.scheduler.on_tracked)
-        self.stream = self.registry.add(NAME, "bench", poser, "straight")
+        self.stream = self.registry.add(NAME, "bench", poser, "premultiplied")
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self.scheduler.run, args=(self.stop,), daemon=True),
                         threading.Thread(target=self.worker.run, args=(self.stop,), daemon=True)]
@@ -207,7 +208,7 @@ def summarize(rec: Recorder, events: list[float], seconds: float, exact: Student
     scores = []
     for i, px in rec.pixels.items():
         ref = exact.render(np.asarray(hs[i]["pose"], np.float32))
-        ref8 = to_rgba8(ref)[0].numpy()
+        ref8 = to_rgba8(ref, premultiplied=True)[0].numpy()
         scores.append(psnr(px, ref8))
     made = Counter(h.get("body", {}).get("made", "whole") for h in hs)
     held = sum(1 for h in hs if h.get("body", {}).get("held"))

@@ -33,7 +33,9 @@ log = logging.getLogger("tha4bridge.serve")
 
 UNWATCHED_INTERVAL = 1.0  # seconds between frames while no client subscribes to frames
 DISPLAY_FPS = 30.0  # two-rate streams: compose passes per second when --fps does not say
-SHOW_RESIDUAL = 0.02  # rotation units (summed): a pose farther from what the body keys explain shows their pose
+# Rotation units (summed): a pose farther than this from what the body keys explain shows their body pose instead
+# (holding a body 0.1 away measured 40 dB, 0.3 away 31; interpolating keys 0.1 apart ≥ 50: bodytrack.py).
+SHOW_RESIDUAL = 0.05
 
 
 @dataclass

@@ -25,10 +25,10 @@
    one reused buffer (`compose_pass(mix=...)`).
 
 `fast` runs the wide hidden layers (≥ 128 inputs: the face, the body's first two levels) in float32 or in the
-dtype the device multiplies natively (`arithmetic.choose`: bfloat16 with AVX512-BF16/AMX, float16 on CUDA),
-with or without bands: whichever `tuning.py` measures faster, at load and now and then after. A reduced GEMM
-computes x·W alone; the bias is added in float32 before `sin` (≥ 40 dB against `exact`; a plain bfloat16
-layer measured 33 dB, as ω₀ = 30 amplifies rounding). Narrow layers stay float32 (bound by memory).
+dtype the device multiplies natively (`arithmetic.choose`: bfloat16 with AVX512-BF16/AMX, float16 on CUDA) if
+it keeps ≥ 40 dB of float32 on probe frames (`tuning.gate`; bf16 measured 33–39 dB on lambda_00 with the head
+turned), with or without bands: whichever `tuning.py` measures faster. A reduced GEMM computes x·W alone; the
+bias is added in float32 before `sin`. Narrow layers stay float32 (bound by memory).
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ from .mask import VisibilityMask
 from .first_layer import FirstLayer
 from .network import ALPHA, BODY_OUTPUT_CHANNELS, COLOR_CHANGE, GRID_CHANGE, BodyMorpher, FaceMorpher
 from .siren import folded, pixel_positions
-from .tuning import Candidate, Tuner, candidates, time_body
+from .tuning import GATE_DB, Candidate, Tuner, candidates, gate, time_body
 from .windows import Window, level_windows
 
 log = logging.getLogger("tha4bridge.student")
@@ -106,6 +106,7 @@ class SirenRenderer:
                         for d in dict.fromkeys(c.dtype for c in cands)}
         self.tuner = Tuner(cands, self._use)
         self._use(self.tuner.chosen)
+        self.gate_db: dict[torch.dtype, float] = {}  # each reduced dtype's worst PSNR against float32 (tuning.gate)
 
         self.base_grid = pixel_positions(self.sizes[-1], dev)  # [H, W, 2], the identity warp
         self.image = image.to(dev, torch.float32)
@@ -117,9 +118,13 @@ class SirenRenderer:
         self.buffers = BufferSets(self.image)  # per (role, batch size, region): buffers.py
         self._last_face: tuple[torch.Tensor, torch.Tensor] | None = None  # (face parameters, face crop)
         self.can_crop = all(first.doubling for first, _ in self.levels[1:])
-        if self.tuner.tuning:  # at load: body passes over an eighth of the frame with each candidate
+        if self.tuner.tuning:  # at load: only dtypes that keep fast's 40 dB, then the fastest (tuning.py)
+            kept, self.gate_db = gate(self, cands)
+            self.tuner = Tuner(kept, self._use)
+            self._use(self.tuner.chosen)
+        if self.tuner.tuning:
             self.tuner.choose(lambda c: time_body(self, c))
-            self.buffers.clear()
+        self.buffers.clear()
 
     # -- the arrangement (tuning.py) -----------------------------------------------------------------
     def _use(self, cand: Candidate) -> None:
@@ -129,8 +134,12 @@ class SirenRenderer:
         self.levels = list(zip(self._firsts, levels_hidden))
 
     def arithmetic_line(self) -> str:
-        """What renders and why, with each candidate's measured ms (banner, `bench`, `inspect`)."""
-        return self.arithmetic.line("exact") if self.mode == "exact" else self.tuner.line(self.arithmetic.reason)
+        """What renders and why, with each candidate's measured ms and the dtypes the quality gate dropped."""
+        if self.mode == "exact":
+            return self.arithmetic.line("exact")
+        dropped = [f"{str(d).removeprefix('torch.')} dropped: {db:.1f} dB from float32, under {GATE_DB:.0f}"
+                   for d, db in self.gate_db.items() if db < GATE_DB]
+        return self.tuner.line("; ".join([self.arithmetic.reason, *dropped]))
 
     def _tmp(self, buf: dict, key: str, shape, dtype=torch.float32, zero: bool = False) -> torch.Tensor:
         return tmp(buf, key, shape, dtype, zero, self.device)  # buffers.py
