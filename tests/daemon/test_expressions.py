@@ -104,7 +104,15 @@ def test_talking_opens_and_closes_the_mouth_with_pauses(d):
     """The rate and envelope are checked densely in tests/test_layers.py; here, that the daemon shows them
     (sampling over the socket on a loaded machine can be sparse, so only what survives sparse sampling)."""
     d.ctl.call("talk", on=True)
-    got = sample(d, 3.0, 0.005)
+
+    def seen(got):  # (openings, closed samples, in-between samples)
+        m = np.array([sum(p["pose"][v] for v in VOWELS) for p in got])
+        return int(((m[1:] >= 0.3) & (m[:-1] < 0.3)).sum()), int((m < 1e-3).sum()), int(((m > 0.02) & (m < 0.3)).sum())
+
+    # sampled until all three were seen often enough, or 15 s (was a fixed 3 s, too sparse on a loaded machine)
+    got, end = sample(d, 3.0, 0.005), time.monotonic() + 12.0
+    while not (lambda o, c, b: o >= 5 and c >= 3 and b >= 3)(*seen(got)) and time.monotonic() < end:
+        got += sample(d, 0.5, 0.005)
     d.ctl.call("talk", on=False)
     m = np.array([sum(p["pose"][v] for v in VOWELS) for p in got])
     assert all(p["layers"]["talking"]["mode"] == "talk" for p in got)
