@@ -26,12 +26,14 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .bodytrack import BodyKey
+from .bodytrack import EXPLAINED, BodyKey
 from .streams import Stream
 
 log = logging.getLogger("tha4bridge.serve")
 
-KEY_STEP = 0.05  # rotation units (max-norm) between keys: 0.1 apart interpolates at ≥ 50 dB (bodytrack.py)
+# Rotation units (summed) between keys: a display pose then lies within half of it of a key, well inside what
+# interpolation explains (bodytrack.EXPLAINED); the idle sway needs a key every ~0.3 s at this spacing.
+KEY_STEP = 0.04
 IDLE_POLL = 0.05  # s between looks when nothing is due (the clock moves predictions on unannounced)
 
 
@@ -61,7 +63,7 @@ class BodyWorker:
                 continue  # the render thread computes the first key with the stream's first frame
             jobs = []
             est = track.estimate(q)
-            if est.residual > 2 * KEY_STEP:
+            if est.residual > EXPLAINED:
                 jobs.append((1, [q], "unexplained"))
             if track.needs_directions(q):
                 jobs.append((2, track.direction_poses(q), "directions"))

@@ -25,7 +25,7 @@ from ..defaults import IDLE_FPS
 from ..imaging import to_rgba8
 from ..pose import BREATHING
 from ..transport.sink import FrameSink, FrameTimes
-from .bodytrack import ROTATION, BodyKey
+from .bodytrack import EXPLAINED, ROTATION, BodyKey
 from .framepose import FramePoses, Shown
 from .streams import Stream, StreamRegistry
 
@@ -33,9 +33,6 @@ log = logging.getLogger("tha4bridge.serve")
 
 UNWATCHED_INTERVAL = 1.0  # seconds between frames while no client subscribes to frames
 DISPLAY_FPS = 30.0  # two-rate streams: compose passes per second when --fps does not say
-# Rotation units (summed): a pose farther than this from what the body keys explain shows their body pose instead
-# (holding a body 0.1 away measured 40 dB, 0.3 away 31; interpolating keys 0.1 apart ≥ 50: bodytrack.py).
-SHOW_RESIDUAL = 0.05
 
 
 @dataclass
@@ -169,7 +166,7 @@ class RenderScheduler:
             s.bodies.add(BodyKey(pose.copy(), s.poser.body_pass(pose_t, s.region)), pose)
             est = s.bodies.estimate(pose)
         body_pose = np.asarray(est.body_pose, np.float32)
-        held = bool(est.residual > SHOW_RESIDUAL or abs(float(pose[BREATHING]) - body_pose[-1]) > 1e-4)
+        held = bool(est.residual > EXPLAINED or abs(float(pose[BREATHING]) - body_pose[-1]) > 1e-4)
         if held:
             pose = pose.copy()
             pose[ROTATION.start:BREATHING + 1] = body_pose
