@@ -220,7 +220,7 @@ def summarize(rec: Recorder, events: list[float], seconds: float, exact: Student
 
 
 def run(session: str, two_rate: bool, student: Path, seconds: float, fps: float, exact: StudentPoser, seed: int,
-        strategy: str = "extrapolate") -> dict:
+        strategy: str = "hold") -> dict:
     rng = random.Random(seed)
     animator = Animator(MotionConfig(seed=seed), t0=time.time())
     hub = None
@@ -231,8 +231,7 @@ def run(session: str, two_rate: bool, student: Path, seconds: float, fps: float,
     poser = StudentPoser(student, device="cpu", mode="fast", two_rate=two_rate)
     poser.renderer.calibrate_mask()  # the steady state: calibration is not part of a session
     p = Pipeline(poser, hub, animator, fps if two_rate else None)
-    if p.stream.bodies is not None:
-        p.stream.bodies.strategy = strategy
+    p.scheduler.tracked_strategy = strategy  # the body strategy of tracked frames (session c)
     p.start()
     warm = time.time()
     while two_rate and len(p.stream.bodies) < 3 and time.time() - warm < 60:
@@ -264,8 +263,8 @@ def main() -> None:
     ap.add_argument("--sessions", default="abc")
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--strategies", default="extrapolate",
-                    help="comma-separated body strategies for a pose beyond the keys (bodytrack.STRATEGIES), each a "
+    ap.add_argument("--strategies", default="hold",
+                    help="comma-separated body strategies of tracked frames (bodytrack.STRATEGIES), each a "
                          "two-rate row of session c")
     ap.add_argument("--threads", type=int, default=None, help="torch threads of the render thread (default: every core)")
     a = ap.parse_args()
@@ -286,7 +285,7 @@ def main() -> None:
         base = None
         arms = [(False, "")] + [(True, st) for st in (a.strategies.split(",") if session == "c" else ["extrapolate"])]
         for two_rate, strategy in arms:
-            r = run(session, two_rate, a.student, a.seconds, a.fps, exact, a.seed, strategy or "extrapolate")
+            r = run(session, two_rate, a.student, a.seconds, a.fps, exact, a.seed, strategy or "hold")
             base = base or r
             ratio = r["fps"] / base["fps"] if base["fps"] else math.nan
             body = "" if not two_rate else (f"{r['made']}; head held back in {100 * r['held']:.0f} % of frames; "

@@ -141,8 +141,10 @@ class BodyTrack:
             return len(self._keys)
 
     # --- the render thread's side -------------------------------------------------------------------------
-    def estimate(self, q: np.ndarray) -> Estimate | None:
-        """The body of pose q ([45], sanitized) from the keys; None before the first key."""
+    def estimate(self, q: np.ndarray, strategy: str | None = None) -> Estimate | None:
+        """The body of pose q ([45], sanitized) from the keys (`strategy`: this time, instead of the track's);
+        None before the first key."""
+        strategy = strategy or self.strategy
         with self._lock:
             keys, directions = list(self._keys), self._directions
         if not keys:
@@ -152,8 +154,8 @@ class BodyTrack:
         a_i = min(range(len(keys)), key=lambda i: (dist[i], -i))  # nearest; the newest among equals
         a = keys[a_i]
         s, b, residual = 0.0, None, dist[a_i]
-        lo, hi = (-MAX_EXTRAPOLATION, 1.0 + MAX_EXTRAPOLATION) if self.strategy == "extrapolate" else (0.0, 1.0)
-        if dist[a_i] > SAME and self.strategy != "hold":
+        lo, hi = (-MAX_EXTRAPOLATION, 1.0 + MAX_EXTRAPOLATION) if strategy == "extrapolate" else (0.0, 1.0)
+        if dist[a_i] > SAME and strategy != "hold":
             for k in keys:
                 u = k.rotation - a.rotation
                 uu = float(u @ u)
