@@ -100,6 +100,7 @@ def test_fast_shows_frames_at_the_display_rate_while_body_passes_lag(torch_threa
     try:
         parts.frames.wait_for(1, 120, "the first frame (one body pass on the render thread)")
         start = len(parts.frames.headers)
+        t_set = time.time()
         parts.streams.set_pose(["s"], {"head_y": 0.4, "mouth_aaa": 1.0}, hold=0.0, replace=False)
         t0 = time.monotonic()
         parts.frames.wait_for(start + 25, 60, "frames while body passes take over 1.5 s each")
@@ -121,7 +122,8 @@ def test_fast_shows_frames_at_the_display_rate_while_body_passes_lag(torch_threa
     # the header's pose always says which
     for h in shown:
         assert h["pose"][40] == pytest.approx(0.4) or h["pose"][39:45] == pytest.approx(h["body"]["pose"], abs=1e-4)
-    assert all(h["pose"][INDEX["mouth_aaa"]] == 1.0 for h in shown)  # the face is the new one in every frame
+    after = [h for h in shown if h["t_render_start"] > t_set]  # a frame in flight at set_pose shows the old face
+    assert len(after) >= 20 and all(h["pose"][INDEX["mouth_aaa"]] == 1.0 for h in after)  # the new face, at once
 
 
 def test_exact_renders_every_frame_whole(torch_threads):
