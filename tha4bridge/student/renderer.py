@@ -18,17 +18,15 @@
    The same bits here, but 15 % faster on a quiet Zen 4 and 20-45 % slower with other processes busy (Zen 1:
    every small GEMM ends in an OpenMP barrier): `fast` times it (`tuning.py`), `exact` never uses it.
 8. The face only when its parameters change; otherwise the last face is pasted again.
-9. The face's changing pixels only (`face_mask.py`; `fast` only, ≥ 45 dB): the face morpher on a per-character
-   mask of its crop (calibrated on the mask thread, whole faces until then), the neutral face elsewhere; it
-   keeps 85 % (lambda_00) / 65 % (lambda_01) of the crop, these students' faces being far from local.
-   `fast`'s compose blends with one `lerp` (not three strided passes) and sums interpolated body outputs into
-   one reused buffer (`compose_pass(mix=...)`).
+9. The face's changing pixels only (`face_mask.py`; `fast`, ≥ 45 dB): the face morpher on a per-character mask
+   of its crop, the neutral face elsewhere (85 % / 72 % of the crop kept: these faces are far from local).
+   `fast` blends with one `lerp` and sums interpolated body outputs into one buffer (`compose_pass(mix=)`).
 
 `fast` runs the wide hidden layers (≥ 128 inputs: the face, the body's first two levels) in float32 or in the
 dtype the device multiplies natively (`arithmetic.choose`: bfloat16 with AVX512-BF16/AMX, float16 on CUDA) if
-it keeps ≥ 40 dB of float32 on probe frames (`tuning.gate`; bf16 measured 33–39 dB on lambda_00 with the head
-turned), with or without bands: whichever `tuning.py` measures faster. A reduced GEMM computes x·W alone; the
-bias is added in float32 before `sin`. Narrow layers stay float32 (bound by memory).
+it keeps ≥ 40 dB of float32 on probe frames (`tuning.gate`), with or without bands: whichever `tuning.py`
+measures faster. A reduced GEMM computes x·W alone; the bias is added in float32 before `sin` (a plain bf16
+layer measured 33 dB). Narrow layers stay float32 (bound by memory).
 """
 from __future__ import annotations
 
@@ -115,6 +113,7 @@ class SirenRenderer:
         self.face_mask = FaceMask(self.face_size) if mask and mode == "fast" else None
         self._modules = (face, body, image)  # for the mask's calibration renderer
         self.calibration = MaskCalibration(self, self._whole_frames)  # the masks' thread (calibration.py)
+        self.calibrate_face_mask, self.calibrate_mask = self.calibration.face_mask, self.calibration.visibility_mask
         self.buffers = BufferSets(self.image)  # per (role, batch size, region): buffers.py
         self._last_face: tuple[torch.Tensor, torch.Tensor] | None = None  # (face parameters, face crop)
         self.can_crop = all(first.doubling for first, _ in self.levels[1:])
@@ -322,12 +321,6 @@ class SirenRenderer:
         for t, w in rest:
             y.add_(t, alpha=w)
         return y
-
-    def calibrate_face_mask(self) -> None:
-        self.calibration.face_mask()  # calibration.py
-
-    def calibrate_mask(self) -> None:
-        self.calibration.visibility_mask()  # calibration.py: joins one under way on its thread
 
     def _whole_frames(self) -> "SirenRenderer":
         """A renderer of the same arrangement without masks (the visibility mask's calibration frames)."""
