@@ -41,7 +41,7 @@ def key(poser, p: np.ndarray) -> BodyKey:
 
 def shown(poser, p: np.ndarray, track: BodyTrack):
     est = track.estimate(p)
-    return poser.compose_pass(torch.from_numpy(p[None]), est.combine()).clone(), est
+    return poser.compose_pass(torch.from_numpy(p[None]), None, mix=est.terms).clone(), est
 
 
 def fresh(poser, p: np.ndarray) -> torch.Tensor:
@@ -129,7 +129,7 @@ def test_between_and_beyond_two_head_poses(poser):
     frame, est = shown(poser, beyond, track)
     assert est.made == "extrapolated" and est.body_pose[1] == pytest.approx(0.15, abs=1e-5)
     along = psnr(frame, fresh(poser, beyond))
-    held = psnr(poser.compose_pass(torch.from_numpy(beyond[None]), track.estimate(b).combine()), fresh(poser, beyond))
+    held = psnr(poser.compose_pass(torch.from_numpy(beyond[None]), None, mix=track.estimate(b).terms), fresh(poser, beyond))
     assert along > held  # extrapolating along the motion beats holding the newest key
 
 

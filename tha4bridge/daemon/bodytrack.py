@@ -52,25 +52,16 @@ class BodyKey:
         return self.pose[ROTATION]
 
 
-
 @dataclass
 class Estimate:
-    """What the body of a frame is made of: y = Σ weight·tensor, how (`made`), and the body pose it stands for."""
+    """What the body of a frame is made of: y = Σ weight·tensor (summed by the compose pass: `compose_pass(mix=)`),
+    how (`made`), and the body pose it stands for."""
 
     terms: list[tuple[torch.Tensor, float]]
     made: str  # "fresh" (a key of exactly this pose), "reused", "interpolated", "extrapolated"
     body_pose: list[float]  # the six body parameters (rotations, breathing) the estimate represents
     residual: float  # how far q lies from what the keys can explain (rotation units): 0 when explained
 
-    def combine(self, out: torch.Tensor | None = None) -> torch.Tensor:
-        """y as one tensor (into `out` when given)."""
-        (first, w0), rest = self.terms[0], self.terms[1:]
-        if not rest and w0 == 1.0:
-            return first
-        out = torch.mul(first, w0, out=out)
-        for t, w in rest:
-            out.add_(t, alpha=w)
-        return out
 
 
 STRATEGIES = ("extrapolate", "interpolate", "hold")
