@@ -264,13 +264,15 @@ def test_bad_requests_are_refused_counted_and_apply_nothing(d):
 
 def test_speak_wav_opens_the_mouth_on_the_loud_parts(d, tmp_path):
     wav = tmp_path / "bursts.wav"
-    bursts(wav)  # loud 0.4 s, quiet 0.4 s, three times
+    # loud 0.4 s, quiet 0.4 s, eight times: 6.4 s, so that a `speak` process slow to exit on a loaded machine
+    # still leaves several stretches of each to sample
+    bursts(wav, pattern=(0.4, 0.4) * 8)
     r = subprocess.run([sys.executable, "-m", "tha4bridge.cli", "speak", "--wav", str(wav), "--control",
                         d.control], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     start = float(r.stdout.split("starting at ")[1].split()[0])
     got = []
-    while time.time() < start + 2.3:
+    while time.time() < start + 6.3:
         p = d.ctl.get_pose()
         got.append((p["t"] - start, p["pose"]["mouth_aaa"], p["layers"]["talking"]["mode"]))
         time.sleep(0.01)

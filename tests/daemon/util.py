@@ -23,6 +23,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class refused_port:
+    """A loopback TCP port where nothing listens, for as long as the `with` lasts: bound by this socket but never
+    listening, so a connection to it is refused and no other process can take it meanwhile."""
+
+    def __enter__(self) -> int:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        return self.sock.getsockname()[1]
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+
 _logs = itertools.count()
 
 

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.daemon.util import free_port
 from tests.web.util import WebServed
 
 from .util import ENV, GODOT, GODOT3, json_lines, needs_godot, said, tool
@@ -76,8 +75,8 @@ class Watch:
 
 @pytest.mark.slow  # two daemon start-ups
 def test_a_restarted_daemon_is_reconnected_to(tmp_path):
-    port = free_port()
-    first = WebServed(log_dir=tmp_path, port=port)
+    first = WebServed(log_dir=tmp_path)  # an OS-chosen port; the restart comes back on the same one
+    port = first.port
     watch = Watch(f"url=ws://127.0.0.1:{port}/ws/frames/demo", "seconds=120")
     try:
         before = watch.until(lambda e: e["event"] == "frame", 20)

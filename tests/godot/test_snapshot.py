@@ -34,7 +34,12 @@ class Recorder:
 
     def __enter__(self):
         self.thread.start()
-        time.sleep(0.3)  # subscribed before the frame Godot will take
+        # subscribed before the frame Godot will take: a frame has arrived (an unchanged pose is re-rendered at
+        # the idle rate, so one comes whether or not anything moves)
+        end = time.monotonic() + 20
+        while not self.frames:
+            assert time.monotonic() < end, "the Python client received no frame in 20 s (not subscribed?)"
+            time.sleep(0.02)
         return self
 
     def __exit__(self, *exc):
@@ -83,10 +88,10 @@ def test_a_wrong_stream_name_gives_one_line_and_exit_1(served, tmp_path):
 
 
 def test_no_daemon_gives_one_line_and_exit_1(tmp_path):
-    from tests.daemon.util import free_port
+    from tests.daemon.util import refused_port
 
-    port = free_port()  # nothing listens there
-    done = tool("snapshot", f"url=ws://127.0.0.1:{port}/ws/frames/demo", f"out={tmp_path / 'x.png'}")
+    with refused_port() as port:
+        done = tool("snapshot", f"url=ws://127.0.0.1:{port}/ws/frames/demo", f"out={tmp_path / 'x.png'}")
     assert done.returncode == 1
     assert said(done) == f"no daemon answers at http://127.0.0.1:{port} (is `tha4bridge serve --http` running there?)"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import socket
 import subprocess
 import threading
@@ -51,22 +52,52 @@ def test_csharp_skips_malformed_frame_messages(core_tests, tmp_path):  # noqa: F
     pub = ctx.socket(zmq.XPUB)
     pub.setsockopt(zmq.LINGER, 0)
     port = pub.bind_to_random_port("tcp://127.0.0.1")
-    result = {}
-    runner = threading.Thread(target=lambda: result.update(
-        zip(("lines", "proc"), run_csharp(core_tests, "watch", f"tcp://127.0.0.1:{port}", "bad", "6", "1"))))
-    runner.start()
+    # The client keeps only the newest of a burst, so each bad message is sent once the client has counted the
+    # one before (it prints its bad count as it changes): one at a time however slowly it runs.
+    proc = subprocess.Popen(["mono", "--debug", str(core_tests), "watch", f"tcp://127.0.0.1:{port}", "bad", "60", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True)
+    reader.start()
+    seen: list[dict] = []  # its JSON lines so far
+    text: list[str] = []  # everything it printed
+
+
+    def next_bad(count: int) -> None:
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            try:
+                line = lines.get(timeout=max(end - time.monotonic(), 0.01))
+            except queue.Empty:
+                break
+            text.append(line)
+            if line.startswith("{"):
+                seen.append(json.loads(line))
+                if seen[-1].get("bad") == count:
+                    return
+        raise AssertionError(f"the C# client did not count bad message {count} in 20 s; it said {seen[-3:]}")
+
     try:
         assert pub.poll(15000), "the C# client never subscribed"
         assert pub.recv() == b"\x01bad"
-        for parts in ignored + bad + [good]:
+        for parts in ignored:
             pub.send_multipart(parts)
-            time.sleep(0.15)  # one at a time: the client keeps only the newest of a burst
-        runner.join(30)
+        for i, parts in enumerate(bad):
+            pub.send_multipart(parts)
+            next_bad(i + 1)
+        pub.send_multipart(good)
+        proc.wait(60)
+        reader.join(10)
     finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         pub.close()
         ctx.term()
-    lines, proc = result["lines"], result["proc"]
-    assert proc.returncode == 0, failures(lines, proc)
+    while not lines.empty():
+        text.append(lines.get())
+    lines = [json.loads(line) for line in text if line.startswith("{")]
+    assert proc.returncode == 0, "\n".join(line["fail"] for line in lines if "fail" in line) + "".join(text)[-3000:]
     frames = [line["frame"] for line in lines if "frame" in line]
     assert [f["seq"] for f in frames] == [5]
     assert frames[0]["sha_flipped"] == hashlib.sha256(pixels[::-1].tobytes()).hexdigest()
@@ -115,7 +146,7 @@ def test_csharp_follows_a_daemon_restart(core_tests):  # noqa: F811
     first = Daemon("demo")
     frames_ep, control_ep = first.frames, first.control
     proc = subprocess.Popen(["mono", str(core_tests), "watch", frames_ep, first.stream, "90", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     second = None
     try:
         line = proc.stdout.readline()  # the first frame from the first daemon

@@ -11,22 +11,28 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.daemon.util import Served, free_port
+from tests.daemon.util import Served
 from tha4bridge.web.feed import decode
 
 
 class WebServed(Served):
-    def __init__(self, *args, log_dir: Path, host: str = "127.0.0.1", port: int | None = None, **kw):
-        self.port = port or free_port()
-        super().__init__("--http", f"{host}:{self.port}", *args, log_dir=log_dir, **kw)
+    """`port`: 0 (default) lets the daemon bind an OS-chosen port, read back from its banner's `http:` line; a
+    test that must come back on the same port (a restart) passes the one the first daemon got."""
+
+    def __init__(self, *args, log_dir: Path, host: str = "127.0.0.1", port: int = 0, **kw):
+        super().__init__("--http", f"{host}:{port}", *args, log_dir=log_dir, **kw)
+        deadline = time.monotonic() + 30
+        while (m := re.search(r"^  http: http://\S+:(\d+)/", self.log.read_text(), re.M)) is None:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError(f"the daemon printed no `http:` line (its web side did not start); its log:\n"
+                                   f"{self.log.read_text()}")
+            time.sleep(0.05)  # polling the log file: the banner's http line is the event waited for
+        self.port = int(m.group(1))
         self.base = f"http://127.0.0.1:{self.port}"
-        self.token = None
-        deadline = time.monotonic() + 20
-        while "http:" not in self.log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.05)  # the banner is printed right after hello starts answering
-        m = re.search(r"http token: (\S+)", self.log.read_text())
-        if m:
-            self.token = m.group(1)
+        # the urls are printed in one piece, so the token line (bound beyond loopback) is there with the http line
+        t = re.search(r"http token: (\S+)", self.log.read_text())
+        self.token = t.group(1) if t else None
 
 
 def http(base: str, method: str, path: str, body=None, headers: dict | None = None, raw: bytes | None = None):

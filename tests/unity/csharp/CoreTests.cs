@@ -77,10 +77,17 @@ namespace Tha4Bridge.Tests
             using (var frames = FrameClient.Connect(framesEp, stream))
             {
                 byte[] pixels = null;
+                long bad = 0;
                 while (clock.Elapsed.TotalSeconds < seconds && seen.Count < generations)
                 {
                     FrameInfo h;
-                    if (!frames.TryGetLatestFrame(ref pixels, out h, 200)) continue;
+                    bool got = frames.TryGetLatestFrame(ref pixels, out h, 200);
+                    if (frames.Stats.BadMessages != bad)  // each skipped message as it happens: a test steps on it
+                    {
+                        bad = frames.Stats.BadMessages;
+                        Check.Emit("bad", bad.ToString());
+                    }
+                    if (!got) continue;
                     seen.Add(h.Generation);
                     Check.Emit("frame", "{\"seq\": " + h.Seq + ", \"generation\": " + h.Generation + ", \"transport\": " + Json.Str(h.Transport)
                         + ", \"sha_flipped\": \"" + Check.Sha256(pixels, (int)h.Size) + "\"}");
