@@ -22,6 +22,8 @@ starting runs when --budget seconds are spent and says exactly what ran.
     python benchmarks/flake_hunt.py --files 5 --suite 0 tests/transport tests/trackers
     python benchmarks/flake_hunt.py --files 0 --suite 1 --suite-paths tests/transport --seed 7
     python benchmarks/flake_hunt.py --budget 1800 --json hunt.json --pytest-args="-m 'not slow'"
+    python benchmarks/flake_hunt.py --files 0 --suite 3 --suite-pytest-args="-m 'slow or not slow'"  # all CI runs
+    python benchmarks/flake_hunt.py --files 10 --suite 0 --jobs 2    # two files' runs at a time on 2 cores
 
 Exit status: 0 when nothing failed, 1 when some test failed at least once, 2 when the budget stopped the hunt
 before its planned runs were done (and nothing failed).
@@ -35,8 +37,10 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,13 +85,15 @@ class Hunt:
     failures: dict[str, Failure] = field(default_factory=dict)
     ran: list[dict] = field(default_factory=list)  # one entry per pytest run
     stopped_by_budget: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)  # --jobs: runs report from several threads
 
     def record(self, nodeid: str, message: str, run: str) -> None:
-        f = self.failures.setdefault(nodeid, Failure(nodeid))
-        f.count += 1
-        f.runs.append(run)
-        if not f.first_message:
-            f.first_message, f.first_run = message, run
+        with self.lock:
+            f = self.failures.setdefault(nodeid, Failure(nodeid))
+            f.count += 1
+            f.runs.append(run)
+            if not f.first_message:
+                f.first_message, f.first_run = message, run
 
 
 def test_files(paths: list[str]) -> list[str]:
@@ -155,8 +161,9 @@ def run_pytest(hunt: Hunt, label: str, targets: list[str], extra: list[str], env
         found = failures_in(report)
         summary = next((ln for ln in reversed(tail.splitlines()) if " in " in ln and ("passed" in ln or "failed"
                         in ln or "error" in ln or "skipped" in ln or "deselected" in ln)), "")
-        hunt.ran.append({"run": label, "targets": targets, "rc": rc, "seconds": round(seconds, 1),
-                         "summary": summary.strip("= "), "failed": len(found or [])})
+        with hunt.lock:
+            hunt.ran.append({"run": label, "targets": targets, "rc": rc, "seconds": round(seconds, 1),
+                             "summary": summary.strip("= "), "failed": len(found or [])})
         if found is None:
             if rc not in (0, 5):  # 5: nothing collected
                 hunt.record(f"{' '.join(targets)} (the run itself)", f"rc={rc}, no report; output ends: "
@@ -204,12 +211,19 @@ def main(argv=None) -> int:
     ap.add_argument("--neighbour-files", action="store_true", help="the busy neighbour during the isolation runs too")
     ap.add_argument("--nice", type=int, default=0, help="run pytest under `nice -n` (a shared machine)")
     ap.add_argument("--pytest-args", default="", help="extra pytest arguments, one string after =: --pytest-args=\"-m slow\"")
+    ap.add_argument("--suite-pytest-args", default=None,
+                    help="the suite runs' pytest arguments instead of --pytest-args, e.g. \"-m 'slow or not slow'\" "
+                         "for every test CI runs")
+    ap.add_argument("--jobs", type=int, default=1, metavar="J",
+                    help="isolation runs at once (each file still in a pytest process of its own; J > 1 loads the "
+                         "machine as a neighbour would, and a test that takes a fixed port shows up)")
     ap.add_argument("--json", type=Path, default=None, help="write what ran and what failed here")
     a = ap.parse_args(argv)
 
     import shlex
 
     extra = shlex.split(a.pytest_args)
+    suite_extra = extra if a.suite_pytest_args is None else shlex.split(a.suite_pytest_args)
     files = test_files(a.paths)
     suite_targets = a.suite_paths if a.suite_paths is not None else a.paths
     seed0 = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 31)
@@ -222,22 +236,25 @@ def main(argv=None) -> int:
             return False
         return True
 
-    print(f"flake hunt: {len(files)} files x {a.files} alone, suite ({' '.join(suite_targets)}) x {a.suite} in "
+    print(f"flake hunt: {len(files)} files x {a.files} alone ({a.jobs} at a time), suite ({' '.join(suite_targets)}) x {a.suite} in "
           f"random order{'' if a.no_neighbour else ' beside a busy neighbour'}; budget "
           f"{'none' if a.budget is None else f'{a.budget:.0f}s'}", flush=True)
     if a.files:
-        with Neighbour(a.neighbour_files):
-            for i in range(a.files):  # round-robin: a budget cut leaves every file with about the same count
-                for f in files:
-                    if not budget_left():
-                        break
+        # round-robin: a budget cut leaves every file with about the same count
+        todo = [(f, i) for i in range(a.files) for f in files]
+        with Neighbour(a.neighbour_files), ThreadPoolExecutor(max(1, a.jobs)) as pool:
+            def one(job):
+                f, i = job
+                if budget_left():
                     run_pytest(hunt, f"{f} #{i + 1}", [f], extra, {}, a.run_timeout, a.nice)
+
+            list(pool.map(one, todo))
     for k in range(a.suite):
         if not budget_left():
             break
         seed = seed0 + k
         with Neighbour(not a.no_neighbour):
-            run_pytest(hunt, f"suite #{k + 1} (seed {seed})", list(suite_targets), extra,
+            run_pytest(hunt, f"suite #{k + 1} (seed {seed})", list(suite_targets), suite_extra,
                        {"FLAKE_HUNT_SEED": str(seed)}, a.run_timeout, a.nice)
     elapsed = time.monotonic() - start
 
