@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -138,7 +139,7 @@ def failures_in(report: Path) -> list[tuple[str, str]] | None:
 
 
 def run_pytest(hunt: Hunt, label: str, targets: list[str], extra: list[str], env_extra: dict, timeout: float,
-               nice: int) -> None:
+               nice: int, keep: Path | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="flake_hunt-") as tmp:
         report = Path(tmp) / "report.xml"
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
@@ -159,6 +160,12 @@ def run_pytest(hunt: Hunt, label: str, targets: list[str], extra: list[str], env
                                    else (e.stdout or ""))[-3000:]
         seconds = time.monotonic() - t0
         found = failures_in(report)
+        if keep is not None:  # the report (every test's time) and the output's end, for a slow or failed run
+            stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+            keep.mkdir(parents=True, exist_ok=True)
+            if report.exists():
+                shutil.copy(report, keep / f"{stem}.xml")
+            (keep / f"{stem}.txt").write_text(tail)
         summary = next((ln for ln in reversed(tail.splitlines()) if " in " in ln and ("passed" in ln or "failed"
                         in ln or "error" in ln or "skipped" in ln or "deselected" in ln)), "")
         with hunt.lock:
@@ -218,6 +225,8 @@ def main(argv=None) -> int:
                     help="isolation runs at once (each file still in a pytest process of its own; J > 1 loads the "
                          "machine as a neighbour would, and a test that takes a fixed port shows up)")
     ap.add_argument("--json", type=Path, default=None, help="write what ran and what failed here")
+    ap.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                    help="keep each run's JUnit report (every test's time) and the end of its output here")
     a = ap.parse_args(argv)
 
     import shlex
@@ -246,7 +255,7 @@ def main(argv=None) -> int:
             def one(job):
                 f, i = job
                 if budget_left():
-                    run_pytest(hunt, f"{f} #{i + 1}", [f], extra, {}, a.run_timeout, a.nice)
+                    run_pytest(hunt, f"{f} #{i + 1}", [f], extra, {}, a.run_timeout, a.nice, a.keep)
 
             list(pool.map(one, todo))
     for k in range(a.suite):
@@ -255,7 +264,7 @@ def main(argv=None) -> int:
         seed = seed0 + k
         with Neighbour(not a.no_neighbour):
             run_pytest(hunt, f"suite #{k + 1} (seed {seed})", list(suite_targets), suite_extra,
-                       {"FLAKE_HUNT_SEED": str(seed)}, a.run_timeout, a.nice)
+                       {"FLAKE_HUNT_SEED": str(seed)}, a.run_timeout, a.nice, a.keep)
     elapsed = time.monotonic() - start
 
     print(f"\nran {len(hunt.ran)} of {planned} planned pytest runs in {elapsed:.0f}s"
