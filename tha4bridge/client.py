@@ -40,18 +40,20 @@ class ProtocolMismatch(ControlError):
 
 
 class _Client:
-    """One ZeroMQ socket (LINGER 0) and, unless one is given, its own context; a context manager."""
+    """One ZeroMQ socket (LINGER 0) on the given context or the process's shared one; a context manager.
+
+    Not a context of its own: a client dropped without close() inside a reference cycle would leave the garbage
+    collector finalizing that context before its socket, and a context's finalizer waits for its sockets to
+    close — forever (seen: a test whose fixture raised hung the whole pytest process at the next collection). A
+    socket alone finalizes safely (LINGER 0: it closes at once)."""
 
     def __init__(self, kind: int, context: zmq.Context | None):
-        self._own_ctx = context is None
-        self.ctx = context or zmq.Context()
+        self.ctx = context or zmq.Context.instance()
         self.sock = self.ctx.socket(kind)
         self.sock.setsockopt(zmq.LINGER, 0)
 
     def close(self) -> None:
         self.sock.close(linger=0)
-        if self._own_ctx:
-            self.ctx.term()
 
     def __enter__(self):
         return self

@@ -53,19 +53,24 @@ class Served:
                "--control", self.control, "--frames", self.frames, *args]
         with open(self.log, "w") as f:
             self.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        self.control, self.frames = self._banner_endpoints(deadline)
-        self.ctl = Control(self.control, timeout=5.0)
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
-                self.hello = self.ctl.hello(client="pytest")
-                break
-            except ControlError:
-                if time.monotonic() > deadline:
-                    raise
         self.pid = self.proc.pid
+        self.ctl = None
+        try:
+            deadline = time.monotonic() + 120
+            self.control, self.frames = self._banner_endpoints(deadline)
+            self.ctl = Control(self.control, timeout=5.0)
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log.read_text()}")
+                try:
+                    self.hello = self.ctl.hello(client="pytest")
+                    break
+                except ControlError:
+                    if time.monotonic() > deadline:
+                        raise
+        except BaseException:  # a daemon that did not come up is not left running, nor its client open
+            self.stop(signal.SIGKILL)
+            raise
 
     def _banner_endpoints(self, deadline: float) -> tuple[str, str]:
         """The control and frame endpoints the daemon's banner reports (printed, flushed, in one piece once it
@@ -86,11 +91,13 @@ class Served:
         return sorted(ring_dir().glob(f"tha4bridge-{self.pid}-*.ring"))
 
     def stop(self, sig=signal.SIGTERM, timeout=20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        rc = self.proc.wait(timeout)
-        self.ctl.close()
-        return rc
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(sig)
+            return self.proc.wait(timeout)
+        finally:
+            if self.ctl is not None:
+                self.ctl.close()
 
 
 def frame_matching(sub: FrameSubscriber, predicate, timeout=20.0):

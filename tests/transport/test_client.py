@@ -132,3 +132,26 @@ def test_control_timeout_is_a_clear_error():
             with pytest.raises(ControlError, match="is `tha4bridge serve` running") as e:
                 ctl.hello()
             assert e.value.code == "timeout"
+
+
+def test_a_client_dropped_without_close_in_a_cycle_is_collected_without_hanging():
+    """A Control and a FrameSubscriber left unclosed inside reference cycles (an app's object graph, a fixture
+    that raised) are freed by the garbage collector at once. With a context of their own, the collector could
+    finalize the context before its socket, and a context's finalizer waits for its sockets forever."""
+    import subprocess
+    import sys
+
+    code = ("import gc, warnings\n"
+            "warnings.simplefilter('ignore', ResourceWarning)\n"
+            "from tha4bridge.client import Control, FrameSubscriber\n"
+            "for _ in range(20):\n"
+            "    c, s = Control('tcp://127.0.0.1:1'), FrameSubscriber('tcp://127.0.0.1:1', 'demo')\n"
+            "    c.me, s.me = c, s\n"
+            "    del c, s\n"
+            "    gc.collect()\n"
+            "print('collected')\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("collecting an unclosed client hung the process for 60 s")
+    assert done.returncode == 0 and done.stdout.strip() == "collected", done.stdout + done.stderr

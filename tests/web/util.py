@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -22,9 +23,11 @@ class WebServed(Served):
     def __init__(self, *args, log_dir: Path, host: str = "127.0.0.1", port: int = 0, **kw):
         super().__init__("--http", f"{host}:{port}", *args, log_dir=log_dir, **kw)
         deadline = time.monotonic() + 30
-        while (m := re.search(r"^  http: http://\S+:(\d+)/", self.log.read_text(), re.M)) is None:
+        # the host part may be words ("<this computer's address>" when bound to every interface): the port is
+        # the last ":digits/" of the line
+        while (m := re.search(r"^  http: http://.*:(\d+)/", self.log.read_text(), re.M)) is None:
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
+                self.stop(signal.SIGKILL)
                 raise RuntimeError(f"the daemon printed no `http:` line (its web side did not start); its log:\n"
                                    f"{self.log.read_text()}")
             time.sleep(0.05)  # polling the log file: the banner's http line is the event waited for
