@@ -40,6 +40,10 @@ def clean(d):
     d.ctl.call("release")
     d.ctl.call("set_expression", name="neutral", fade=0)
     d.ctl.call("talk", on=False)
+    # a test's tracker stays live until it counts as lost, and a live tracker wins the mouth: the next test
+    # (in whatever order they run) starts without one
+    assert wait_for(lambda: not d.ctl.get_pose()["source"].startswith("tracker:"), 10.0), \
+        f"a tracker still live 10 s after its test: {d.ctl.get_pose()['source']}"
 
 
 def sample(d, seconds: float, every: float = 0.01) -> list[dict]:
