@@ -2,16 +2,13 @@
 word), a daemon restarted mid-run is reconnected to, and a daemon beyond loopback is reached with its token."""
 from __future__ import annotations
 
-import json
-import queue
 import subprocess
-import threading
-import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from tests.lines import Lines
 from tests.web.util import WebServed
 
 from .util import ENV, GODOT, GODOT3, json_lines, needs_godot, said, tool
@@ -47,26 +44,11 @@ class Watch:
     def __init__(self, *args: str):
         cmd = [GODOT, "--path", str(GODOT3), "-s", "res://addons/tha4bridge/tools/watch.gd", *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV)
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.out = Lines(self.proc)
 
-    def _read(self):
-        for line in self.proc.stdout:
-            if line.startswith("{"):
-                self.lines.put(json.loads(line))
-
-    def until(self, predicate, timeout: float) -> list[dict]:
-        """Events up to and including the first that matches."""
-        seen, end = [], time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                event = self.lines.get(timeout=max(end - time.monotonic(), 0.01))
-            except queue.Empty:
-                break
-            seen.append(event)
-            if predicate(event):
-                return seen
-        raise AssertionError(f"not within {timeout} s; saw {seen[-5:]}")
+    def until(self, predicate, timeout: float, what: str) -> list[dict]:
+        """Events from here up to and including the first that matches."""
+        return self.out.json_until(predicate, timeout, f"watch.gd: {what}")
 
     def stop(self):
         self.proc.kill()
@@ -79,15 +61,16 @@ def test_a_restarted_daemon_is_reconnected_to(tmp_path):
     port = first.port
     watch = Watch(f"url=ws://127.0.0.1:{port}/ws/frames/demo", "seconds=120")
     try:
-        before = watch.until(lambda e: e["event"] == "frame", 20)
+        before = watch.until(lambda e: e["event"] == "frame", 20, "a frame from the first daemon")
         first.stop()
-        gone = watch.until(lambda e: e["event"] == "state" and e["state"] == "waiting", 20)
+        gone = watch.until(lambda e: e["event"] == "state" and e["state"] == "waiting", 20, "waiting once it stopped")
         assert gone[-1]["reason"] == "the daemon closed the frame feed"
         # While it is away the client says why, in words, and keeps trying.
-        watch.until(lambda e: e.get("reason", "").startswith("no daemon answers at http://127.0.0.1:"), 20)
+        watch.until(lambda e: e.get("reason", "").startswith("no daemon answers at http://127.0.0.1:"), 20,
+                    "the reason while no daemon answers")
         second = WebServed(log_dir=tmp_path, port=port)
         try:
-            after = watch.until(lambda e: e["event"] == "frame", 30)
+            after = watch.until(lambda e: e["event"] == "frame", 30, "a frame from the restarted daemon")
             assert [e["state"] for e in after if e["event"] == "state"][-1] == "connected"
             assert second.pid != first.pid and before[-1]["seq"] >= 0
         finally:

@@ -1,35 +1,15 @@
 """The tracker CLI commands as a user runs them: real subprocesses, a real daemon, real UDP."""
 from __future__ import annotations
 
-import queue
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
+from tests.lines import Lines
 from tests.trackers.util import bundle, example_packets
-
-
-def _lines_until(proc: subprocess.Popen, pattern: str, timeout: float = 120.0) -> str:
-    """The process's output up to and including the first line matching `pattern` (a regex), read on a thread so
-    the wait is bounded; fails saying what never came (with the output so far) when it exits or runs out of time."""
-    got: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [got.put(line) for line in iter(proc.stdout.readline, "")] + [got.put(None)],
-                     daemon=True).start()
-    out, deadline = "", time.monotonic() + timeout
-    while True:
-        try:
-            line = got.get(timeout=max(deadline - time.monotonic(), 0.01))
-        except queue.Empty:
-            pytest.fail(f"no line matching {pattern!r} within {timeout:.0f} s; output so far:\n{out[-2000:]}")
-        if line is None:
-            pytest.fail(f"exited ({proc.wait()}) before a line matching {pattern!r}; output:\n{out[-2000:]}")
-        out += line
-        if re.search(pattern, line):
-            return out
 
 
 def _cli(*args, timeout=60) -> subprocess.CompletedProcess:
@@ -43,8 +23,9 @@ def test_trackers_listen_shows_packets():
                           "0", "--ifm-port", "0", "--host", "127.0.0.1"],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    lines = Lines(p)
     try:
-        first = p.stdout.readline()  # "listening: ..." once the ports are bound
+        first = lines.next_line(60, "its first line")  # "listening: ..." once the ports are bound
         m = re.search(r"vmc UDP 127\.0\.0\.1:(\d+)", first)
         assert m, f"no vmc port in the first line: {first!r}"
         vmc = int(m.group(1))
@@ -53,8 +34,8 @@ def test_trackers_listen_shows_packets():
             s.sendto(bundle(("/VMC/Ext/Blend/Val", "Blink_L", 1.0), ("/VMC/Ext/Blend/Apply",)), ("127.0.0.1", vmc))
             s.sendto(b"garbage", ("127.0.0.1", vmc))
             time.sleep(0.05)
-        out, _ = p.communicate(timeout=30)
-        out = first + out
+        p.wait(timeout=30)
+        out = "".join(lines.rest(10))
     finally:
         s.close()
         if p.poll() is None:
@@ -74,7 +55,8 @@ def test_calibrate_talks_to_a_running_daemon(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        banner = _lines_until(daemon, r"^  trackers:")
+        out = Lines(daemon)
+        banner = "".join(out.until(lambda line: line.startswith("  trackers:"), 120, "the daemon's banner"))
         ctl = int(re.search(r"control: tcp://127\.0\.0\.1:(\d+)", banner).group(1))
         ifm = int(re.search(r"ifacialmocap udp (\d+)", banner).group(1))
         r = None
@@ -85,7 +67,7 @@ def test_calibrate_talks_to_a_running_daemon(tmp_path):
             if r.returncode == 0:
                 break
             if daemon.poll() is not None:
-                pytest.fail("daemon exited: " + daemon.communicate()[0][-2000:])
+                pytest.fail(f"the daemon exited ({daemon.returncode}):\n" + "".join(out.rest(10))[-2000:])
         assert r is not None and r.returncode == 0, (r.stdout, r.stderr)
         assert "ifacialmocap: head pitch -2.2 yaw +3.1 roll -1.4 deg" in r.stdout
         assert (tmp_path / "cal.json").exists()
@@ -96,7 +78,7 @@ def test_calibrate_talks_to_a_running_daemon(tmp_path):
         s.close()
         daemon.terminate()
         try:
-            daemon.communicate(timeout=20)
+            daemon.wait(timeout=20)  # the output is read by `out` (a second reader would race it)
         except subprocess.TimeoutExpired:
             daemon.kill()
 

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from tests.lines import Lines
 from tha4bridge.transport.ring import BUSY, FrameRing, RingError, RingReader, TornFrame, ring_dir, ring_path
 from tha4bridge.transport.stale import reclaim_stale
 
@@ -80,8 +81,9 @@ WRITER = textwrap.dedent("""
 def test_concurrent_writer_never_yields_a_torn_frame():
     proc = subprocess.Popen([sys.executable, "-c", WRITER, f"torn{os.getpid()}"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
+    said = Lines(proc)
     try:
-        path = proc.stdout.readline().strip()
+        path = said.next_line(60, "the writer's ring path").strip()
         reader = RingReader(path)
         proc.stdin.write("\n")
         proc.stdin.flush()
@@ -100,7 +102,7 @@ def test_concurrent_writer_never_yields_a_torn_frame():
             # an accepted copy is exactly one frame: every byte is that frame's value
             assert frame.min() == frame.max() == seq % 251, f"corrupt frame {seq} accepted"
             good += 1
-        written = int(proc.stdout.readline())
+        written = int(said.next_line(30, "the writer's count of frames written"))
         proc.stdin.write("\n")
         proc.stdin.flush()
         proc.wait(10)
@@ -126,8 +128,9 @@ def test_reclaim_removes_dead_and_unlocked_files_only():
         sys.stdin.readline()
         r.close()
     """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    said = Lines(live)
     try:
-        live_path = live.stdout.readline().strip()
+        live_path = said.next_line(60, "the live process's ring path").strip()
         # a live pid (pid 1) whose file nobody locks: a reused pid, the file is stale
         reused = ring_path("reclaimreused", pid=1)
         reused.write_bytes(b"x" * 16)
@@ -142,7 +145,7 @@ def test_reclaim_removes_dead_and_unlocked_files_only():
         assert not os.path.exists(live_path)
     finally:
         live.kill()
-        for p in (dead, ring_dir() / f"tha4bridge-1-reclaimreused.ring"):
+        for p in (dead, ring_dir() / "tha4bridge-1-reclaimreused.ring"):
             p.unlink(missing_ok=True)
 
 

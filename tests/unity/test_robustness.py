@@ -3,8 +3,6 @@ daemon restart. It must count and skip what it cannot use, fail with a clear mes
 from __future__ import annotations
 
 import hashlib
-import json
-import queue
 import socket
 import subprocess
 import threading
@@ -15,8 +13,9 @@ import numpy as np
 import pytest
 import zmq
 
+from tests.lines import Lines
 from tests.unity.csharp_build import MISSING, SKIP_REASON, Daemon
-from tests.unity.test_client import core_tests, failures, run_csharp  # noqa: F401  (core_tests is a fixture)
+from tests.unity.test_client import core_tests, run_csharp  # noqa: F401  (core_tests is a fixture)
 
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=SKIP_REASON)
 
@@ -56,27 +55,7 @@ def test_csharp_skips_malformed_frame_messages(core_tests, tmp_path):  # noqa: F
     # one before (it prints its bad count as it changes): one at a time however slowly it runs.
     proc = subprocess.Popen(["mono", "--debug", str(core_tests), "watch", f"tcp://127.0.0.1:{port}", "bad", "60", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: queue.Queue = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True)
-    reader.start()
-    seen: list[dict] = []  # its JSON lines so far
-    text: list[str] = []  # everything it printed
-
-
-    def next_bad(count: int) -> None:
-        end = time.monotonic() + 20
-        while time.monotonic() < end:
-            try:
-                line = lines.get(timeout=max(end - time.monotonic(), 0.01))
-            except queue.Empty:
-                break
-            text.append(line)
-            if line.startswith("{"):
-                seen.append(json.loads(line))
-                if seen[-1].get("bad") == count:
-                    return
-        raise AssertionError(f"the C# client did not count bad message {count} in 20 s; it said {seen[-3:]}")
-
+    out = Lines(proc)
     try:
         assert pub.poll(15000), "the C# client never subscribed"
         assert pub.recv() == b"\x01bad"
@@ -84,24 +63,22 @@ def test_csharp_skips_malformed_frame_messages(core_tests, tmp_path):  # noqa: F
             pub.send_multipart(parts)
         for i, parts in enumerate(bad):
             pub.send_multipart(parts)
-            next_bad(i + 1)
+            out.json_until(lambda e, n=i + 1: e.get("bad") == n, 20, f"the C# client counting bad message {i + 1}")
         pub.send_multipart(good)
         proc.wait(60)
-        reader.join(10)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         pub.close()
         ctx.term()
-    while not lines.empty():
-        text.append(lines.get())
-    lines = [json.loads(line) for line in text if line.startswith("{")]
-    assert proc.returncode == 0, "\n".join(line["fail"] for line in lines if "fail" in line) + "".join(text)[-3000:]
-    frames = [line["frame"] for line in lines if "frame" in line]
+    out.rest(10)
+    events = out.json()
+    assert proc.returncode == 0, "\n".join(e["fail"] for e in events if "fail" in e) + out.tail()
+    frames = [e["frame"] for e in events if "frame" in e]
     assert [f["seq"] for f in frames] == [5]
     assert frames[0]["sha_flipped"] == hashlib.sha256(pixels[::-1].tobytes()).hexdigest()
-    stats = next(line["stats"] for line in lines if "stats" in line)
+    stats = next(e["stats"] for e in events if "stats" in e)
     assert stats["bad"] == len(bad), stats
 
 
@@ -147,23 +124,24 @@ def test_csharp_follows_a_daemon_restart(core_tests):  # noqa: F811
     frames_ep, control_ep = first.frames, first.control
     proc = subprocess.Popen(["mono", str(core_tests), "watch", frames_ep, first.stream, "90", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = Lines(proc)
     second = None
     try:
-        line = proc.stdout.readline()  # the first frame from the first daemon
-        assert line.startswith('{"frame"'), line + proc.stderr.read()
+        out.json_until(lambda e: "frame" in e, 60, "the C# client's first frame from the first daemon")
         down_at = time.monotonic()
         first.close()
         second = Daemon.on(frames_ep, control_ep, "demo")
         downtime = time.monotonic() - down_at
-        out, err = proc.communicate(timeout=90)
+        proc.wait(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
         first.close()
         if second is not None:
             second.close()
-    lines = [json.loads(line)] + [json.loads(x) for x in out.splitlines() if x.startswith("{")]
-    assert proc.returncode == 0, failures(lines, proc)
+    out.rest(10)
+    lines = out.json()
+    assert proc.returncode == 0, "\n".join(e["fail"] for e in lines if "fail" in e) + out.tail()
     generations = {line["frame"]["generation"] for line in lines if "frame" in line}
     assert len(generations) == 2, "the client did not pick up the restarted daemon's new ring"
     stats = next(line["stats"] for line in lines if "stats" in line)
