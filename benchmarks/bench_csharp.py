@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.unity.csharp_build
-from tests.unity.csharp_build import MISSING, SKIP_REASON, build_core, free_port, mcs  # noqa: E402
+from tests.unity.csharp_build import MISSING, SKIP_REASON, build_core, mcs  # noqa: E402
 
 from tha4bridge.pose import NEUTRAL  # noqa: E402
 from tha4bridge.transport.sink import FrameSink, FrameTimes  # noqa: E402
@@ -44,7 +44,7 @@ class Writer:
     def __init__(self, transport: str, pictures: list[np.ndarray]):
         self.transport, self.pictures = transport, pictures
         self.name = f"bench{transport}"
-        self.sink = FrameSink(f"tcp://127.0.0.1:{free_port()}", transport)
+        self.sink = FrameSink("tcp://127.0.0.1:0", transport)  # an OS-chosen port (.endpoint says which)
         self.sink.open(self.name, W, H, "straight")
         self.seq = 0
         self.stop = threading.Event()

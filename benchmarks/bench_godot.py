@@ -29,7 +29,7 @@ import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ run from the checkout
-from benchmarks.bench_transport import free_port, start_daemon, stop_daemon  # noqa: E402
+from benchmarks.bench_transport import start_daemon  # noqa: E402
 from tha4bridge.client import Control, FrameSubscriber  # noqa: E402
 from tha4bridge.pose import NEUTRAL  # noqa: E402
 from tha4bridge.web.feed import Frame, encode  # noqa: E402
@@ -55,12 +55,13 @@ class Firehose:
                   "format": "rgba8", "alpha": "straight", "pose": [float(v) for v in NEUTRAL]}
         frame = Frame(header, pixels)
         self.messages = {fmt: encode(frame, fmt) for fmt in ("rgba", "png", "webp")}
-        self.port = free_port()
+        self.port = 0  # until the server is up: then the port the OS chose
         self.loop = asyncio.new_event_loop()
         self.web = web
         started = threading.Event()
         threading.Thread(target=self._run, args=(started,), daemon=True).start()
-        started.wait(10)
+        if not started.wait(10):
+            raise RuntimeError("the firehose's web server did not start within 10 s")
 
     def _run(self, started: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
@@ -68,7 +69,8 @@ class Firehose:
         app.router.add_get("/ws/frames/demo", self._frames)
         runner = self.web.AppRunner(app, access_log=None)
         self.loop.run_until_complete(runner.setup())
-        self.loop.run_until_complete(self.web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self.loop.run_until_complete(self.web.TCPSite(runner, "127.0.0.1", 0).start())
+        self.port = runner.addresses[0][1]
         started.set()
         self.loop.run_forever()
 
@@ -115,15 +117,15 @@ def main() -> None:
     godot = shutil.which("godot3-server")
     if godot is None:
         sys.exit("godot3-server is not installed (apt-get install godot3-server): nothing to measure")
-    port = free_port()
-    proc, ctl, frames_endpoint, hello = start_daemon(args.student, "--http", f"127.0.0.1:{port}")
-    with FrameSubscriber(frames_endpoint) as sub:  # a real frame (random pixels would not compress)
+    d = start_daemon(args.student, http=True)  # its web side on an OS-chosen port, read from its banner
+    ctl, port = d.ctl, d.port
+    with FrameSubscriber(d.frames) as sub:  # a real frame (random pixels would not compress)
         picture = None
         while picture is None:
             picture = sub.recv(timeout=10)
     pixels = picture.pixels
     stop = threading.Event()
-    thread = threading.Thread(target=pusher, args=(hello["control"], stop), daemon=True)
+    thread = threading.Thread(target=pusher, args=(d.control, stop), daemon=True)
     thread.start()
     rows = []
     try:
@@ -137,7 +139,7 @@ def main() -> None:
     finally:
         stop.set()
         thread.join(5)
-        stop_daemon(proc, ctl)
+        d.stop()
     version = subprocess.run([godot, "--version"], capture_output=True, text=True).stdout.strip()
     print(f"{args.student} in godot3-server {version} headless, {cpu_name()}, {os.cpu_count()} cores, "
           f"{args.seconds:.0f} s per format")

@@ -6,61 +6,39 @@ and whether batching two streams of one poser beats rendering them in turn.
     python benchmarks/bench_transport.py --student ../shared/fixtures/tha4/students/lambda_00
 
 Every section prints a ratio against a baseline measured in the same run (render time alone, inline
-publish, 0 subscribers, two single renders). Real sockets, real shared memory, a real daemon subprocess.
+publish, 1 subscriber, two single renders). Real sockets, real shared memory, a real daemon subprocess.
 """
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import zmq
 
-from tha4bridge.client import Control, FrameSubscriber
-from tha4bridge.pose import NEUTRAL
-from tha4bridge.transport.sink import FrameSink, FrameTimes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ run from the checkout
+from tests.daemon.util import Served  # noqa: E402
+from tests.web.util import WebServed  # noqa: E402
+from tha4bridge.client import FrameSubscriber  # noqa: E402
+from tha4bridge.pose import NEUTRAL  # noqa: E402
+from tha4bridge.transport.sink import FrameSink, FrameTimes  # noqa: E402
 
 
 def pct(values, q) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
 
 
-def start_daemon(student: str, *extra: str):
-    control, frames = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    proc = subprocess.Popen([sys.executable, "-m", "tha4bridge.cli", "serve", "--no-trackers", "--device", "cpu",
-                             "--student", student, "--control", control, "--frames", frames, *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ctl = Control(control, timeout=2.0)
-    end = time.monotonic() + 120
-    while True:
-        try:
-            hello = ctl.hello(client="bench")
-            return proc, ctl, frames, hello
-        except Exception:
-            if time.monotonic() > end or proc.poll() is not None:
-                raise RuntimeError("daemon did not start")
-
-
-def stop_daemon(proc, ctl) -> None:
-    try:
-        ctl.shutdown()
-    except Exception:
-        pass
-    ctl.close()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def start_daemon(student: str, *extra: str, http: bool = False) -> Served:
+    """A real `tha4bridge serve` (no trackers, CPU) on ports the OS chose, read back from its banner as the tests
+    do (tests/daemon/util.py: no port picked by bind-then-close, which another process can take meanwhile); with
+    `http`, its web side too (`.port`). Its log goes to a temporary folder; `.stop()` ends it."""
+    log_dir = Path(tempfile.mkdtemp(prefix="tha4bridge-bench-"))
+    return (WebServed if http else Served)("--student", student, *extra, log_dir=log_dir)
 
 
 def thread_wake_latency(n: int) -> list[float]:
@@ -108,18 +86,18 @@ def bench_latency(student: str, n: int) -> None:
     del poser
     wake = thread_wake_latency(n * 3)
 
-    proc, ctl, frames, _ = start_daemon(student, "--idle-fps", "0")  # no idle frame in flight to wait for
+    d = start_daemon(student, "--idle-fps", "0")  # no idle frame in flight to wait for
     names = ["mouth_aaa", "eye_wink_left", "head_x"]
     e2e, waits = [], []
     try:
-        with FrameSubscriber(frames) as sub:
+        with FrameSubscriber(d.frames) as sub:
             sub.recv(timeout=30)
             time.sleep(0.5)
             for i in range(n):
                 pose = {k: float(rng.uniform(0, 0.9)) for k in names}
                 pose["breathing"] = 0.5
                 t0 = time.time()
-                ctl.set_pose(None, pose, hold=0)
+                d.ctl.set_pose(None, pose, hold=0)
                 while True:  # the frame of exactly this pose
                     f = sub.recv(timeout=30)
                     if f is None:
@@ -129,9 +107,9 @@ def bench_latency(student: str, n: int) -> None:
                 e2e.append((time.time() - t0) * 1000)
                 waits.append((f.header["t_render_start"] - f.header["t_pose"]) * 1000)
                 time.sleep(0.02)
-            s = ctl.stats()["streams"]
+            s = d.ctl.stats()["streams"]
     finally:
-        stop_daemon(proc, ctl)
+        d.stop()
     st = next(iter(s.values()))
     print(f"\n[latency] {student}: {n} poses, each waited for (no backlog); daemon-side split, ms p50 / p99")
     for k in ("wait_ms", "render_ms", "publish_ms", "latency_ms"):
@@ -155,7 +133,7 @@ def bench_publish(n: int) -> None:
     ctx = zmq.Context()
     results = {}
     for transport in ("inline", "shm"):
-        sink = FrameSink(f"tcp://127.0.0.1:{free_port()}", transport, context=ctx)  # the daemon's own path
+        sink = FrameSink("tcp://127.0.0.1:0", transport, context=ctx)  # the daemon's own path; an OS-chosen port
         sink.open("bench", 512, 512, "straight")
         stop = threading.Event()
         received = [0]
@@ -215,26 +193,29 @@ def bench_subscribers(student: str, seconds: float, transport: str) -> None:
           f"{seconds:g} s per point")
     base = None
     for count in (0, 1, 2, 4):
-        proc, ctl, frames, _ = start_daemon(student, "--idle-fps", "1000", "--transport", transport)
+        d = start_daemon(student, "--idle-fps", "1000", "--transport", transport)
         try:
-            subs = [subprocess.Popen([sys.executable, "-c", SUBSCRIBER, frames, str(seconds)], stdout=subprocess.PIPE,
+            subs = [subprocess.Popen([sys.executable, "-c", SUBSCRIBER, d.frames, str(seconds)], stdout=subprocess.PIPE,
                                      text=True) for _ in range(count)]
             for s in subs:
                 s.stdout.readline()
-            seq0, t0 = ctl.stats()["streams"], time.monotonic()
+            seq0, t0 = d.ctl.stats()["streams"], time.monotonic()
             time.sleep(seconds)
-            seq1, t1 = ctl.stats()["streams"], time.monotonic()
+            seq1, t1 = d.ctl.stats()["streams"], time.monotonic()
             got = [s.stdout.readline().split() for s in subs]
             for s in subs:
                 s.wait(30)
         finally:
-            stop_daemon(proc, ctl)
+            d.stop()
         name = next(iter(seq0))
         fps = (seq1[name]["seq"] - seq0[name]["seq"]) / (t1 - t0)
-        base = base or fps
+        # The baseline is one subscriber: with none the daemon renders a frame a second (the scheduler's
+        # UNWATCHED_INTERVAL: nobody watches), so a ratio to that row would not say what more subscribers cost.
+        if count == 1:
+            base = fps
+        ratio = f"ratio to 1 subscriber {fps / base:.2f}" if base else "(nobody watches: a frame a second)"
         per_sub = ", ".join(f"{int(g[0]) / seconds:.1f} fps (torn {g[1]}, dropped {g[2]})" for g in got)
-        print(f"  {count} subscribers: daemon {fps:6.1f} fps  ratio to 0 subscribers {fps / base:.2f}"
-              + (f"   received: {per_sub}" if per_sub else ""))
+        print(f"  {count} subscribers: daemon {fps:6.1f} fps  {ratio}" + (f"   received: {per_sub}" if per_sub else ""))
 
 
 # --- 4. batching two streams of one poser --------------------------------------------------------------

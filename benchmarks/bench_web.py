@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ run from the checkout
-from benchmarks.bench_transport import free_port, start_daemon, stop_daemon  # noqa: E402
+from benchmarks.bench_transport import start_daemon  # noqa: E402
 from tha4bridge.client import Control, FrameSubscriber  # noqa: E402
 
 
@@ -124,10 +124,10 @@ def main() -> None:
     args = ap.parse_args()
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
         sys.exit("bench_web needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
-    port = free_port()
-    proc, ctl, frames, hello = start_daemon(args.student, "--http", str(port))
+    d = start_daemon(args.student, http=True)  # its web side on an OS-chosen port, read from its banner
+    ctl, frames, port = d.ctl, d.frames, d.port
     stop = threading.Event()
-    threading.Thread(target=pusher, args=(hello["control"], stop), daemon=True).start()
+    threading.Thread(target=pusher, args=(d.control, stop), daemon=True).start()
     driver = browser()
     try:
         with FrameSubscriber(frames, "demo"):  # the baseline's render loop runs at full rate too
@@ -148,7 +148,7 @@ def main() -> None:
     finally:
         stop.set()
         driver.quit()
-        stop_daemon(proc, ctl)
+        d.stop()
     print(f"{args.student}, {args.seconds:.0f} s per measurement; 'none' = render fps without viewers just before")
     print("chromium tabs (the browser shares this machine's cores with the renderer):")
     print(f"{'format':7} {'viewers':>7} {'none':>6} {'render fps':>10} {'ratio':>6} {'page fps':>9} "

@@ -30,15 +30,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ run from the checkout
+from tests.web.util import WebServed  # noqa: E402
 from tha4bridge.client import Control, FrameSubscriber  # noqa: E402
 
 HOST = "127.0.0.1"  # every byte this benchmark sends goes to loopback
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def cpu_name() -> str:
@@ -51,32 +46,19 @@ def cpu_name() -> str:
 
 
 # --- the daemon -------------------------------------------------------------------------------------------------
-class Daemon:
-    def __init__(self, log: Path, nofile: int):
-        self.port = free_port()
-        self.control, self.frames = f"tcp://{HOST}:{free_port()}", f"tcp://{HOST}:{free_port()}"
-        self.log = log
+class Daemon(WebServed):
+    """The daemon under attack: the demo at --fps 30 --idle-fps 30 on loopback ports the OS chose (read back from
+    its banner, tests/web/util.py), with at most `nofile` open files, as under the issue's `ulimit -n 1024`."""
 
-        def limit():  # as the issue's run: `ulimit -n 1024`
-            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-            resource.setrlimit(resource.RLIMIT_NOFILE, (min(nofile, hard), hard))
-
-        with open(log, "w") as f:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tha4bridge.cli", "serve", "--no-trackers", "--device", "cpu", "--control",
-                 self.control, "--frames", self.frames, "--http", f"{HOST}:{self.port}", "--fps", "30",
-                 "--idle-fps", "30"], stdout=f, stderr=subprocess.STDOUT, preexec_fn=limit)
-        self.ctl = Control(self.control, timeout=5.0)
-        end = time.monotonic() + 120
-        while True:
-            try:
-                self.ctl.hello(client="bench_web_hostile")
-                break
-            except Exception:
-                if time.monotonic() > end or self.proc.poll() is not None:
-                    raise RuntimeError(f"daemon did not start:\n{log.read_text()}")
-        while "http:" not in log.read_text():
-            time.sleep(0.05)
+    def __init__(self, log_dir: Path, nofile: int):
+        # The limit is lowered in this process just while the daemon starts (a child inherits it), so the daemon
+        # sizes its connection cap from it (web/limits.py reads it at start) and this process keeps its own.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(nofile, hard), hard))
+        try:
+            super().__init__("--fps", "30", "--idle-fps", "30", log_dir=log_dir, host=HOST)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -91,17 +73,6 @@ class Daemon:
 
     def log_lines(self) -> int:
         return self.log.read_text(errors="replace").count("\n")
-
-    def stop(self) -> None:
-        try:
-            self.ctl.shutdown()
-        except Exception:
-            pass
-        self.ctl.close()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 # --- the normal clients (this process) --------------------------------------------------------------------------
@@ -327,11 +298,13 @@ def main() -> None:
     ap.add_argument("--slowloris", type=int, default=1100, help="half-open connections")
     ap.add_argument("--viewers", type=int, default=200, help="stalled viewers")
     ap.add_argument("--nofile", type=int, default=1024, help="the daemon's open-file limit")
-    ap.add_argument("--log", default="/tmp/bench_web_hostile.log")
+    ap.add_argument("--log-dir", default="/tmp/bench_web_hostile", help="where the daemon's log goes")
     args = ap.parse_args()
     print(f"CPU: {cpu_name()} ({os.cpu_count()} logical CPUs); daemon: demo, --fps 30 --idle-fps 30, "
           f"ulimit -n {args.nofile}; attacks {args.seconds:.0f} s each, loopback only")
-    d = Daemon(Path(args.log), args.nofile)
+    Path(args.log_dir).mkdir(parents=True, exist_ok=True)
+    d = Daemon(Path(args.log_dir), args.nofile)
+    print(f"daemon log: {d.log}")
     normal = Normal(d)
     try:
         time.sleep(4.0)  # warm-up: both subscribers at full rate

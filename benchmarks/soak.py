@@ -21,31 +21,38 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from tha4bridge.client import Control, ControlError, FrameSubscriber
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ run from the checkout
+from tests.daemon.util import Served  # noqa: E402
+from tha4bridge.client import FrameSubscriber  # noqa: E402
 
 
 @dataclass
 class Daemon:
     transport: str
-    proc: subprocess.Popen
-    control: str
-    frames: str
-    vmc_port: int
+    served: Served  # the daemon process, on ports the OS chose (read back from its banner and hello)
     samples: list = field(default_factory=list)  # (seconds since start, RSS MB, open fds)
+
+    @property
+    def proc(self) -> subprocess.Popen:
+        return self.served.proc
+
+    @property
+    def frames(self) -> str:
+        return self.served.frames
+
+    @property
+    def vmc_port(self) -> int:
+        return self.served.hello["trackers"]["vmc"]
 
     def sample(self, t: float) -> None:
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -54,26 +61,11 @@ class Daemon:
         self.samples.append((t, rss_kb / 1024.0, fds))
 
 
-def start(transport: str, student: str, log_path: str) -> Daemon:
-    control, frames = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "tha4bridge.cli", "serve", "--student", student, "--device", "cpu",
-                             "--transport", transport, "--control", control, "--frames", frames,
-                             "--vmc-port", "0", "--ifm-port", "0",
-                             "--calibration-file", f"soak-{transport}-calibration.json"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    with Control(control, timeout=2.0) as ctl:
-        end = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"the {transport} daemon exited ({proc.returncode}); see {log_path}")
-            try:
-                hello = ctl.hello(client="soak")
-                break
-            except ControlError:
-                if time.monotonic() > end:
-                    raise
-    return Daemon(transport, proc, control, frames, hello["trackers"]["vmc"])
+def start(transport: str, student: str, log_dir: Path) -> Daemon:
+    """A daemon serving `transport`, its trackers listening on OS-chosen UDP ports; its log and calibration file in
+    `log_dir` (one folder per daemon: the calibration file is theirs alone)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return Daemon(transport, Served("--student", student, "--transport", transport, log_dir=log_dir, trackers=True))
 
 
 def vmc_packet(t: float) -> bytes:
@@ -147,7 +139,9 @@ def main() -> None:
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args()
 
-    daemons = [start(t, args.student, f"soak-{t}.log") for t in ("shm", "inline")]
+    log_dir = Path(tempfile.mkdtemp(prefix="tha4bridge-soak-"))
+    print(f"the daemons' logs: {log_dir}/", flush=True)
+    daemons = [start(t, args.student, log_dir / t) for t in ("shm", "inline")]
     stop = threading.Event()
     readings = {d.transport: Reading() for d in daemons}
     threads = [threading.Thread(target=send_vmc, args=([d.vmc_port for d in daemons], stop))]
@@ -167,15 +161,13 @@ def main() -> None:
             d.sample(time.monotonic() - t0)
         daemon_stats = {}
         for d in daemons:
-            with Control(d.control, timeout=5.0) as ctl:
-                daemon_stats[d.transport] = ctl.stats()
+            daemon_stats[d.transport] = d.served.ctl.stats()
     finally:
         stop.set()
         for th in threads:
             th.join()
         for d in daemons:
-            d.proc.terminate()
-            d.proc.wait(30)
+            d.served.stop(timeout=30)
 
     report = {"minutes": args.minutes, "student": args.student}
     for d in daemons:

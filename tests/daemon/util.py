@@ -15,14 +15,6 @@ from tha4bridge.client import Control, ControlError, FrameSubscriber
 from tha4bridge.transport.ring import ring_dir
 
 
-def free_port() -> int:
-    """A port that was free a moment ago (bind, then close): another process may take it before it is used.
-    Prefer port 0 where the server reports what it got (Served does: the banner); keep this for what cannot."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class refused_port:
     """A loopback TCP port where nothing listens, for as long as the `with` lasts: bound by this socket but never
     listening, so a connection to it is refused and no other process can take it meanwhile."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,13 +48,6 @@ def build_core(out_dir: Path) -> Path:
     core = out_dir / "Tha4Bridge.Core.dll"
     mcs(core, sorted(CORE_SOURCES.glob("*.cs")), unsafe=True, warnaserror=True)
     return core
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (bind, then close): another process may take it before it is used."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Daemon:
