@@ -26,22 +26,13 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import cpu_name  # noqa: E402
 from tha4bridge.imaging import STUDENT_FACE_COLS, STUDENT_FACE_ROWS, psnr  # noqa: E402
 from tha4bridge.pose import INDEX, MOUTH  # noqa: E402
 from tha4bridge.student import StudentPoser  # noqa: E402
 from tha4bridge.student.arithmetic import cpu_bf16_native  # noqa: E402
 from tha4bridge.student.face_mask import tracker_like_poses  # noqa: E402
 from tha4bridge.student.network import ALPHA, COLOR_CHANGE, GRID_CHANGE  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return torch.cpu.get_capabilities().get("cpu_name", "CPU")
 
 
 def talking(n: int) -> torch.Tensor:

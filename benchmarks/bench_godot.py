@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -30,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ run from the checkout
 from benchmarks.bench_transport import start_daemon  # noqa: E402
+from benchmarks.machine import cpu_name  # noqa: E402
 from tha4bridge.client import Control, FrameSubscriber  # noqa: E402
 from tha4bridge.pose import NEUTRAL  # noqa: E402
 from tha4bridge.web.feed import Frame, encode  # noqa: E402
@@ -100,13 +100,6 @@ def watch(godot: str, port: int, fmt: str, seconds: float) -> dict:
     # Godot's own CPU time, start-up included: on a shared machine a truer cost than the wall clock
     summary[0]["cpu_s"] = (after.ru_utime + after.ru_stime) - (used.ru_utime + used.ru_stime)
     return summary[0]
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

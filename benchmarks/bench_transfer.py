@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.machine import cpu_name  # noqa: E402
 from distiller.config import DistillConfig  # noqa: E402
 from distiller.train import build  # noqa: E402
 
@@ -36,15 +38,6 @@ MASK = FIXTURES / "images" / "lambda_01_face_mask.png"
 # 43 ms per example averaged over both stages. Used only to turn example counts into GPU time.
 PAPER_GPU_S_PER_EXAMPLE = 30 * 3600 / 2.5e6
 ARMS = {"a": "a_scratch", "b": "b_warm"}
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown CPU (no lscpu)"
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    return f"{fields.get('Model name', '?').strip()}, {fields.get('CPU(s)', '?').strip()} CPUs"
 
 
 def rows(out: Path, stage: str) -> list[dict]:
@@ -96,7 +89,7 @@ def main():
     if args.arm:
         run_arm(ARMS[args.arm], args.keep, args, str(START) if args.arm == "b" else "")
         return
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}, {args.threads} thread(s)")
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} CPUs; torch {torch.__version__}, {args.threads} thread(s)")
     print(f"teacher {TEACHER.name}, budget {args.face} face + {args.body} body examples per arm, batch {args.batch}, "
           f"seed {args.seed}, {args.poses} validation poses")
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,6 +11,7 @@ publish, 1 subscriber, two single renders). Real sockets, real shared memory, a 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ import numpy as np
 import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ run from the checkout
+from benchmarks.machine import cpu_name  # noqa: E402
 from tests.daemon.util import Served  # noqa: E402
 from tests.web.util import WebServed  # noqa: E402
 from tha4bridge.client import FrameSubscriber  # noqa: E402
@@ -252,6 +254,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--transport", default="shm", choices=["shm", "inline"])
     a = ap.parse_args()
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} CPUs")
     if a.only in (None, "publish"):
         bench_publish(a.frames)
     if a.only in (None, "latency"):

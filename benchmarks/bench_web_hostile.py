@@ -23,26 +23,17 @@ import re
 import resource
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ run from the checkout
+from benchmarks.machine import cpu_name  # noqa: E402
 from tests.web.util import WebServed  # noqa: E402
 from tha4bridge.client import Control, FrameSubscriber  # noqa: E402
 
 HOST = "127.0.0.1"  # every byte this benchmark sends goes to loopback
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        m = re.search(r"Model name:\s*(.+)", out)
-        return m.group(1).strip() if m else "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 # --- the daemon -------------------------------------------------------------------------------------------------
