@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tests.lines import Lines
-from tha4bridge.transport.ring import BUSY, FrameRing, RingError, RingReader, TornFrame, ring_dir, ring_path
+from tha4bridge.transport.ring import (BUSY, FrameRing, RingError, RingReader, TornFrame, check_ring_dir, ring_dir,
+                                        ring_path)
 from tha4bridge.transport.stale import reclaim_stale
 
 
@@ -113,7 +114,37 @@ def test_concurrent_writer_never_yields_a_torn_frame():
     print(f"written {written}, read clean {good}, torn detected {torn}")
 
 
-def test_reclaim_removes_dead_and_unlocked_files_only():
+@pytest.fixture
+def own_ring_dir(tmp_path, monkeypatch):
+    """A ring folder of this test's own (THA4BRIDGE_RING_DIR, inherited by the processes it starts): a daemon of
+    another process reclaims stale files in /dev/shm, and would otherwise take this test's before it looks."""
+    folder = tmp_path / "rings"
+    folder.mkdir()
+    monkeypatch.setenv("THA4BRIDGE_RING_DIR", str(folder))
+    return folder
+
+
+def test_the_ring_folder_can_be_named_and_a_bad_one_is_one_sentence(own_ring_dir, tmp_path, monkeypatch):
+    assert ring_dir() == own_ring_dir == check_ring_dir()
+    ring = FrameRing("named", 8, 8)
+    try:
+        assert ring.path == own_ring_dir / f"tha4bridge-{os.getpid()}-named.ring" and ring.path.exists()
+    finally:
+        ring.close()
+    monkeypatch.setenv("THA4BRIDGE_RING_DIR", str(tmp_path / "missing"))
+    with pytest.raises(RingError, match=r"^THA4BRIDGE_RING_DIR=.*missing: no such folder \(ring files"):
+        check_ring_dir()
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("THA4BRIDGE_RING_DIR", str(tmp_path / "a-file"))
+    with pytest.raises(RingError, match=r"a-file: is not a folder"):
+        check_ring_dir()
+    monkeypatch.delenv("THA4BRIDGE_RING_DIR")
+    default = ring_dir()  # /dev/shm on Linux
+    monkeypatch.setenv("THA4BRIDGE_RING_DIR", " ")  # set but blank: the platform's default too
+    assert ring_dir() == default
+
+
+def test_reclaim_removes_dead_and_unlocked_files_only(own_ring_dir):
     # a dead pid: a finished child process
     child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(child.stdout)

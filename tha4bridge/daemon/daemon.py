@@ -46,6 +46,7 @@ from ..defaults import DEMO
 from ..animator import Animator, MotionConfig
 from ..expressions import load_library
 from ..transport.control import ControlServer, RequestError
+from ..transport.ring import check_ring_dir
 from ..transport.stale import reclaim_stale
 from ..transport.sink import FrameSink
 from ..web import DaemonLink, parse_http
@@ -117,6 +118,7 @@ class Daemon:
         c = self.config
         set_threads(c.threads, students=any(spec != DEMO for _, spec in c.students))
         if c.transport == "shm":
+            check_ring_dir()
             for path in reclaim_stale():
                 log.info("reclaimed stale ring file %s (its daemon is gone)", path)
         self.sink = FrameSink(c.frames, c.transport, c.slots, self.ctx)

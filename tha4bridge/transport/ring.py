@@ -62,15 +62,37 @@ STREAM_NAME_RULE = "must be 1-63 characters of A-Z a-z 0-9 _ . - and not only do
 
 
 class RingError(ValueError):
-    """A ring file that cannot be read (missing, wrong magic, another major version)."""
+    """A ring file that cannot be read (missing, wrong magic, another major version), or a ring folder that
+    cannot hold one."""
+
+
+RING_DIR_ENV = "THA4BRIDGE_RING_DIR"
 
 
 def ring_dir() -> Path:
-    """Where ring files live: /dev/shm on Linux (tmpfs), the temp folder elsewhere."""
+    """Where ring files live (protocols/frames.md §2): the folder named by THA4BRIDGE_RING_DIR when it is set, else
+    /dev/shm on Linux (tmpfs), the temp folder elsewhere. A daemon reclaims stale files only in its own folder, so
+    daemons (or test runs) with folders of their own never reclaim each other's."""
+    chosen = os.environ.get(RING_DIR_ENV, "").strip()
+    if chosen:
+        return Path(chosen).expanduser()
     shm = Path("/dev/shm")
     if sys.platform.startswith("linux") and shm.is_dir() and os.access(shm, os.W_OK):
         return shm
     return Path(tempfile.gettempdir())
+
+
+def check_ring_dir() -> Path:
+    """`ring_dir()`, once it is known to be a folder this process can create files in (the daemon checks it at
+    start, so a mistyped THA4BRIDGE_RING_DIR is one sentence, not an error about the first ring file)."""
+    folder = ring_dir()
+    named = f"{RING_DIR_ENV}={folder}" if os.environ.get(RING_DIR_ENV, "").strip() else str(folder)
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "no such folder"
+        raise RingError(f"{named}: {problem} (ring files, the shared-memory frames, are made there)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RingError(f"{named}: this user cannot create files in that folder (ring files are made there)")
+    return folder
 
 
 def ring_path(stream: str, pid: int | None = None, directory: Path | None = None) -> Path:
@@ -191,7 +213,8 @@ class FrameRing:
                 except OSError as e:
                     if e.errno in (errno.ENOSPC, errno.EFBIG):
                         raise OSError(e.errno, f"{self.path}: no room for a {self.layout.file_size} byte ring "
-                                               f"({e.strerror}); free space in {self.path.parent}") from None
+                                               f"({e.strerror}); free space in {self.path.parent} or name a "
+                                               f"larger folder with {RING_DIR_ENV}") from None
             self._mm = mmap.mmap(fd, self.layout.file_size)
         except BaseException:
             os.close(fd)
