@@ -49,7 +49,7 @@ def serve(
     breathing_period: float = typer.Option(None, help="Seconds per breath, for tracked, idle and control-held poses alike (default: the settings file's idle.breathing_rate, 20/min = 3 s); 0 = no breathing."),
     control: str = typer.Option(CONTROL_ENDPOINT, help="Control socket endpoint (ZeroMQ ROUTER)."),
     frames: str = typer.Option(FRAMES_ENDPOINT, help="Frame notification endpoint (ZeroMQ XPUB)."),
-    transport: str = typer.Option("shm", help="shm (pixels in shared memory) or inline (pixels in the message)."),
+    transport: str = typer.Option("shm", help="shm (pixels in shared memory: ring files in /dev/shm, or the folder the environment variable THA4BRIDGE_RING_DIR names) or inline (pixels in the message)."),
     alpha: list[str] = typer.Option(None, help="straight or premultiplied alpha in the frames (default straight); NAME=MODE for one stream. Repeatable."),
     region: list[str] = typer.Option(None, help="Show only this crop of the 512x512 frame, x,y,w,h in pixels (a student renders it at a cost near its area; e.g. 160,48,192,192 is the head); NAME=x,y,w,h for one stream. Repeatable.", show_default="the whole frame"),
     slots: int = typer.Option(4, min=3, help="Ring slots per stream (shm)."),
