@@ -29,13 +29,17 @@ fast.renderer.calibrate_mask()  # serve does this on a low-priority thread; time
 pose = np.zeros(45, np.float32)
 exact.render(pose), fast.render(pose)
 times = {"exact": [], "fast": []}
-for r in range(2):
+# Interleaved rounds, best of each: a busy neighbour only ever adds time, so more rounds are taken (at most 10)
+# until the best times say fast costs no more than exact (x1.25); a fast path really slower stays slower in all.
+for r in range(10):
     for name, p in (("exact", exact), ("fast", fast)):
         t = time.perf_counter(); p.render(pose); times[name].append(time.perf_counter() - t)
+    if r >= 1 and min(times["fast"]) <= 1.25 * min(times["exact"]):
+        break
 print(json.dumps({"native": cpu_bf16_native()[0], "aten": torch.backends.cpu.get_cpu_capability(),
                   "fast_dtype": str(fast.renderer.tuner.chosen.dtype), "line": fast.describe()["arithmetic"],
                   "candidates": [str(c.dtype) for c in fast.renderer.tuner.candidates],
-                  "exact_s": min(times["exact"]), "fast_s": min(times["fast"])}))
+                  "exact_s": min(times["exact"]), "fast_s": min(times["fast"]), "rounds": len(times["fast"])}))
 """
 
 
@@ -76,5 +80,6 @@ def test_fast_is_never_slower_than_exact_without_bf16():
     # The chooser times float32 only (with and without bands): a bf16 GEMM is not worth timing there.
     assert set(r["candidates"]) == {"torch.float32"} and r["fast_dtype"] == "torch.float32", r
     assert r["line"].startswith("float32") and "timed at load" in r["line"], r
-    # Same arithmetic, so same cost up to noise on a shared machine (best of 2 each, interleaved).
-    assert r["fast_s"] <= 1.25 * r["exact_s"], r
+    # Same arithmetic, so same cost up to noise on a shared machine (best of each over interleaved rounds, more
+    # rounds while a neighbour's load hides it: a lone best-of-2 read x1.39 beside a busy process in the flake hunt).
+    assert r["fast_s"] <= 1.25 * r["exact_s"], f"fast costs more than exact, best of {r['rounds']} rounds each: {r}"
