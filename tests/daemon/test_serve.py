@@ -328,16 +328,12 @@ def test_snapshot_and_record_commands(shm_daemon, tmp_path):
     assert r.returncode == 0 and "demo" in r.stdout and "twin" in r.stdout, r.stdout + r.stderr
 
 
-def test_sigterm_removes_ring_files_and_kill9_is_reclaimed(tmp_path, monkeypatch):
-    # A ring folder of this test's own, inherited by its daemons: any daemon starting on this machine reclaims the
-    # stale files of its folder, so with /dev/shm another one (a second test run, a user's daemon) could take the
-    # killed daemon's files before the second daemon here looks (the flake hunt saw it beside a suite run).
-    rings = tmp_path / "rings"
-    rings.mkdir()
-    monkeypatch.setenv("THA4BRIDGE_RING_DIR", str(rings))
+def test_sigterm_removes_ring_files_and_kill9_is_reclaimed(tmp_path, own_ring_dir):
+    # own_ring_dir: with /dev/shm another daemon (a second test run, a user's) could reclaim the killed daemon's
+    # files before the second daemon here looks
     first = Served("--idle-fps", "5", log_dir=tmp_path)
     files = first.ring_files()
-    assert files and all(f.parent == rings for f in files)
+    assert files and all(f.parent == own_ring_dir for f in files)
     assert first.stop(signal.SIGKILL) != 0
     assert all(f.exists() for f in files), "kill -9 cannot clean up; the next start must"
     live = FrameRing("alive", 8, 8)  # a live writer's ring in the same folder (this process holds its lock)

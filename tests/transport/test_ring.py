@@ -114,16 +114,6 @@ def test_concurrent_writer_never_yields_a_torn_frame():
     print(f"written {written}, read clean {good}, torn detected {torn}")
 
 
-@pytest.fixture
-def own_ring_dir(tmp_path, monkeypatch):
-    """A ring folder of this test's own (THA4BRIDGE_RING_DIR, inherited by the processes it starts): a daemon of
-    another process reclaims stale files in /dev/shm, and would otherwise take this test's before it looks."""
-    folder = tmp_path / "rings"
-    folder.mkdir()
-    monkeypatch.setenv("THA4BRIDGE_RING_DIR", str(folder))
-    return folder
-
-
 def test_the_ring_folder_can_be_named_and_a_bad_one_is_one_sentence(own_ring_dir, tmp_path, monkeypatch):
     assert ring_dir() == own_ring_dir == check_ring_dir()
     ring = FrameRing("named", 8, 8)

@@ -73,20 +73,26 @@ def ring_dir() -> Path:
     """Where ring files live (protocols/frames.md §2): the folder named by THA4BRIDGE_RING_DIR when it is set, else
     /dev/shm on Linux (tmpfs), the temp folder elsewhere. A daemon reclaims stale files only in its own folder, so
     daemons (or test runs) with folders of their own never reclaim each other's."""
-    chosen = os.environ.get(RING_DIR_ENV, "").strip()
-    if chosen:
-        return Path(chosen).expanduser()
+    chosen = _named_ring_dir()
+    if chosen is not None:
+        return chosen
     shm = Path("/dev/shm")
     if sys.platform.startswith("linux") and shm.is_dir() and os.access(shm, os.W_OK):
         return shm
     return Path(tempfile.gettempdir())
 
 
+def _named_ring_dir() -> Path | None:
+    """The folder THA4BRIDGE_RING_DIR names, or None when it is unset or blank."""
+    chosen = os.environ.get(RING_DIR_ENV, "").strip()
+    return Path(chosen).expanduser() if chosen else None
+
+
 def check_ring_dir() -> Path:
     """`ring_dir()`, once it is known to be a folder this process can create files in (the daemon checks it at
     start, so a mistyped THA4BRIDGE_RING_DIR is one sentence, not an error about the first ring file)."""
     folder = ring_dir()
-    named = f"{RING_DIR_ENV}={folder}" if os.environ.get(RING_DIR_ENV, "").strip() else str(folder)
+    named = f"{RING_DIR_ENV}={folder}" if _named_ring_dir() is not None else str(folder)
     if not folder.is_dir():
         problem = "is not a folder" if folder.exists() else "no such folder"
         raise RingError(f"{named}: {problem} (ring files, the shared-memory frames, are made there)")
